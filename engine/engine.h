@@ -68,7 +68,16 @@ struct GenerateRequest {
   absl::Time deadline = absl::InfiniteFuture();
 };
 
-// Returns InvalidArgument naming the field and the accepted range.
+// Request limits checked by ValidateRequest (besides the ranges above).
+inline constexpr int kMaxStopStrings = 16;
+inline constexpr int kMaxStopStringBytes = 256;
+inline constexpr int kMaxStopTokenIds = 64;
+inline constexpr int kMaxTopLogprobs = 20;
+
+// Returns InvalidArgument naming the field and the accepted range; also
+// checks prompt_tokens ids against [0, vocab_size) and
+// prompt_tokens.size() + stop.max_tokens <= context_size.
+// (Implemented in engine/sched/validate.cc, target phi3_sched.)
 absl::Status ValidateRequest(const GenerateRequest& request, int context_size, int vocab_size);
 
 // ---- Results -----------------------------------------------------------------

@@ -1,0 +1,39 @@
+// The scheduler's view of one request: its tokens and how much of them has
+// KV in the cache. Owned by the engine core; the scheduler holds pointers.
+#ifndef PHI3_ENGINE_SCHED_SEQUENCE_H_
+#define PHI3_ENGINE_SCHED_SEQUENCE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/kv/kv_cache_manager.h"
+
+namespace phi3 {
+
+struct Sequence {
+  enum class State { kWaiting, kRunning, kFinished };
+
+  uint64_t id = 0;
+  std::string tenant;
+  uint64_t arrival = 0;      // submission order: FCFS within a tenant, resume order
+  uint64_t admit_order = 0;  // order of the latest admission: the newest is preempted first
+  State state = State::kWaiting;
+
+  // [prompt..., completion...]; only appended to.
+  std::vector<int32_t> tokens;
+  int num_prompt_tokens = 0;
+  // tokens[0, num_computed_tokens) have KV in kv.block_table.
+  int num_computed_tokens = 0;
+  SequenceKv kv;
+
+  bool ever_scheduled = false;
+  int cached_prompt_tokens = 0;  // prefix-cache hit at the first admission
+  int num_preemptions = 0;
+
+  int num_remaining() const { return static_cast<int>(tokens.size()) - num_computed_tokens; }
+};
+
+}  // namespace phi3
+
+#endif  // PHI3_ENGINE_SCHED_SEQUENCE_H_
