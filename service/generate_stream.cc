@@ -1,0 +1,222 @@
+#include "service/generate_stream.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "service/phi3_service.h"
+#include "service/status_util.h"
+
+namespace phi3::service {
+namespace {
+
+// Holds the stream for the engine. The stream outlives every event the engine
+// delivers (it finishes only after OnFinish), so a raw pointer suffices.
+class StreamSink final : public TokenSink {
+ public:
+  explicit StreamSink(GenerateStream* stream) : stream_(stream) {}
+  bool OnToken(const TokenEvent& event) override { return stream_->HandleToken(event); }
+  void OnFinish(const FinishEvent& event) override { stream_->HandleFinish(event); }
+
+ private:
+  GenerateStream* const stream_;
+};
+
+absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
+  const auto deadline = context->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+  return absl::FromChrono(deadline);
+}
+
+}  // namespace
+
+GenerateStream::GenerateStream(Phi3Service* service, grpc::CallbackServerContext* context,
+                               absl::StatusOr<GenerateRequest> request, std::string tenant)
+    : service_(service),
+      tenant_(std::move(tenant)),
+      want_logprobs_(request.ok() && request->sampling.logprobs) {
+  service_->StreamStarted(this);
+  if (!request.ok()) {
+    service_->metrics_->RecordRejected(tenant_, GrpcCodeName(ToGrpcStatus(request.status()).error_code()));
+    {
+      absl::MutexLock lock(&mu_);
+      finish_started_ = true;
+    }
+    Finish(ToGrpcStatus(request.status()));
+    return;
+  }
+  request->deadline = DeadlineOf(context);
+  // Not under mu_: the engine may hold its own lock while it delivers events,
+  // and events may arrive before Submit returns (they do not need the id).
+  absl::StatusOr<RequestId> id =
+      service_->engine_->Submit(*std::move(request), std::make_shared<StreamSink>(this));
+  if (!id.ok()) {
+    const grpc::Status status = ToGrpcStatus(id.status());
+    service_->metrics_->RecordRejected(tenant_, GrpcCodeName(status.error_code()));
+    {
+      absl::MutexLock lock(&mu_);
+      finish_started_ = true;
+    }
+    Finish(status);
+    return;
+  }
+  // OnCancel cannot run before the handler returns this reactor, so the id is
+  // set before anyone needs it to cancel.
+  absl::MutexLock lock(&mu_);
+  submitted_ = true;
+  request_id_ = *id;
+}
+
+bool GenerateStream::HandleToken(const TokenEvent& event) {
+  Action action;
+  {
+    absl::MutexLock lock(&mu_);
+    if (client_gone_ || overflow_ || server_cancelled_) return false;
+    const absl::Time now = absl::Now();
+    if (last_token_time_.has_value()) service_->metrics_->ObserveInterToken(now - *last_token_time_);
+    last_token_time_ = now;
+    pending_.mutable_text()->append(event.text_delta);
+    pending_.add_token_ids(event.token_id);
+    if (want_logprobs_) AppendLogprobs(event, &pending_);
+    if (++pending_tokens_ > service_->options_.max_buffered_tokens) {
+      overflow_ = true;
+      return false;
+    }
+    action = NextAction();
+  }
+  Perform(action);
+  return true;
+}
+
+grpc::Status GenerateStream::FinalStatus(const FinishEvent& event) const {
+  if (server_cancelled_) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down");
+  }
+  if (overflow_) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat("client too slow: more than ",
+                                     service_->options_.max_buffered_tokens,
+                                     " tokens waiting to be sent"));
+  }
+  switch (event.reason) {
+    case FinishReason::kCancelled:
+      return grpc::Status(grpc::StatusCode::CANCELLED, "request cancelled");
+    case FinishReason::kDeadline:
+      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
+    case FinishReason::kError:
+      if (event.status.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, "engine error");
+      return ToGrpcStatus(event.status);
+    default:
+      return grpc::Status::OK;
+  }
+}
+
+void GenerateStream::HandleFinish(const FinishEvent& event) {
+  Action action;
+  {
+    absl::MutexLock lock(&mu_);
+    finished_ = true;
+    final_status_ = FinalStatus(event);
+    service_->metrics_->RecordFinish(tenant_, event.reason,
+                                     GrpcCodeName(final_status_.error_code()), event.usage,
+                                     event.timings);
+    pending_.mutable_text()->append(event.text_tail);
+    pending_.set_finish_reason(ToProto(event.reason));
+    ToProto(event.usage, pending_.mutable_usage());
+    pending_.set_cost_usd(service_->metrics_->prices().Cost(event.usage));
+    ToProto(event.timings, pending_.mutable_timings());
+    action = NextAction();
+  }
+  Perform(action);
+}
+
+GenerateStream::Action GenerateStream::NextAction() {
+  if (finish_started_ || write_in_flight_) return Action::kNone;
+  if (finished_) {
+    finish_started_ = true;
+    if (!final_status_.ok() || client_gone_) return Action::kFinish;
+    write_msg_ = std::move(pending_);
+    pending_.Clear();
+    write_in_flight_ = true;
+    return Action::kWriteAndFinish;
+  }
+  if (pending_tokens_ == 0 || client_gone_) return Action::kNone;
+  write_msg_ = std::move(pending_);
+  pending_.Clear();
+  pending_tokens_ = 0;
+  write_in_flight_ = true;
+  return Action::kWrite;
+}
+
+void GenerateStream::Perform(Action action) {
+  switch (action) {
+    case Action::kNone:
+      return;
+    case Action::kWrite:
+      StartWrite(&write_msg_);
+      return;
+    case Action::kWriteAndFinish:
+      StartWriteAndFinish(&write_msg_, grpc::WriteOptions(), grpc::Status::OK);
+      return;
+    case Action::kFinish: {
+      grpc::Status status;
+      {
+        absl::MutexLock lock(&mu_);
+        status = final_status_;
+      }
+      if (status.ok()) status = grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+      Finish(status);
+      return;
+    }
+  }
+}
+
+void GenerateStream::OnWriteDone(bool ok) {
+  Action action;
+  bool cancel = false;
+  RequestId id = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    write_in_flight_ = false;
+    if (!ok && !client_gone_) {
+      client_gone_ = true;
+      cancel = submitted_ && !finished_;
+      id = request_id_;
+    }
+    action = NextAction();
+  }
+  if (cancel) service_->engine_->Cancel(id);
+  Perform(action);
+}
+
+void GenerateStream::OnCancel() {
+  RequestId id = 0;
+  bool cancel = false;
+  {
+    absl::MutexLock lock(&mu_);
+    client_gone_ = true;
+    cancel = submitted_ && !finished_;
+    id = request_id_;
+  }
+  if (cancel) service_->engine_->Cancel(id);
+}
+
+void GenerateStream::CancelFromServer() {
+  RequestId id = 0;
+  bool cancel = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    server_cancelled_ = true;
+    cancel = submitted_;
+    id = request_id_;
+  }
+  if (cancel) service_->engine_->Cancel(id);
+}
+
+void GenerateStream::OnDone() {
+  service_->StreamDone(this);
+  delete this;
+}
+
+}  // namespace phi3::service

@@ -1,0 +1,77 @@
+// One Generate or Chat call: a gRPC write reactor fed by the engine's
+// TokenSink events.
+//
+// Invariants (all under mu_): at most one write is in flight; tokens that
+// arrive meanwhile accumulate in pending_ and go out as one message when the
+// write completes, so a slow client gets fewer, larger messages; beyond
+// max_buffered_tokens the request is cancelled. Finish() is called exactly
+// once, after the engine's OnFinish (or at once when the request never reached
+// the engine), and nothing touches the reactor after it: OnDone deletes it.
+#ifndef PHI3_SERVICE_GENERATE_STREAM_H_
+#define PHI3_SERVICE_GENERATE_STREAM_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "engine/engine.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/phi3/v1/phi3.pb.h"
+
+namespace phi3::service {
+
+class Phi3Service;
+
+class GenerateStream final : public grpc::ServerWriteReactor<v1::GenerateResponse> {
+ public:
+  // Submits `request` (or finishes with its error) and returns; the engine
+  // streams from then on. `tenant` labels the metrics.
+  GenerateStream(Phi3Service* service, grpc::CallbackServerContext* context,
+                 absl::StatusOr<GenerateRequest> request, std::string tenant);
+
+  // Server-side cancellation (shutdown): the call ends with UNAVAILABLE.
+  void CancelFromServer();
+
+  // TokenSink events, on the engine thread.
+  bool HandleToken(const TokenEvent& event);
+  void HandleFinish(const FinishEvent& event);
+
+ private:
+  enum class Action { kNone, kWrite, kWriteAndFinish, kFinish };
+
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+  // Decides the next reactor operation; the caller performs it after
+  // releasing mu_ (a Finish may delete this object at once).
+  Action NextAction() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Perform(Action action);
+  grpc::Status FinalStatus(const FinishEvent& event) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  Phi3Service* const service_;
+  const std::string tenant_;
+  const bool want_logprobs_;
+
+  absl::Mutex mu_;
+  bool submitted_ ABSL_GUARDED_BY(mu_) = false;
+  RequestId request_id_ ABSL_GUARDED_BY(mu_) = 0;
+  v1::GenerateResponse pending_ ABSL_GUARDED_BY(mu_);
+  int pending_tokens_ ABSL_GUARDED_BY(mu_) = 0;
+  v1::GenerateResponse write_msg_;  // owned by the write in flight
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool client_gone_ ABSL_GUARDED_BY(mu_) = false;
+  bool overflow_ ABSL_GUARDED_BY(mu_) = false;
+  bool server_cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finish_started_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;   // engine's OnFinish arrived
+  grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
+  std::optional<absl::Time> last_token_time_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace phi3::service
+
+#endif  // PHI3_SERVICE_GENERATE_STREAM_H_

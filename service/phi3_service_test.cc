@@ -1,0 +1,393 @@
+// The service end to end over loopback gRPC, against the fake engine.
+#include "service/phi3_service.h"
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "service/testing/fake_engine.h"
+
+namespace phi3::service {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::FakeEngine;
+using testing::FakeEngineOptions;
+
+struct StreamResult {
+  std::string text;
+  std::vector<int32_t> tokens;
+  int num_messages = 0;
+  v1::GenerateResponse last;
+  grpc::Status status;
+};
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void Start(FakeEngineOptions engine_options = {}, bool auth = false,
+             int max_buffered_tokens = 1024) {
+    engine_ = std::make_unique<FakeEngine>(engine_options);
+    if (auth) {
+      std::ofstream(keys_path_) << "# test keys\nsecret-a tenant-a\nsecret-b tenant-b\n";
+      keys_ = *ApiKeyStore::Load(keys_path_);
+    }
+    auth_ = std::make_unique<Authenticator>(keys_.get());
+    metrics_ = std::make_shared<ServiceMetrics>(
+        Prices{}, 10, [this] { return engine_->Stats(); }, engine_->Info());
+    ServiceOptions options;
+    options.limits.context_size = engine_->Info().context_size;
+    options.limits.vocab_size = engine_->Info().vocab_size;
+    options.max_buffered_tokens = max_buffered_tokens;
+    service_ = std::make_unique<Phi3Service>(engine_.get(), auth_.get(), metrics_.get(), options);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    ASSERT_NE(port, 0);
+    stub_ = v1::Phi3::NewStub(
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  }
+
+  void TearDown() override {
+    if (server_) {
+      server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      server_->Wait();
+    }
+    service_.reset();
+    engine_.reset();
+    std::remove(keys_path_.c_str());
+  }
+
+  static void SetDeadline(grpc::ClientContext* context, int ms = 10000) {
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(ms));
+  }
+
+  StreamResult Drain(grpc::ClientReader<v1::GenerateResponse>* reader) {
+    StreamResult result;
+    v1::GenerateResponse message;
+    while (reader->Read(&message)) {
+      ++result.num_messages;
+      result.text += message.text();
+      result.tokens.insert(result.tokens.end(), message.token_ids().begin(),
+                           message.token_ids().end());
+      result.last = message;
+    }
+    result.status = reader->Finish();
+    return result;
+  }
+
+  StreamResult Generate(const v1::GenerateRequest& request, const std::string& key = "") {
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    if (!key.empty()) context.AddMetadata("authorization", "Bearer " + key);
+    auto reader = stub_->Generate(&context, request);
+    return Drain(reader.get());
+  }
+
+  double Metric(const std::string& name, const std::map<std::string, std::string>& labels) {
+    for (const auto& f : metrics_->Collect()) {
+      if (f.name != name) continue;
+      for (const auto& m : f.metric) {
+        std::map<std::string, std::string> have;
+        for (const auto& l : m.label) have[l.name] = l.value;
+        if (have == labels) {
+          return f.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+        }
+      }
+    }
+    return 0;
+  }
+
+  // Polls `done` for up to 5 s.
+  template <typename F>
+  bool Eventually(F done) {
+    for (int i = 0; i < 500; ++i) {
+      if (done()) return true;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return done();
+  }
+
+  static v1::GenerateRequest Request(const std::string& prompt, int max_tokens) {
+    v1::GenerateRequest r;
+    r.set_prompt(prompt);
+    r.mutable_stop()->set_max_tokens(max_tokens);
+    return r;
+  }
+
+  std::string keys_path_ = ::testing::TempDir() + "/phi3_service_test_keys.txt";
+  std::unique_ptr<FakeEngine> engine_;
+  std::unique_ptr<ApiKeyStore> keys_;
+  std::unique_ptr<Authenticator> auth_;
+  std::shared_ptr<ServiceMetrics> metrics_;
+  std::unique_ptr<Phi3Service> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Phi3::Stub> stub_;
+};
+
+TEST_F(ServiceTest, StreamsTokensThenFinalMessage) {
+  Start();
+  // "hi" + BOS = 3 prompt tokens, so the fake engine writes d, e, f, g, h.
+  StreamResult r = Generate(Request("hi", 5));
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.text, "defgh");
+  EXPECT_THAT(r.tokens, ::testing::ElementsAre(3 + 'd', 3 + 'e', 3 + 'f', 3 + 'g', 3 + 'h'));
+  EXPECT_EQ(r.last.finish_reason(), v1::FINISH_REASON_LENGTH);
+  EXPECT_EQ(r.last.usage().prompt_tokens(), 3);
+  EXPECT_EQ(r.last.usage().completion_tokens(), 5);
+  EXPECT_DOUBLE_EQ(r.last.cost_usd(), (3 * 1.0 + 5 * 4.0) / 1e6);
+  EXPECT_GT(r.last.timings().total_ms(), 0);
+  EXPECT_GE(r.last.timings().total_ms(), r.last.timings().ttft_ms());
+  for (int i = 0; i + 1 < r.num_messages; ++i) SUCCEED();
+  EXPECT_GE(r.num_messages, 2);  // streamed, not one message at the end
+}
+
+TEST_F(ServiceTest, StopStringIsNeverStreamed) {
+  Start();
+  v1::GenerateRequest req = Request("hi", 20);
+  req.mutable_stop()->add_stop("fg");
+  StreamResult r = Generate(req);
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(r.text, "de");
+  EXPECT_EQ(r.last.finish_reason(), v1::FINISH_REASON_STOP_SEQUENCE);
+}
+
+TEST_F(ServiceTest, LogprobsWhenAsked) {
+  Start();
+  v1::GenerateRequest req = Request("hi", 3);
+  req.mutable_sampling()->set_top_logprobs(2);
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  auto reader = stub_->Generate(&context, req);
+  int entries = 0;
+  v1::GenerateResponse m;
+  while (reader->Read(&m)) {
+    ASSERT_EQ(m.logprobs_size(), m.token_ids_size());
+    for (const auto& lp : m.logprobs()) EXPECT_EQ(lp.top_size(), 2);
+    entries += m.logprobs_size();
+  }
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(entries, 3);
+}
+
+TEST_F(ServiceTest, ChatRendersTheTemplate) {
+  Start();
+  v1::ChatRequest req;
+  auto* m = req.add_messages();
+  m->set_role(v1::ChatMessage::ROLE_USER);
+  m->set_content("yo");
+  req.mutable_stop()->set_max_tokens(2);
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  StreamResult r = Drain(stub_->Chat(&context, req).get());
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(engine_->Detokenize(engine_->last_request().prompt_tokens), "U:yo\nA:");
+  EXPECT_EQ(r.last.usage().completion_tokens(), 2);
+}
+
+TEST_F(ServiceTest, ValidationErrorsAreInvalidArgument) {
+  Start();
+  v1::GenerateRequest req = Request("hi", 600);  // context is 512
+  StreamResult r = Generate(req);
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(r.status.error_message(), HasSubstr("exceeds the context size of 512"));
+  EXPECT_EQ(r.num_messages, 0);
+  EXPECT_EQ(Metric("phi3_requests_total", {{"tenant", "local"}, {"finish_reason", "rejected"},
+                                           {"code", "INVALID_ARGUMENT"}}),
+            1);
+}
+
+TEST_F(ServiceTest, AuthRequiresAKnownBearerKey) {
+  Start({}, /*auth=*/true);
+  StreamResult none = Generate(Request("hi", 2));
+  EXPECT_EQ(none.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Generate(Request("hi", 2), "wrong").status.error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  {
+    grpc::ClientContext context;
+    v1::TokenizeRequest req;
+    v1::TokenizeResponse resp;
+    EXPECT_EQ(stub_->Tokenize(&context, req, &resp).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext context;
+    v1::GetModelInfoResponse resp;
+    EXPECT_EQ(stub_->GetModelInfo(&context, {}, &resp).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  StreamResult ok = Generate(Request("hi", 2), "secret-b");
+  ASSERT_TRUE(ok.status.ok()) << ok.status.error_message();
+  EXPECT_EQ(engine_->last_request().tenant, "tenant-b");
+  EXPECT_EQ(Metric("phi3_completion_tokens_total", {{"tenant", "tenant-b"}}), 2);
+  // SIGHUP path: a reloaded file takes effect for the next call.
+  std::ofstream(keys_path_) << "secret-c tenant-c\n";
+  ASSERT_TRUE(keys_->Reload().ok());
+  EXPECT_EQ(Generate(Request("hi", 2), "secret-b").status.error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(Generate(Request("hi", 2), "secret-c").status.ok());
+}
+
+TEST_F(ServiceTest, QueueFullIsResourceExhausted) {
+  FakeEngineOptions options;
+  options.max_waiting = 2;
+  Start(options);
+  engine_->Pause();
+  grpc::ClientContext c1, c2, c3;
+  auto r1 = stub_->Generate(&c1, Request("hi", 2));
+  auto r2 = stub_->Generate(&c2, Request("hi", 2));
+  ASSERT_TRUE(Eventually([&] { return engine_->Stats().waiting_requests == 2; }));
+  StreamResult full = Drain(stub_->Generate(&c3, Request("hi", 2)).get());
+  EXPECT_EQ(full.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(full.status.error_message(), HasSubstr("limit 2"));
+  engine_->Resume();
+  EXPECT_TRUE(Drain(r1.get()).status.ok());
+  EXPECT_TRUE(Drain(r2.get()).status.ok());
+}
+
+TEST_F(ServiceTest, ClientCancelStopsTheEngineAndIsBilled) {
+  FakeEngineOptions options;
+  options.step = absl::Milliseconds(5);
+  Start(options);
+  grpc::ClientContext context;
+  auto reader = stub_->Generate(&context, Request("hi", 400));
+  v1::GenerateResponse m;
+  int received = 0;
+  while (received < 3 && reader->Read(&m)) received += m.token_ids_size();
+  context.TryCancel();
+  while (reader->Read(&m)) received += m.token_ids_size();
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(Eventually([&] { return engine_->num_cancelled() == 1; }));
+  ASSERT_TRUE(Eventually([&] { return service_->num_active_streams() == 0; }));
+  const double billed = Metric("phi3_completion_tokens_total", {{"tenant", "local"}});
+  EXPECT_GE(billed, received);
+  EXPECT_LT(billed, 400);
+  EXPECT_EQ(Metric("phi3_requests_total",
+                   {{"tenant", "local"}, {"finish_reason", "cancelled"}, {"code", "CANCELLED"}}),
+            1);
+  EXPECT_TRUE(Generate(Request("hi", 2)).status.ok());  // still serving
+}
+
+TEST_F(ServiceTest, DeadlineStopsGeneration) {
+  FakeEngineOptions options;
+  options.step = absl::Milliseconds(5);
+  Start(options);
+  grpc::ClientContext context;
+  SetDeadline(&context, 100);
+  StreamResult r = Drain(stub_->Generate(&context, Request("hi", 400)).get());
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  ASSERT_TRUE(Eventually([&] { return service_->num_active_streams() == 0; }));
+  EXPECT_LT(Metric("phi3_completion_tokens_total", {{"tenant", "local"}}), 400);
+  EXPECT_TRUE(Generate(Request("hi", 2)).status.ok());
+}
+
+TEST_F(ServiceTest, SlowClientIsCancelled) {
+  FakeEngineOptions options;
+  options.step = absl::ZeroDuration();
+  options.text_bytes_per_token = 64 << 10;
+  options.context_size = 100000;
+  Start(options, false, /*max_buffered_tokens=*/8);
+  grpc::ClientContext context;
+  SetDeadline(&context, 20000);
+  auto reader = stub_->Generate(&context, Request("hi", 50000));
+  // Never read: flow control stops the writes, tokens pile up, the server gives up.
+  ASSERT_TRUE(Eventually([&] {
+    return Metric("phi3_requests_total", {{"tenant", "local"}, {"finish_reason", "cancelled"},
+                                          {"code", "RESOURCE_EXHAUSTED"}}) == 1;
+  }));
+  context.TryCancel();
+  reader->Finish();
+}
+
+TEST_F(ServiceTest, DrainRefusesNewCallsAndFinishesOldOnes) {
+  FakeEngineOptions options;
+  options.step = absl::Milliseconds(2);
+  Start(options);
+  grpc::ClientContext context;
+  auto reader = stub_->Generate(&context, Request("hi", 50));
+  v1::GenerateResponse first;
+  ASSERT_TRUE(reader->Read(&first));
+  service_->StartDrain();
+  StreamResult refused = Generate(Request("hi", 2));
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  StreamResult rest = Drain(reader.get());
+  EXPECT_TRUE(rest.status.ok());
+  EXPECT_EQ(rest.last.usage().completion_tokens(), 50);
+  EXPECT_TRUE(service_->WaitUntilIdle(absl::Seconds(5)));
+}
+
+TEST_F(ServiceTest, CancelAllEndsStreamsUnavailable) {
+  FakeEngineOptions options;
+  options.step = absl::Milliseconds(5);
+  Start(options);
+  grpc::ClientContext context;
+  auto reader = stub_->Generate(&context, Request("hi", 400));
+  v1::GenerateResponse first;
+  ASSERT_TRUE(reader->Read(&first));
+  service_->StartDrain();
+  EXPECT_FALSE(service_->WaitUntilIdle(absl::Milliseconds(20)));
+  service_->CancelAll();
+  StreamResult rest = Drain(reader.get());
+  EXPECT_EQ(rest.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(service_->WaitUntilIdle(absl::Seconds(5)));
+}
+
+TEST_F(ServiceTest, TokenizeAndModelInfo) {
+  Start();
+  grpc::ClientContext c1;
+  v1::TokenizeRequest req;
+  req.set_text("ab");
+  req.set_add_special(false);
+  v1::TokenizeResponse resp;
+  ASSERT_TRUE(stub_->Tokenize(&c1, req, &resp).ok());
+  EXPECT_THAT(resp.token_ids(), ::testing::ElementsAre(3 + 'a', 3 + 'b'));
+  EXPECT_EQ(resp.num_tokens(), 2);
+  grpc::ClientContext c2;
+  v1::GetModelInfoResponse info;
+  ASSERT_TRUE(stub_->GetModelInfo(&c2, {}, &info).ok());
+  EXPECT_EQ(info.architecture(), "phi3");
+  EXPECT_EQ(info.limits().context_size(), 512);
+  EXPECT_EQ(info.vocab_size(), 300);
+  EXPECT_DOUBLE_EQ(info.prices().output_usd_per_million(), 4.0);
+}
+
+TEST_F(ServiceTest, MetricTotalsEqualReturnedUsage) {
+  FakeEngineOptions options;
+  options.cached_prompt_tokens = 2;
+  Start(options);
+  int prompt = 0, cached = 0, completion = 0;
+  double cost = 0;
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&, i] {
+      StreamResult r = Generate(Request(std::string(i + 1, 'x'), 3 + i));
+      ASSERT_TRUE(r.status.ok());
+      std::lock_guard<std::mutex> lock(mu);
+      prompt += r.last.usage().prompt_tokens();
+      cached += r.last.usage().cached_prompt_tokens();
+      completion += r.last.usage().completion_tokens();
+      cost += r.last.cost_usd();
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(Metric("phi3_prompt_tokens_total", {{"tenant", "local"}}), prompt);
+  EXPECT_EQ(Metric("phi3_cached_prompt_tokens_total", {{"tenant", "local"}}), cached);
+  EXPECT_EQ(Metric("phi3_completion_tokens_total", {{"tenant", "local"}}), completion);
+  EXPECT_NEAR(Metric("phi3_spend_usd_total", {{"tenant", "local"}, {"type", "input"}}) +
+                  Metric("phi3_spend_usd_total", {{"tenant", "local"}, {"type", "output"}}),
+              cost, 1e-12);
+  EXPECT_EQ(Metric("phi3_requests_total",
+                   {{"tenant", "local"}, {"finish_reason", "length"}, {"code", "OK"}}),
+            6);
+}
+
+}  // namespace
+}  // namespace phi3::service

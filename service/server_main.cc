@@ -1,0 +1,245 @@
+// phi3-server: serves phi3.v1.Phi3 over gRPC from a Phi-3 GGUF file, with
+// Prometheus metrics on their own port.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "engine/engine.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "prometheus/exposer.h"
+#include "service/auth.h"
+#include "service/metrics.h"
+#include "service/phi3_service.h"
+
+ABSL_FLAG(std::string, model, "", "Phi-3 GGUF model file (required).");
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "gRPC address HOST:PORT; port 0 picks a free port (printed in the ready line).");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9400",
+          "Prometheus /metrics address HOST:PORT (port 0 picks one); empty disables.");
+ABSL_FLAG(std::string, api_keys, "",
+          "API keys file: `KEY TENANT` per line, # comments; reloaded on SIGHUP.");
+ABSL_FLAG(bool, no_auth, false, "Accept calls without API keys (local use only).");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; with --tls-key enables TLS.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls-cert.");
+ABSL_FLAG(int, threads, 0, "Engine compute threads; 0 = all cores.");
+ABSL_FLAG(int, ctx, 0, "Context size per sequence in tokens; 0 = min(4096, model's).");
+ABSL_FLAG(int64_t, kv_cache_mb, 0, "KV cache pool in MiB; 0 = engine default.");
+ABSL_FLAG(std::string, kv_cache_type, "f16", "KV cache element type: f16 or q8_0.");
+ABSL_FLAG(int, kv_block_size, 16, "Tokens per KV cache block.");
+ABSL_FLAG(int, max_running, 16, "Sequences batched in one engine step.");
+ABSL_FLAG(int, max_batched_tokens, 512, "Tokens (decode + prefill chunks) per engine step.");
+ABSL_FLAG(int, max_waiting, 256, "Queued requests beyond which calls get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(bool, prefix_cache, true, "Reuse the KV cache of identical prompt prefixes.");
+ABSL_FLAG(bool, isolate_tenants, false, "No prefix-cache sharing across tenants.");
+ABSL_FLAG(int, default_max_tokens, 256, "max_tokens when a request gives 0.");
+ABSL_FLAG(int, max_stop_strings, 16, "Stop strings allowed per request.");
+ABSL_FLAG(int, max_buffered_tokens, 1024,
+          "Tokens a stream may buffer for a slow client before it is cancelled.");
+ABSL_FLAG(double, price_input, 1.0, "USD per million (uncached) prompt tokens.");
+ABSL_FLAG(double, price_cached_input, 0.5, "USD per million prompt tokens from the prefix cache.");
+ABSL_FLAG(double, price_output, 4.0, "USD per million completion tokens.");
+ABSL_FLAG(int, max_tenant_labels, 100,
+          "Distinct tenant label values in metrics; later tenants are counted as \"other\".");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
+          "On SIGTERM, how long in-flight streams may take to finish.");
+ABSL_FLAG(bool, reflection, true, "Serve gRPC server reflection.");
+
+namespace phi3::service {
+namespace {
+
+[[noreturn]] void Fail(const std::string& message) {
+  std::fprintf(stderr, "phi3-server: %s\n", message.c_str());
+  std::fflush(stderr);
+  std::exit(1);
+}
+
+void Log(const std::string& message) {
+  std::fprintf(stderr, "phi3-server: %s\n", message.c_str());
+  std::fflush(stderr);
+}
+
+std::string ReadFileOrDie(const std::string& path, const char* what) {
+  std::ifstream in(path);
+  if (!in) Fail(absl::StrCat("cannot read ", what, " ", path));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+std::string HostOf(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+int Run() {
+  // Signals are taken by sigwait below; block them before any thread starts
+  // so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const std::string model_path = absl::GetFlag(FLAGS_model);
+  if (model_path.empty()) Fail("--model FILE is required (see --help)");
+  const bool no_auth = absl::GetFlag(FLAGS_no_auth);
+  const std::string keys_path = absl::GetFlag(FLAGS_api_keys);
+  if (no_auth == !keys_path.empty()) {
+    Fail("give exactly one of --api-keys FILE or --no-auth");
+  }
+  const std::string tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  const std::string tls_key = absl::GetFlag(FLAGS_tls_key);
+  if (tls_cert.empty() != tls_key.empty()) Fail("--tls-cert and --tls-key go together");
+
+  std::unique_ptr<ApiKeyStore> keys;
+  if (!no_auth) {
+    absl::StatusOr<std::unique_ptr<ApiKeyStore>> loaded = ApiKeyStore::Load(keys_path);
+    if (!loaded.ok()) Fail(std::string(loaded.status().message()));
+    keys = *std::move(loaded);
+    if (keys->size() == 0) Log(absl::StrCat("warning: ", keys_path, " holds no keys"));
+  }
+  const Authenticator auth(keys.get());
+
+  EngineOptions engine_options;
+  engine_options.model_path = model_path;
+  engine_options.num_threads = absl::GetFlag(FLAGS_threads);
+  engine_options.context_size = absl::GetFlag(FLAGS_ctx);
+  engine_options.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_mb) << 20;
+  const std::string kv_type = absl::GetFlag(FLAGS_kv_cache_type);
+  if (kv_type == "f16") {
+    engine_options.kv_cache_type = KvCacheType::kF16;
+  } else if (kv_type == "q8_0") {
+    engine_options.kv_cache_type = KvCacheType::kQ8_0;
+  } else {
+    Fail(absl::StrCat("--kv-cache-type must be f16 or q8_0, got ", kv_type));
+  }
+  engine_options.kv_block_size = absl::GetFlag(FLAGS_kv_block_size);
+  engine_options.max_running_sequences = absl::GetFlag(FLAGS_max_running);
+  engine_options.max_batched_tokens = absl::GetFlag(FLAGS_max_batched_tokens);
+  engine_options.max_waiting_requests = absl::GetFlag(FLAGS_max_waiting);
+  engine_options.prefix_cache = absl::GetFlag(FLAGS_prefix_cache);
+  engine_options.isolate_tenants = absl::GetFlag(FLAGS_isolate_tenants);
+
+  absl::StatusOr<std::unique_ptr<Engine>> created = Engine::Create(engine_options);
+  if (!created.ok()) {
+    Fail(absl::StrCat("cannot load model ", model_path, ": ", created.status().ToString()));
+  }
+  std::unique_ptr<Engine> engine = *std::move(created);
+  const ModelInfo& info = engine->Info();
+
+  Prices prices{absl::GetFlag(FLAGS_price_input), absl::GetFlag(FLAGS_price_cached_input),
+                absl::GetFlag(FLAGS_price_output)};
+  Engine* engine_ptr = engine.get();
+  auto metrics = std::make_shared<ServiceMetrics>(
+      prices, absl::GetFlag(FLAGS_max_tenant_labels),
+      [engine_ptr] { return engine_ptr->Stats(); }, info);
+
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::string metrics_address = "off";
+  if (const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+      !metrics_listen.empty()) {
+    try {
+      exposer = std::make_unique<prometheus::Exposer>(metrics_listen, 2);
+    } catch (const std::exception& e) {
+      Fail(absl::StrCat("cannot listen for metrics on ", metrics_listen, ": ", e.what()));
+    }
+    exposer->RegisterCollectable(metrics);
+    const std::vector<int> ports = exposer->GetListeningPorts();
+    metrics_address = absl::StrCat(HostOf(metrics_listen), ":", ports.empty() ? 0 : ports[0]);
+  }
+
+  ServiceOptions service_options;
+  service_options.limits.context_size = info.context_size;
+  service_options.limits.vocab_size = info.vocab_size;
+  service_options.limits.default_max_tokens = absl::GetFlag(FLAGS_default_max_tokens);
+  service_options.limits.max_stop_strings = absl::GetFlag(FLAGS_max_stop_strings);
+  service_options.max_buffered_tokens = absl::GetFlag(FLAGS_max_buffered_tokens);
+  service_options.engine_options = engine_options;
+  Phi3Service service(engine.get(), &auth, metrics.get(), service_options);
+
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!tls_cert.empty()) {
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back(
+        {ReadFileOrDie(tls_key, "--tls-key"), ReadFileOrDie(tls_cert, "--tls-cert")});
+    credentials = grpc::SslServerCredentials(ssl);
+  }
+  grpc::EnableDefaultHealthCheckService(true);
+  if (absl::GetFlag(FLAGS_reflection)) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen, credentials, &port);
+  // Without this a second server silently shares a taken port.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    Fail(absl::StrCat("cannot listen on ", listen, " (address in use or invalid)"));
+  }
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  health->SetServingStatus(true);
+  health->SetServingStatus("phi3.v1.Phi3", true);
+
+  Log(absl::StrFormat(
+      "ready grpc=%s:%d metrics=%s model=%s (%s, %s, ctx %d) auth=%s tls=%s",
+      HostOf(listen), port, metrics_address, model_path, info.name, info.quantization,
+      info.context_size, no_auth ? "off" : "on", tls_cert.empty() ? "off" : "on"));
+
+  for (;;) {
+    int signal_number = 0;
+    if (sigwait(&signals, &signal_number) != 0) continue;
+    if (signal_number == SIGHUP) {
+      if (keys == nullptr) continue;
+      if (absl::Status s = keys->Reload(); s.ok()) {
+        Log(absl::StrCat("reloaded ", keys->size(), " API keys from ", keys_path));
+      } else {
+        Log(absl::StrCat("keeping the current API keys: ", s.message()));
+      }
+      continue;
+    }
+    break;
+  }
+
+  const absl::Duration drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  Log(absl::StrCat("draining ", service.num_active_streams(), " streams (timeout ",
+                   absl::FormatDuration(drain_timeout), ")"));
+  health->SetServingStatus(false);
+  service.StartDrain();
+  if (!service.WaitUntilIdle(drain_timeout)) {
+    Log(absl::StrCat("drain timeout: cancelling ", service.num_active_streams(), " streams"));
+    service.CancelAll();
+    service.WaitUntilIdle(absl::Seconds(5));
+  }
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  server->Wait();
+  engine.reset();
+  Log("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace phi3::service
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Serves Phi-3 over gRPC (phi3.v1.Phi3) with Prometheus metrics.\n"
+      "Usage: phi3-server --model FILE.gguf --listen HOST:PORT --metrics-listen HOST:PORT\n"
+      "       [--api-keys FILE | --no-auth] [--threads N] [--tls-cert F --tls-key F]");
+  absl::ParseCommandLine(argc, argv);
+  return phi3::service::Run();
+}
