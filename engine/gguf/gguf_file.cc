@@ -18,6 +18,11 @@ namespace {
 
 // Nested arrays deeper than this are refused (bounds parser recursion).
 constexpr int kMaxArrayDepth = 8;
+// Caps that keep memory bounded for corrupt counts that the file size alone
+// would allow (a value costs ~72 bytes in memory but 1 byte in the file).
+// Real models hold ~1M metadata values (vocabularies) and ~1k tensors.
+constexpr uint64_t kMaxMetadataValues = uint64_t{1} << 23;
+constexpr uint64_t kMaxTensors = uint64_t{1} << 20;
 // ggml's GGML_MAX_NAME is 64 including the terminating NUL.
 constexpr uint64_t kMaxTensorNameBytes = 63;
 
@@ -92,6 +97,10 @@ class GgufFile::Parser {
       return absl::DataLossError(absl::StrCat(f_.source_, ": metadata kv count ", num_kvs,
                                               " exceeds what the file (", size_,
                                               " bytes) can hold"));
+    }
+    if (num_tensors > kMaxTensors) {
+      return absl::DataLossError(absl::StrCat(f_.source_, ": tensor count ", num_tensors,
+                                              " exceeds the limit of ", kMaxTensors));
     }
     if (num_tensors > Remaining() / 32) {
       return absl::DataLossError(absl::StrCat(f_.source_, ": tensor count ", num_tensors,
@@ -199,6 +208,12 @@ class GgufFile::Parser {
                                               " values, more than the file can hold (",
                                               Remaining(), " bytes left)"));
     }
+    if (count > kMaxMetadataValues - num_values_) {
+      return absl::DataLossError(absl::StrCat(f_.source_, ": key ", key, " has an array of ", count,
+                                              " values; the metadata would exceed the limit of ",
+                                              kMaxMetadataValues, " values"));
+    }
+    num_values_ += count;
     std::vector<GgufValue> elements(count);
     for (uint64_t i = 0; i < count; ++i) {
       if (auto s = ReadValue(type, key, depth + 1, &elements[i]); !s.ok()) return s;
@@ -343,6 +358,7 @@ class GgufFile::Parser {
   const uint8_t* base_;
   uint64_t size_;
   uint64_t pos_ = 0;
+  uint64_t num_values_ = 0;  // array elements parsed so far (<= kMaxMetadataValues)
 };
 
 GgufFile::~GgufFile() {

@@ -177,6 +177,23 @@ TEST(GgufFileTest, RefusesAbsurdCounts) {
   ExpectError(bytes, absl::StatusCode::kDataLoss, "string value of v.strings");
 }
 
+TEST(GgufFileTest, CapsMemoryForHugeCounts) {
+  // 2^24 u8 values fit in the file but exceed the metadata value budget.
+  GgufWriter w;
+  ASSERT_TRUE(w.Add("big", GgufValue::Array(GgufValueType::kUint8, {GgufValue::Uint8(1)})).ok());
+  std::string big = *w.WriteToString();
+  const size_t count_at = big.find("big") + 3 + 4 + 4;
+  ASSERT_EQ(Peek<uint64_t>(big, count_at), 1u);
+  Poke<uint64_t>(big, count_at, 1 << 24);
+  big.append((1 << 24) + 64, '\0');
+  ExpectError(big, absl::StatusCode::kDataLoss,
+              "key big has an array of 16777216 values; the metadata would exceed the limit");
+  std::string bytes = SmallGguf();
+  bytes.append(100 << 20, '\0');
+  Poke<uint64_t>(bytes, 8, 2000000);
+  ExpectError(bytes, absl::StatusCode::kDataLoss, "tensor count 2000000 exceeds the limit");
+}
+
 TEST(GgufFileTest, RefusesUnknownValueTypes) {
   std::string bytes = SmallGguf();
   const size_t at = bytes.find("v.u32") + 5;
