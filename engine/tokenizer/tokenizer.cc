@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <queue>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -97,6 +96,12 @@ struct BigramOrder {
 
 }  // namespace
 
+// Buffers reused across the segments of one EncodeText call.
+struct Tokenizer::SpmScratch {
+  std::vector<Symbol> symbols;
+  std::vector<Bigram> queue;
+};
+
 Tokenizer::~Tokenizer() = default;
 
 absl::StatusOr<Tokenizer> Tokenizer::FromVocab(const VocabData& vocab,
@@ -131,6 +136,18 @@ absl::StatusOr<Tokenizer> Tokenizer::FromVocab(const VocabData& vocab,
     if (!vocab.token_types.empty()) t.attrs_[i] = AttrFromType(vocab.token_types[i]);
   }
   t.index_ = index;
+  // See EncodeText: is U+2581 only ever at the start of tokens?
+  t.split_at_spaces_ = true;
+  for (const std::string& tok : t.tokens_) {
+    size_t lead = 0;
+    while (absl::string_view(tok).substr(lead, kSpaceEscape.size()) == kSpaceEscape) {
+      lead += kSpaceEscape.size();
+    }
+    if (tok.find(kSpaceEscape.data(), lead, kSpaceEscape.size()) != std::string::npos) {
+      t.split_at_spaces_ = false;
+      break;
+    }
+  }
   t.add_space_prefix_ = options.add_space_prefix;
   t.add_bos_ = vocab.add_bos;
   t.add_eos_ = vocab.add_eos;
@@ -405,10 +422,36 @@ std::vector<int32_t> Tokenizer::EncodeFragments(std::span<const EncodeFragment> 
   return out;
 }
 
-// llama.cpp's llm_tokenizer_spm_session::tokenize over already-escaped text.
+// llama.cpp's llm_tokenizer_spm_session::tokenize runs its merge loop over the
+// whole fragment. When no token contains U+2581 after another character
+// (split_at_spaces_), no merge can join a symbol that ends in a non-U+2581
+// character with a following U+2581 symbol, so the fragment splits there into
+// independent segments with identical results and a much smaller queue.
 void Tokenizer::EncodeText(std::string_view text, std::vector<int32_t>& out) const {
-  std::vector<Symbol> symbols;
-  symbols.reserve(text.size());
+  SpmScratch scratch;
+  if (!split_at_spaces_) return EncodeSegment(text, scratch, out);
+  const std::string_view space(kSpaceEscape.data(), kSpaceEscape.size());
+  size_t segment = 0;
+  bool prev_space = false;
+  for (size_t offs = 0; offs < text.size();) {
+    const size_t len = std::min(Utf8Len(text[offs]), text.size() - offs);
+    const bool is_space = text.substr(offs, len) == space;
+    if (is_space && !prev_space && offs > segment) {
+      EncodeSegment(text.substr(segment, offs - segment), scratch, out);
+      segment = offs;
+    }
+    prev_space = is_space;
+    offs += len;
+  }
+  EncodeSegment(text.substr(segment), scratch, out);
+}
+
+void Tokenizer::EncodeSegment(std::string_view text, SpmScratch& scratch,
+                              std::vector<int32_t>& out) const {
+  std::vector<Symbol>& symbols = scratch.symbols;
+  std::vector<Bigram>& queue = scratch.queue;  // a heap ordered by BigramOrder
+  symbols.clear();
+  queue.clear();
   for (size_t offs = 0; offs < text.size();) {
     const size_t len = std::min(Utf8Len(text[offs]), text.size() - offs);
     const int index = static_cast<int>(symbols.size());
@@ -416,22 +459,20 @@ void Tokenizer::EncodeText(std::string_view text, std::vector<int32_t>& out) con
     offs += len;
   }
 
-  std::vector<Bigram> storage;
-  storage.reserve(symbols.size());
-  std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue(BigramOrder{},
-                                                                      std::move(storage));
   auto try_add = [&](int left, int right) {
     if (left < 0 || right < 0) return;
     const size_t size = symbols[left].n + symbols[right].n;
     auto it = index_->ids.find(AbslView(text.substr(symbols[left].begin, size)));
     if (it == index_->ids.end()) return;
-    queue.push({left, right, scores_[it->second], size});
+    queue.push_back({left, right, scores_[it->second], size});
+    std::push_heap(queue.begin(), queue.end(), BigramOrder{});
   };
   for (int i = 1; i < static_cast<int>(symbols.size()); ++i) try_add(i - 1, i);
 
   while (!queue.empty()) {
-    const Bigram b = queue.top();
-    queue.pop();
+    std::pop_heap(queue.begin(), queue.end(), BigramOrder{});
+    const Bigram b = queue.back();
+    queue.pop_back();
     Symbol& left = symbols[b.left];
     Symbol& right = symbols[b.right];
     if (left.n == 0 || right.n == 0 || left.n + right.n != b.size) continue;

@@ -149,6 +149,8 @@ class Tokenizer {
   void PartitionSpecial(std::string_view text, bool parse_special,
                         std::vector<EncodeFragment>& out) const;
   void EncodeText(std::string_view text, std::vector<int32_t>& out) const;
+  struct SpmScratch;
+  void EncodeSegment(std::string_view text, SpmScratch& scratch, std::vector<int32_t>& out) const;
   void AppendByteTokens(std::string_view bytes, std::vector<int32_t>& out) const;
 
   std::vector<std::string> tokens_;
@@ -161,6 +163,7 @@ class Tokenizer {
   std::shared_ptr<const Index> index_;
   int32_t bos_id_ = -1, eos_id_ = -1, eot_id_ = -1, unk_id_ = -1, pad_id_ = -1;
   bool add_bos_ = true, add_eos_ = false, add_space_prefix_ = true;
+  bool split_at_spaces_ = false;  // see EncodeText
 };
 
 }  // namespace phi3

@@ -218,5 +218,29 @@ TEST(TokenizerTest, EncodeFragmentsEqualsEncodeOfTheConcatenation) {
             t.Encode("<|system|>\n  be brief<|end|>\n<|user|>\nhi there<|end|>", true, true));
 }
 
+// A vocabulary with a token that has U+2581 after another character disables
+// the split-at-spaces shortcut (EncodeText); both paths must agree wherever
+// that token cannot apply.
+TEST(TokenizerTest, WholeFragmentPathAgreesWithSegmentedPath) {
+  VocabData v = Phi3Vocab();
+  v.tokens[32063] = "x\xE2\x96\x81y";  // "x▁y"
+  v.token_types[32063] = kTokenTypeNormal;
+  v.scores[32063] = 0.0f;
+  TokenizerOptions options;
+  options.model_name = "phi3";
+  auto whole = Tokenizer::FromVocab(v, options);
+  ASSERT_TRUE(whole.ok());
+  const std::vector<std::string> texts = {
+      "The llama (/\xCB\x88l\xC9\x91\xCB\x90m\xC9\x99/; \xF0\x9F\xA6\x99Spanish) is   a domesticated camelid.",
+      "  def f(x):\n\treturn x  \n\n", "a b  c   d\t e", "\xE9\x95\x87 \xE4\xB8\xAD\xE6\x96\x87 ok",
+      "<|user|>\n hi <|end|>", "\xF0 \x80 \xE2\x96 \xE2\x96\x81\xE2\x96\x81 z"};
+  for (const std::string& text : texts) {
+    for (bool special : {false, true}) {
+      EXPECT_EQ(whole->Encode(text, true, special), Phi3().Encode(text, true, special)) << text;
+    }
+  }
+  EXPECT_THAT(Ids(*whole, "x y"), Contains(32063));
+}
+
 }  // namespace
 }  // namespace phi3

@@ -4,3 +4,11 @@ phi3_add_test(NAME tokenizer_conformance_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/
               LIBS phi3_tokenizer LABELS conformance TIMEOUT 600)
 target_compile_definitions(tokenizer_conformance_test PRIVATE
   PHI3_NODE="${NODE_EXECUTABLE}" PHI3_ORACLE_DIR="${PHI3_ORACLE_DIR}")
+# The committed vocabulary data and test cases must equal what the scripts
+# derive from the npm package (llama-tokenizer-js) today.
+add_test(NAME tokenizer_vocab_data_check
+         COMMAND ${NODE_EXECUTABLE} ${PHI3_ORACLE_DIR}/derive_vocab.mjs --check)
+add_test(NAME tokenizer_js_cases_check
+         COMMAND ${NODE_EXECUTABLE} ${PHI3_ORACLE_DIR}/tokenize_js_cases.mjs --check)
+set_tests_properties(tokenizer_vocab_data_check tokenizer_js_cases_check
+                     PROPERTIES LABELS conformance TIMEOUT 120)
