@@ -9,12 +9,11 @@
 #include <atomic>
 #include <cstdio>
 #include <map>
+#include <mutex>
 #include <thread>
 #include <utility>
 
-#include "absl/base/call_once.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "engine/common/tensor_type.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/model/phi3_model.h"
@@ -73,11 +72,11 @@ class FileHasher {
   }
   ~FileHasher() {
     stop_ = true;
-    thread_.join();
+    Join();
   }
   // Blocks until the hash is known. "" if the file could not be read.
   const std::string& Get() {
-    done_.WaitForNotification();
+    Join();
     return hex_;
   }
 
@@ -106,13 +105,15 @@ class FileHasher {
     }
     if (ctx != nullptr) EVP_MD_CTX_free(ctx);
     if (f != nullptr) std::fclose(f);
-    done_.Notify();
+  }
+  void Join() {
+    std::call_once(joined_, [this] { thread_.join(); });
   }
 
   std::string path_;
   std::string hex_;
   std::atomic<bool> stop_{false};
-  absl::Notification done_;
+  std::once_flag joined_;
   std::thread thread_;
 };
 
@@ -130,7 +131,7 @@ class Phi3Engine : public Engine {
   void Cancel(RequestId id) override { core_->Cancel(id); }
   EngineStats Stats() const override { return core_->Stats(); }
   const ModelInfo& Info() const override {
-    absl::call_once(sha_once_, [this] { info_.file_sha256 = hasher_->Get(); });
+    std::call_once(sha_once_, [this] { info_.file_sha256 = hasher_->Get(); });
     return info_;
   }
   std::vector<int32_t> Tokenize(std::string_view text, bool add_special,
@@ -160,7 +161,7 @@ class Phi3Engine : public Engine {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<TokenizerText> text_;
   std::unique_ptr<FileHasher> hasher_;
-  mutable absl::once_flag sha_once_;
+  mutable std::once_flag sha_once_;
   mutable ModelInfo info_;
   std::unique_ptr<EngineCore> core_;  // last: destroyed first
 };

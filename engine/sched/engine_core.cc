@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "engine/sampling/sampler.h"
 #include "engine/sampling/stop_matcher.h"
 
@@ -76,7 +77,7 @@ EngineCore::EngineCore(const EngineCoreOptions& options, ForwardModel* model,
       clock_(clock),
       kv_(options.num_kv_blocks, options.kv_block_size, options.prefix_cache),
       scheduler_({options.max_running_sequences, options.max_batched_tokens}, &kv_) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   stats_.kv_blocks_total = options.num_kv_blocks;
 }
 
@@ -87,11 +88,12 @@ void EngineCore::Start() { thread_ = std::thread([this] { Loop(); }); }
 void EngineCore::Shutdown() {
   std::vector<std::unique_ptr<Request>> incoming;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
     incoming.swap(incoming_);
     cancels_.clear();
   }
+  wake_.notify_all();
   if (thread_.joinable()) thread_.join();
   Ingest(std::move(incoming));
   std::vector<Request*> all;
@@ -113,7 +115,7 @@ absl::StatusOr<RequestId> EngineCore::Submit(GenerateRequest request,
   }
   auto r = std::make_unique<Request>(std::move(request), std::move(sink), options_.vocab_size);
   r->submit_time = clock_->Now();
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return absl::UnavailableError("the engine is shutting down");
   const int waiting = scheduler_waiting_ + static_cast<int>(incoming_.size());
   if (waiting >= options_.max_waiting_requests) {
@@ -125,17 +127,19 @@ absl::StatusOr<RequestId> EngineCore::Submit(GenerateRequest request,
   const RequestId id = next_id_++;
   r->seq.id = id;
   incoming_.push_back(std::move(r));
+  wake_.notify_one();
   return id;
 }
 
 void EngineCore::Cancel(RequestId id) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return;
   cancels_.push_back(id);
+  wake_.notify_one();
 }
 
 EngineStats EngineCore::Stats() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   EngineStats s = stats_;
   s.waiting_requests += static_cast<int>(incoming_.size());
   return s;
@@ -148,8 +152,8 @@ bool EngineCore::HasWorkLocked() const {
 void EngineCore::Loop() {
   while (true) {
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(this, &EngineCore::HasWorkLocked));
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait(lock, [this] { return HasWorkLocked(); });
       if (stopping_) return;
     }
     if (!Step()) absl::SleepFor(absl::Milliseconds(1));  // nothing schedulable: do not spin
@@ -176,7 +180,7 @@ bool EngineCore::Step() {
   std::vector<std::unique_ptr<Request>> incoming;
   std::vector<RequestId> cancels;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     incoming.swap(incoming_);
     cancels.swap(cancels_);
   }
@@ -293,7 +297,7 @@ void EngineCore::Finish(Request* r, FinishReason reason, absl::Status status) {
 
 void EngineCore::PublishStats() {
   const BlockPool& pool = kv_.pool();
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   scheduler_waiting_ = scheduler_.num_waiting();
   has_active_ = !active_.empty();
   stats_.running_requests = scheduler_.num_running();

@@ -23,16 +23,17 @@
 #define PHI3_ENGINE_SCHED_ENGINE_CORE_H_
 
 #include <cstdint>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/engine.h"
 #include "engine/kv/kv_cache_manager.h"
@@ -116,7 +117,7 @@ class EngineCore {
 
  private:
   struct Request;
-  bool HasWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool HasWorkLocked() const;  // REQUIRES: mu_ held
   void Loop();
   void Ingest(std::vector<std::unique_ptr<Request>> incoming);
   void ProcessToken(Request* r, std::span<const float> logits);
@@ -128,14 +129,18 @@ class EngineCore {
   const TokenText* const text_;
   const Clock* const clock_;
 
-  mutable absl::Mutex mu_;
-  std::vector<std::unique_ptr<Request>> incoming_ ABSL_GUARDED_BY(mu_);
-  std::vector<RequestId> cancels_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool has_active_ ABSL_GUARDED_BY(mu_) = false;
-  int scheduler_waiting_ ABSL_GUARDED_BY(mu_) = 0;
-  RequestId next_id_ ABSL_GUARDED_BY(mu_) = 1;
-  EngineStats stats_ ABSL_GUARDED_BY(mu_);
+  // std::mutex rather than absl::Mutex: Debian's absl is not built with
+  // TSan, which then cannot see absl's lock edges (PHI3_SANITIZE=thread).
+  mutable std::mutex mu_;
+  std::condition_variable wake_;  // signalled on new work or stop
+  // Guarded by mu_:
+  std::vector<std::unique_ptr<Request>> incoming_;
+  std::vector<RequestId> cancels_;
+  bool stopping_ = false;
+  bool has_active_ = false;
+  int scheduler_waiting_ = 0;
+  RequestId next_id_ = 1;
+  EngineStats stats_;
   std::thread thread_;
 
   // Loop-thread state.

@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace phi3::testing {
 namespace {
@@ -63,7 +64,7 @@ void FakeModel::Logits(std::span<const int32_t> history, std::span<float> out) c
 
 absl::Status FakeModel::Forward(const ForwardBatch& batch, std::span<float> logits) {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (!fail_next_.ok()) return std::exchange(fail_next_, absl::OkStatus());
     CallRecord rec;
     for (const SequenceSlice& s : batch.sequences) {
@@ -123,17 +124,17 @@ absl::Status FakeModel::Forward(const ForwardBatch& batch, std::span<float> logi
 }
 
 void FakeModel::FailNextForward(absl::Status status) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   fail_next_ = std::move(status);
 }
 
 std::vector<FakeModel::CallRecord> FakeModel::calls() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return calls_;
 }
 
 int FakeModel::num_calls() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return static_cast<int>(calls_.size());
 }
 
@@ -147,7 +148,7 @@ std::string FakeText::Decode(std::span<const int32_t> tokens) {
 }
 
 bool RecordingSink::OnToken(const TokenEvent& event) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (num_finish_ > 0) token_after_finish_ = true;
   events_.push_back(event);
   text_ += event.text_delta;
@@ -155,50 +156,50 @@ bool RecordingSink::OnToken(const TokenEvent& event) {
 }
 
 void RecordingSink::OnFinish(const FinishEvent& event) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   ++num_finish_;
   finish_ = event;
 }
 
 std::vector<int32_t> RecordingSink::tokens() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   std::vector<int32_t> out;
   for (const TokenEvent& e : events_) out.push_back(e.token_id);
   return out;
 }
 
 std::string RecordingSink::text() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return text_ + finish_.text_tail;
 }
 
 std::string RecordingSink::streamed_text() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return text_;
 }
 
 std::vector<TokenEvent> RecordingSink::events() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return events_;
 }
 
 bool RecordingSink::finished() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return num_finish_ > 0;
 }
 
 int RecordingSink::num_finish_calls() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return num_finish_;
 }
 
 FinishEvent RecordingSink::finish() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return finish_;
 }
 
 bool RecordingSink::token_after_finish() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return token_after_finish_;
 }
 

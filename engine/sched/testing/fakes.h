@@ -13,12 +13,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/model/forward.h"
 #include "engine/sched/engine_core.h"
@@ -65,9 +65,9 @@ class FakeModel : public ForwardModel {
   absl::Duration delay_ = absl::ZeroDuration();
   int block_size_ = 0;
   std::vector<int32_t> slots_;  // [num_blocks][block_size] token id or -1
-  mutable absl::Mutex mu_;
-  absl::Status fail_next_ ABSL_GUARDED_BY(mu_);
-  std::vector<CallRecord> calls_ ABSL_GUARDED_BY(mu_);
+  mutable std::mutex mu_;  // guards the fields below it
+  absl::Status fail_next_;
+  std::vector<CallRecord> calls_;
 };
 
 // Token t decodes to the single character kAlphabet[t % size]; end of
@@ -87,16 +87,16 @@ class FakeText : public TokenText {
 class FakeClock : public Clock {
  public:
   absl::Time Now() const override {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return now_;
   }
   void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     now_ += d;
   }
 
  private:
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;  // guards the fields below it
   absl::Time now_ = absl::FromUnixSeconds(1'000'000);
 };
 
@@ -119,12 +119,12 @@ class RecordingSink : public TokenSink {
 
  private:
   int cancel_after_;
-  mutable absl::Mutex mu_;
-  std::vector<TokenEvent> events_ ABSL_GUARDED_BY(mu_);
-  std::string text_ ABSL_GUARDED_BY(mu_);
-  int num_finish_ ABSL_GUARDED_BY(mu_) = 0;
-  bool token_after_finish_ ABSL_GUARDED_BY(mu_) = false;
-  FinishEvent finish_ ABSL_GUARDED_BY(mu_);
+  mutable std::mutex mu_;  // guards the fields below it
+  std::vector<TokenEvent> events_;
+  std::string text_;
+  int num_finish_ = 0;
+  bool token_after_finish_ = false;
+  FinishEvent finish_;
 };
 
 }  // namespace phi3::testing
