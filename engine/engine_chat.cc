@@ -1,5 +1,5 @@
 // Bridges engine.h's chat messages to the tokenizer's chat template in a
-// translation unit of its own: both headers declare a phi3::ChatMessage.
+// translation unit of its own: chat_template.h still aliases phi3::ChatMessage.
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,10 +11,10 @@ namespace phi3::engine_internal {
 // role: 0 system, 1 user, 2 assistant.
 absl::StatusOr<std::vector<int32_t>> EncodeChatTurns(
     const Tokenizer& tokenizer, const std::vector<std::pair<int, std::string>>& turns) {
-  std::vector<ChatMessage> messages;
+  std::vector<ChatTurn> messages;
   messages.reserve(turns.size());
   for (const auto& [role, content] : turns) {
-    ChatMessage m;
+    ChatTurn m;
     m.role = role == 0 ? ChatRole::kSystem : role == 1 ? ChatRole::kUser : ChatRole::kAssistant;
     m.content = content;
     messages.push_back(std::move(m));
