@@ -183,6 +183,9 @@ bool EngineCore::Step() {
     std::lock_guard<std::mutex> lock(mu_);
     incoming.swap(incoming_);
     cancels.swap(cancels_);
+    // Still waiting, now on the scheduler's side: keeps Submit's queue
+    // limit exact during this step.
+    scheduler_waiting_ += static_cast<int>(incoming.size());
   }
   bool did_work = !incoming.empty();
   Ingest(std::move(incoming));

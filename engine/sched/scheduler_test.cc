@@ -37,6 +37,16 @@ class SchedulerTest : public ::testing::Test {
   StepPlan Step() {
     StepPlan plan = sched_->Plan();
     sched_->Apply(plan);
+    // Writes only ever go to blocks this sequence holds alone.
+    const int bs = kv_->block_size();
+    for (const auto& e : plan.scheduled) {
+      const Sequence& s = *e.seq;
+      for (int pos = s.num_computed_tokens; pos < s.num_computed_tokens + e.num_new_tokens;
+           ++pos) {
+        EXPECT_EQ(kv_->pool().refcount(s.kv.block_table[pos / bs]), 1)
+            << "write into a shared block at position " << pos << " of sequence " << s.id;
+      }
+    }
     sched_->Complete(plan);
     for (const auto& e : plan.scheduled) {
       if (e.seq->num_remaining() == 0) e.seq->tokens.push_back(7);
@@ -155,7 +165,11 @@ TEST_F(SchedulerTest, RandomizedStepsKeepLimitsAndInvariants) {
   int finished = 0;
   for (int step = 0; step < 3000; ++step) {
     if (rng() % 3 == 0 && sched_->num_waiting() < 10) {
-      Add(1 + rng() % 40, std::string(1, static_cast<char>('a' + rng() % 3)));
+      Sequence* s = Add(1 + rng() % 40, std::string(1, static_cast<char>('a' + rng() % 3)));
+      // Half share a prefix (up to 3 blocks) to exercise the cache.
+      if (rng() % 2) {
+        for (size_t i = 0; i < s->tokens.size() && i < 12; ++i) s->tokens[i] = 5 + i;
+      }
     }
     StepPlan p = Step();
     ASSERT_LE(p.num_tokens, 12);
@@ -179,6 +193,7 @@ TEST_F(SchedulerTest, RandomizedStepsKeepLimitsAndInvariants) {
   }
   EXPECT_GT(finished, 100);
   EXPECT_GT(sched_->num_preemptions(), 0);
+  EXPECT_GT(sched_->prefix_hit_tokens(), 0);
   for (auto& s : seqs_) {
     if (s->state != Sequence::State::kFinished) sched_->Remove(s.get());
   }
