@@ -13,9 +13,9 @@ const char* ChatRoleName(ChatRole role) {
   return "user";
 }
 
-std::string RenderPhi3Chat(std::span<const ChatMessage> messages, bool add_generation_prompt) {
+std::string RenderPhi3Chat(std::span<const ChatTurn> messages, bool add_generation_prompt) {
   std::string out;
-  for (const ChatMessage& m : messages) {
+  for (const ChatTurn& m : messages) {
     absl::StrAppend(&out, "<|", ChatRoleName(m.role), "|>\n", m.content, "<|end|>\n");
   }
   if (add_generation_prompt) out += "<|assistant|>\n";
@@ -23,7 +23,7 @@ std::string RenderPhi3Chat(std::span<const ChatMessage> messages, bool add_gener
 }
 
 absl::StatusOr<std::vector<int32_t>> EncodePhi3Chat(const Tokenizer& tokenizer,
-                                                   std::span<const ChatMessage> messages,
+                                                   std::span<const ChatTurn> messages,
                                                    const ChatTemplateOptions& options) {
   if (messages.empty()) return absl::InvalidArgumentError("chat: no messages");
   int32_t role_ids[3];
@@ -45,7 +45,7 @@ absl::StatusOr<std::vector<int32_t>> EncodePhi3Chat(const Tokenizer& tokenizer,
 
   std::vector<EncodeFragment> fragments;
   fragments.reserve(messages.size() * 4 + 2);
-  for (const ChatMessage& m : messages) {
+  for (const ChatTurn& m : messages) {
     fragments.emplace_back(role_ids[static_cast<int>(m.role)]);
     fragments.emplace_back(TextFragment{absl::StrCat("\n", m.content), /*parse_special=*/false});
     fragments.emplace_back(*end_id);

@@ -39,10 +39,17 @@ namespace phi3 {
 
 enum class ChatRole { kSystem, kUser, kAssistant };
 
-struct ChatMessage {
+// One turn of a conversation. (Named ChatTurn, not ChatMessage: engine.h has
+// its own phi3::ChatMessage, and two different classes with one name would
+// break the one-definition rule in a binary that links both.)
+struct ChatTurn {
   ChatRole role = ChatRole::kUser;
   std::string content;
 };
+// Transitional alias for code written against the first version of this
+// header; it names ChatTurn, so it does not clash at link time. Do not include
+// this header together with engine/engine.h in one file. Prefer ChatTurn.
+using ChatMessage = ChatTurn;
 
 struct ChatTemplateOptions {
   bool add_generation_prompt = true;  // end with "<|assistant|>\n"
@@ -53,13 +60,13 @@ struct ChatTemplateOptions {
 const char* ChatRoleName(ChatRole role);
 
 // The template's text.
-std::string RenderPhi3Chat(std::span<const ChatMessage> messages, bool add_generation_prompt);
+std::string RenderPhi3Chat(std::span<const ChatTurn> messages, bool add_generation_prompt);
 
 // Token ids (see the file comment). Errors: InvalidArgument if `messages` is
 // empty; FailedPrecondition if the vocabulary lacks one of <|system|>,
 // <|user|>, <|assistant|>, <|end|>.
 absl::StatusOr<std::vector<int32_t>> EncodePhi3Chat(const Tokenizer& tokenizer,
-                                                   std::span<const ChatMessage> messages,
+                                                   std::span<const ChatTurn> messages,
                                                    const ChatTemplateOptions& options = {});
 
 }  // namespace phi3
