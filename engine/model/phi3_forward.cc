@@ -1,0 +1,255 @@
+// Phi3Model::Forward: one step over a batch of sequence slices.
+//
+// All T new tokens of the batch go through every weight matmul together
+// (MatMul is batch-invariant, so a token's numbers do not depend on its
+// neighbours); attention runs per (token, head) over the token's own
+// sequence, after every new token's K/V has been written to its slot.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "engine/kernels/matmul.h"
+#include "engine/kernels/quantize.h"
+#include "engine/model/attention.h"
+#include "engine/model/ops.h"
+#include "engine/model/phi3_model.h"
+
+namespace phi3 {
+namespace {
+
+WeightMatrix AsMatrix(const WeightView& w) {
+  WeightMatrix m;
+  m.type = w.type;
+  m.rows = w.rows;
+  m.cols = w.cols;
+  m.data = w.data;
+  return m;
+}
+
+template <typename T>
+void EnsureSize(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
+absl::Status ValidateBatch(const ForwardBatch& batch, const Phi3ForwardState& s, int vocab,
+                           int context, size_t logits_size, int64_t* num_tokens,
+                           int64_t* num_logits) {
+  if (s.num_blocks == 0) {
+    return absl::FailedPreconditionError("Forward called before InitKvCache");
+  }
+  *num_tokens = 0;
+  *num_logits = 0;
+  for (size_t i = 0; i < batch.sequences.size(); ++i) {
+    const SequenceSlice& q = batch.sequences[i];
+    const int64_t n = static_cast<int64_t>(q.tokens.size());
+    if (n == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("sequence ", i, ": no new tokens"));
+    }
+    if (q.start_pos < 0 || q.start_pos + n > context) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sequence ", i, ": positions [", q.start_pos, ", ", q.start_pos + n,
+          ") outside the context [0, ", context, ")"));
+    }
+    for (int32_t t : q.tokens) {
+      if (t < 0 || t >= vocab) {
+        return absl::InvalidArgumentError(absl::StrCat("sequence ", i, ": token id ", t,
+                                                       " outside [0, ", vocab, ")"));
+      }
+    }
+    const int64_t blocks_needed = (q.start_pos + n + s.block_size - 1) / s.block_size;
+    if (static_cast<int64_t>(q.block_table.size()) < blocks_needed) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sequence ", i, ": block table has ", q.block_table.size(),
+                       " blocks, positions up to ", q.start_pos + n, " need ", blocks_needed));
+    }
+    for (int64_t b = 0; b < blocks_needed; ++b) {
+      if (q.block_table[b] < 0 || q.block_table[b] >= s.num_blocks) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("sequence ", i, ": block_table[", b, "] = ", q.block_table[b],
+                         " outside the pool [0, ", s.num_blocks, ")"));
+      }
+    }
+    *num_tokens += n;
+    if (q.want_logits) ++*num_logits;
+  }
+  if (static_cast<int64_t>(logits_size) < *num_logits * vocab) {
+    return absl::InvalidArgumentError(absl::StrCat("logits span holds ", logits_size,
+                                                   " floats, need ", *num_logits * vocab));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Phi3Model::Forward(const ForwardBatch& batch, std::span<float> logits) {
+  Phi3ForwardState& s = state_;
+  const Phi3Hparams& h = hparams_;
+  const Phi3Weights& w = weights_;
+  int64_t T = 0, R = 0;
+  if (absl::Status st = ValidateBatch(batch, s, h.vocab_size, context_size_, logits.size(), &T, &R);
+      !st.ok()) {
+    return st;
+  }
+  if (T == 0) return absl::OkStatus();
+  ThreadPool& pool = *pool_;
+
+  const int n_embd = h.embedding_length;
+  const int n_ff = h.feed_forward_length;
+  const int q_dim = h.q_dim();
+  const int kv_dim = h.kv_dim();
+  const int qkv_dim = q_dim + 2 * kv_dim;
+  const int head_dim = h.head_dim;
+  const int rope_dims = h.rope_dims;
+
+  EnsureSize(s.token_seq, T);
+  EnsureSize(s.token_pos, T);
+  EnsureSize(s.rope, T * rope_dims);
+  EnsureSize(s.x, T * n_embd);
+  EnsureSize(s.xn, T * n_embd);
+  EnsureSize(s.qkv, T * qkv_dim);
+  EnsureSize(s.attn, T * q_dim);
+  EnsureSize(s.proj, T * n_embd);
+  EnsureSize(s.up, T * 2 * n_ff);
+  EnsureSize(s.act, T * n_ff);
+  if (s.scores.size() < static_cast<size_t>(pool.num_threads())) {
+    s.scores.resize(pool.num_threads());
+  }
+  for (auto& sc : s.scores) EnsureSize(sc, context_size_);
+
+  // Token bookkeeping and embeddings (ggml_get_rows dequantizes to f32).
+  {
+    int64_t t = 0;
+    for (size_t i = 0; i < batch.sequences.size(); ++i) {
+      const SequenceSlice& q = batch.sequences[i];
+      for (size_t j = 0; j < q.tokens.size(); ++j, ++t) {
+        s.token_seq[t] = static_cast<int32_t>(i);
+        s.token_pos[t] = q.start_pos + static_cast<int32_t>(j);
+      }
+    }
+  }
+  RopeParams rope;
+  rope.rope_dims = rope_dims;
+  rope.freq_base = h.rope_freq_base;
+  rope.freq_scale = h.rope_freq_scale;
+  rope.mscale = h.rope_attn_factor;
+  rope.factors = use_long_factors_ ? std::span<const float>(w.rope_factors_long)
+                                   : std::span<const float>(w.rope_factors_short);
+  pool.ParallelFor(T, [&](int64_t begin, int64_t end, int) {
+    for (int64_t t = begin; t < end; ++t) {
+      const SequenceSlice& q = batch.sequences[s.token_seq[t]];
+      const int32_t token = q.tokens[s.token_pos[t] - q.start_pos];
+      DequantizeRow(w.token_embd.type, w.token_embd.row(token), &s.x[t * n_embd], n_embd);
+      RopeTable(rope, s.token_pos[t], &s.rope[t * rope_dims]);
+    }
+  });
+
+  const float q_scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  const int heads_per_kv = h.num_heads / h.num_kv_heads;
+  const AttentionKernels& attn_kernels = GetAttentionKernels();
+
+  for (int il = 0; il < h.num_layers; ++il) {
+    const Phi3LayerWeights& L = w.layers[il];
+    // ---- attention block
+    pool.ParallelFor(T, [&](int64_t begin, int64_t end, int) {
+      for (int64_t t = begin; t < end; ++t) {
+        RmsNormRow(&s.x[t * n_embd], L.attn_norm.data(), n_embd, h.rms_norm_eps,
+                   &s.xn[t * n_embd]);
+      }
+    });
+    if (L.fused_qkv()) {
+      MatMul(AsMatrix(L.qkv), s.xn.data(), T, s.qkv.data(), qkv_dim, pool);
+    } else {
+      MatMul(AsMatrix(L.q), s.xn.data(), T, s.qkv.data(), qkv_dim, pool);
+      MatMul(AsMatrix(L.k), s.xn.data(), T, s.qkv.data() + q_dim, qkv_dim, pool);
+      MatMul(AsMatrix(L.v), s.xn.data(), T, s.qkv.data() + q_dim + kv_dim, qkv_dim, pool);
+    }
+    // RoPE on Q and K, Q scaled then rounded to f16 (ggml converts it for the
+    // f16 K . Q matmul), K and V stored in the cache.
+    uint8_t* k_pool = s.k_pool[il].data();
+    uint8_t* v_pool = s.v_pool[il].data();
+    pool.ParallelFor(T, [&](int64_t begin, int64_t end, int) {
+      for (int64_t t = begin; t < end; ++t) {
+        float* qkv = &s.qkv[t * qkv_dim];
+        const float* cs = &s.rope[t * rope_dims];
+        for (int hd = 0; hd < h.num_heads; ++hd) {
+          float* qh = qkv + hd * head_dim;
+          RopeNeoxHead(cs, rope_dims, qh);
+          for (int i = 0; i < head_dim; ++i) qh[i] *= q_scale;
+        }
+        RoundToF16(qkv, q_dim);
+        for (int hd = 0; hd < h.num_kv_heads; ++hd) {
+          RopeNeoxHead(cs, rope_dims, qkv + q_dim + hd * head_dim);
+        }
+        const SequenceSlice& q = batch.sequences[s.token_seq[t]];
+        const int32_t pos = s.token_pos[t];
+        const int64_t slot =
+            static_cast<int64_t>(q.block_table[pos / s.block_size]) * s.block_size +
+            pos % s.block_size;
+        StoreKv(s.kv_type, qkv + q_dim, qkv + q_dim + kv_dim, kv_dim, slot, s.kv_token_bytes,
+                k_pool, v_pool);
+      }
+    });
+    KvLayerView kv;
+    kv.type = s.kv_type;
+    kv.k = k_pool;
+    kv.v = v_pool;
+    kv.block_size = s.block_size;
+    kv.token_bytes = s.kv_token_bytes;
+    pool.ParallelFor(T * h.num_heads, [&](int64_t begin, int64_t end, int thread) {
+      float* scores = s.scores[thread].data();
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t t = item / h.num_heads;
+        const int hd = static_cast<int>(item % h.num_heads);
+        const SequenceSlice& q = batch.sequences[s.token_seq[t]];
+        AttendHead(attn_kernels, &s.qkv[t * qkv_dim + hd * head_dim], kv, q.block_table,
+                   hd / heads_per_kv, head_dim, s.token_pos[t] + 1, scores,
+                   &s.attn[t * q_dim + hd * head_dim]);
+      }
+    });
+    MatMul(AsMatrix(L.attn_output), s.attn.data(), T, s.proj.data(), pool);
+    pool.ParallelFor(T, [&](int64_t begin, int64_t end, int) {
+      for (int64_t t = begin; t < end; ++t) {
+        float* x = &s.x[t * n_embd];
+        const float* p = &s.proj[t * n_embd];
+        for (int i = 0; i < n_embd; ++i) x[i] = p[i] + x[i];
+        RmsNormRow(x, L.ffn_norm.data(), n_embd, h.rms_norm_eps, &s.xn[t * n_embd]);
+      }
+    });
+    // ---- feed-forward block
+    MatMul(AsMatrix(L.ffn_up), s.xn.data(), T, s.up.data(), pool);
+    pool.ParallelFor(T, [&](int64_t begin, int64_t end, int) {
+      for (int64_t t = begin; t < end; ++t) {
+        const float* g = &s.up[t * 2 * n_ff];
+        SwiGluRow(g, g + n_ff, n_ff, &s.act[t * n_ff]);
+      }
+    });
+    MatMul(AsMatrix(L.ffn_down), s.act.data(), T, s.proj.data(), pool);
+    pool.ParallelFor(T, [&](int64_t begin, int64_t end, int) {
+      for (int64_t t = begin; t < end; ++t) {
+        float* x = &s.x[t * n_embd];
+        const float* p = &s.proj[t * n_embd];
+        for (int i = 0; i < n_embd; ++i) x[i] = x[i] + p[i];
+      }
+    });
+  }
+
+  if (R == 0) return absl::OkStatus();
+  // Output head only for the last new token of each sequence that wants it.
+  EnsureSize(s.head_in, R * n_embd);
+  {
+    int64_t t_end = 0, r = 0;
+    for (const SequenceSlice& q : batch.sequences) {
+      t_end += static_cast<int64_t>(q.tokens.size());
+      if (!q.want_logits) continue;
+      RmsNormRow(&s.x[(t_end - 1) * n_embd], w.output_norm.data(), n_embd, h.rms_norm_eps,
+                 &s.head_in[r * n_embd]);
+      ++r;
+    }
+  }
+  MatMul(AsMatrix(w.output), s.head_in.data(), R, logits.data(), pool);
+  return absl::OkStatus();
+}
+
+}  // namespace phi3
