@@ -85,8 +85,8 @@ ServiceMetrics::ServiceMetrics(Prices prices, int max_tenants,
   active_streams_ = gauge("phi3_active_streams", "Generate/Chat calls in progress.");
   running_ = gauge("phi3_engine_running_requests", "Requests in the engine's running batch.");
   waiting_ = gauge("phi3_engine_waiting_requests", "Requests waiting in the engine's queue.");
-  kv_blocks_used_ = gauge("phi3_kv_cache_blocks_used", "KV cache blocks in use.");
-  kv_blocks_total_ = gauge("phi3_kv_cache_blocks_total", "KV cache blocks in the pool.");
+  kv_blocks_used_ = gauge("phi3_kv_cache_used_blocks", "KV cache blocks in use.");
+  kv_blocks_total_ = gauge("phi3_kv_cache_capacity_blocks", "KV cache blocks in the pool.");
   kv_usage_ratio_ = gauge("phi3_kv_cache_usage_ratio", "Fraction of KV cache blocks in use.");
   prefix_hit_ratio_ = gauge("phi3_prefix_cache_hit_ratio",
                             "Prompt tokens served from the prefix cache / prompt tokens looked up.");

@@ -8,6 +8,8 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
+#include <algorithm>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -239,7 +241,24 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Serves Phi-3 over gRPC (phi3.v1.Phi3) with Prometheus metrics.\n"
       "Usage: phi3-server --model FILE.gguf --listen HOST:PORT --metrics-listen HOST:PORT\n"
-      "       [--api-keys FILE | --no-auth] [--threads N] [--tls-cert F --tls-key F]");
-  absl::ParseCommandLine(argc, argv);
+      "       [--api-keys FILE | --no-auth] [--threads N] [--tls-cert F --tls-key F]\n"
+      "Flag names may be written with dashes or underscores (--no-auth = --no_auth).\n"
+      "Logs one line containing \"ready grpc=HOST:PORT metrics=HOST:PORT\" when serving;\n"
+      "SIGHUP reloads the API keys; SIGTERM drains and exits 0.");
+  // absl flags are snake_case; the documented command line uses dashes.
+  std::vector<std::string> args(argv, argv + argc);
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string& a = args[i];
+    if (a == "--") break;
+    if (a.rfind("--", 0) != 0) continue;
+    const size_t end = std::min(a.find('='), a.size());
+    for (size_t j = 2; j < end; ++j) {
+      if (a[j] == '-') a[j] = '_';
+    }
+  }
+  std::vector<char*> fixed;
+  for (std::string& a : args) fixed.push_back(a.data());
+  fixed.push_back(nullptr);
+  absl::ParseCommandLine(argc, fixed.data());
   return phi3::service::Run();
 }

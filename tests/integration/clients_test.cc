@@ -1,0 +1,136 @@
+// The clients against the real server: phi3-client's command-line contract
+// (--json shape, exit codes, errors on stderr), and the Python and TypeScript
+// examples streaming the same greedy tokens as the C++ stub.
+#include <filesystem>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/test_env.h"
+
+namespace phi3::integration {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+class ClientsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto server = ServerProcess::Start(GetTools().server, BasicServerArgs());
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = server->release();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override { ASSERT_NE(server_, nullptr); }
+
+  CommandResult Client(std::vector<std::string> args) {
+    std::vector<std::string> argv = {GetTools().client, "--addr", server_->address()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, absl::Seconds(60));
+  }
+  // Greedy tokens for `prompt` from the C++ stub.
+  std::vector<int> Reference(const std::string& prompt, int max_tokens) {
+    auto stub = NewStub(server_->address());
+    Streamed s = GenerateAll(*stub, Greedy(prompt, max_tokens));
+    EXPECT_TRUE(s.status.ok());
+    return s.tokens;
+  }
+  static ServerProcess* server_;
+};
+ServerProcess* ClientsTest::server_ = nullptr;
+
+TEST_F(ClientsTest, GenerateJsonFollowsTheContract) {
+  CommandResult r = Client({"generate", "--prompt", "Hello \"quoted\"\nworld", "--max-tokens", "6",
+                            "--temperature", "0", "--seed", "3", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Exactly one JSON object on stdout, keys in the documented order.
+  EXPECT_THAT(r.out, StartsWith("{\"text\":"));
+  size_t pos = 0;
+  for (const char* key : {"\"text\":", "\"completion_tokens\":[", "\"finish_reason\":",
+                          "\"usage\":{\"prompt_tokens\":", "\"cached_prompt_tokens\":",
+                          "\"completion_tokens\":", "\"cost_usd\":", "\"timings\":{\"queue_ms\":",
+                          "\"ttft_ms\":", "\"total_ms\":"}) {
+    const size_t at = r.out.find(key, pos);
+    ASSERT_NE(at, std::string::npos) << key << " in " << r.out;
+    pos = at;
+  }
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1);
+  EXPECT_EQ(*JsonStringField(r.out, "finish_reason"), "LENGTH");
+  EXPECT_EQ(*JsonIntArrayField(r.out, "completion_tokens"),
+            Reference("Hello \"quoted\"\nworld", 6));
+  EXPECT_EQ(JsonNumberField(r.out, "completion_tokens").ok(), false);  // first is the array
+  EXPECT_GT(*JsonNumberField(r.out, "cost_usd"), 0);
+  EXPECT_GT(*JsonNumberField(r.out, "total_ms"), 0);
+}
+
+TEST_F(ClientsTest, StreamsTextAndStats) {
+  CommandResult r = Client({"generate", "--prompt", "Tell me", "--max-tokens", "5",
+                            "--temperature", "0", "--stats"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(r.out.empty());
+  EXPECT_THAT(r.err, HasSubstr("finish_reason=LENGTH"));
+  EXPECT_THAT(r.err, HasSubstr("completion_tokens=5"));
+  EXPECT_THAT(r.err, HasSubstr("ttft_ms="));
+}
+
+TEST_F(ClientsTest, ChatTokenizeInfo) {
+  CommandResult chat = Client({"chat", "--system", "Be brief.", "--user", "Hi", "--max-tokens", "4",
+                               "--temperature", "0", "--stop", "zzzz", "--json"});
+  ASSERT_EQ(chat.exit_code, 0) << chat.err;
+  EXPECT_EQ(JsonIntArrayField(chat.out, "completion_tokens")->size() <= 4, true);
+  CommandResult tok = Client({"tokenize", "--text", "Hello world", "--json"});
+  ASSERT_EQ(tok.exit_code, 0) << tok.err;
+  EXPECT_EQ(*JsonIntArrayField(tok.out, "token_ids"), (std::vector<int>{1, 15043, 3186}));
+  CommandResult info = Client({"info", "--json"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_EQ(*JsonStringField(info.out, "architecture"), "phi3");
+  EXPECT_EQ(*JsonNumberField(info.out, "vocab_size"), 32064);
+}
+
+TEST_F(ClientsTest, FailuresExitNonZeroWithCodeAndMessage) {
+  CommandResult bad = Client({"generate", "--prompt", "x", "--temperature", "9"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("INVALID_ARGUMENT: sampling.temperature must be in [0, 2], got 9"));
+  CommandResult usage = Client({"generate"});
+  EXPECT_EQ(usage.exit_code, 2);
+  CommandResult down = RunCommand({GetTools().client, "--addr", "127.0.0.1:1", "--timeout", "5",
+                                   "info"}, absl::Seconds(30));
+  EXPECT_EQ(down.exit_code, 1);
+  EXPECT_THAT(down.err, HasSubstr("UNAVAILABLE"));
+}
+
+TEST_F(ClientsTest, PythonExampleStreamsFromTheServer) {
+  CommandResult r = RunCommand(
+      {"/usr/bin/python3", GetTools().source_dir + "/clients/python/example.py", "--addr",
+       server_->address(), "--prompt", "Python says", "--max-tokens", "7", "--json"},
+      absl::Seconds(60), {"PYTHONPATH=" + GetTools().python_stubs});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(*JsonIntArrayField(r.out, "completion_tokens"), Reference("Python says", 7));
+  EXPECT_EQ(*JsonStringField(r.out, "finish_reason"), "LENGTH");
+}
+
+TEST_F(ClientsTest, TypeScriptExampleStreamsFromTheServer) {
+  const std::string ts_dir = GetTools().source_dir + "/clients/typescript";
+  ASSERT_TRUE(std::filesystem::exists(ts_dir + "/node_modules/.bin/tsc"))
+      << "run `npm ci --ignore-scripts` in clients/typescript (scripts/setup.sh does)";
+  const std::string out_dir = ScratchDir() + "/ts";
+  CommandResult tsc = RunCommand({"/usr/bin/node", ts_dir + "/node_modules/typescript/bin/tsc",
+                                  "-p", ts_dir, "--outDir", out_dir},
+                                 absl::Seconds(120));
+  ASSERT_EQ(tsc.exit_code, 0) << tsc.out << tsc.err;
+  CommandResult r = RunCommand(
+      {"/usr/bin/node", out_dir + "/example.js", "--addr", server_->address(), "--prompt",
+       "TypeScript says", "--max-tokens", "7", "--json"},
+      absl::Seconds(60),
+      {"NODE_PATH=" + ts_dir + "/node_modules",
+       "PHI3_PROTO=" + GetTools().source_dir + "/proto/phi3/v1/phi3.proto"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(*JsonIntArrayField(r.out, "completion_tokens"), Reference("TypeScript says", 7));
+  EXPECT_EQ(*JsonStringField(r.out, "finish_reason"), "LENGTH");
+}
+
+}  // namespace
+}  // namespace phi3::integration
