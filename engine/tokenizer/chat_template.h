@@ -46,10 +46,6 @@ struct ChatTurn {
   ChatRole role = ChatRole::kUser;
   std::string content;
 };
-// Transitional alias for code written against the first version of this
-// header; it names ChatTurn, so it does not clash at link time. Do not include
-// this header together with engine/engine.h in one file. Prefer ChatTurn.
-using ChatMessage = ChatTurn;
 
 struct ChatTemplateOptions {
   bool add_generation_prompt = true;  // end with "<|assistant|>\n"
