@@ -147,7 +147,7 @@ class Phi3Engine : public Engine {
     for (const ChatMessage& m : messages) {
       const int role = m.role == ChatMessage::Role::kSystem ? 0
                        : m.role == ChatMessage::Role::kUser ? 1
-                                                             : 2;
+                                                            : 2;
       turns.emplace_back(role, m.content);
     }
     return engine_internal::EncodeChatTurns(*tokenizer_, turns);
@@ -185,8 +185,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Phi3Engine::Create(const EngineOptions& 
         absl::StrCat("num_threads = ", options.num_threads, ": expected >= 0 (0 = all cores)"));
   }
   if (options.context_size < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "context_size = ", options.context_size, ": expected >= 0 (0 = min(4096, model's))"));
+    return absl::InvalidArgumentError(absl::StrCat("context_size = ", options.context_size,
+                                                   ": expected >= 0 (0 = min(4096, model's))"));
   }
   if (options.kv_cache_bytes < 0) {
     return absl::InvalidArgumentError(absl::StrCat("kv_cache_bytes = ", options.kv_cache_bytes,
@@ -201,8 +201,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Phi3Engine::Create(const EngineOptions& 
   ModelOptions model_options;
   model_options.num_threads = options.num_threads;
   model_options.context_size = options.context_size;
-  absl::StatusOr<std::unique_ptr<Phi3Model>> model =
-      Phi3Model::Load(*engine->file_, model_options);
+  absl::StatusOr<std::unique_ptr<Phi3Model>> model = Phi3Model::Load(*engine->file_, model_options);
   if (!model.ok()) return model.status();
   engine->model_ = *std::move(model);
   absl::StatusOr<Tokenizer> tokenizer = Tokenizer::FromGguf(*engine->file_);
@@ -264,8 +263,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Phi3Engine::Create(const EngineOptions& 
   info.num_layers = hp.num_layers;
   info.embedding_size = hp.embedding_length;
 
-  engine->core_ = std::make_unique<EngineCore>(core, engine->model_.get(), engine->text_.get(),
-                                               SystemClock());
+  engine->core_ =
+      std::make_unique<EngineCore>(core, engine->model_.get(), engine->text_.get(), SystemClock());
   engine->core_->Start();
   return engine;
 }

@@ -114,7 +114,7 @@ struct RunResult {
 };
 
 std::vector<RunResult> Generate(Engine& engine, const std::vector<GenerateRequest>& requests,
-                          int submit_every) {
+                                int submit_every) {
   std::vector<std::shared_ptr<RecordingSink>> sinks;
   for (size_t i = 0; i < requests.size(); ++i) {
     auto sink = std::make_shared<RecordingSink>();

@@ -124,7 +124,8 @@ bool BlockPool::Register(int32_t block, uint64_t hash, uint64_t parent,
   cached_[block] = 1;
   hash_[block] = hash;
   parent_hash_[block] = parent;
-  std::copy(tokens.begin(), tokens.end(), tokens_.begin() + static_cast<size_t>(block) * block_size_);
+  std::copy(tokens.begin(), tokens.end(),
+            tokens_.begin() + static_cast<size_t>(block) * block_size_);
   return true;
 }
 
@@ -143,7 +144,8 @@ absl::Status BlockPool::CheckInvariants() const {
     if (++count > num_blocks_) return absl::InternalError("free queue cycle");
   }
   if (count != num_free_) {
-    return absl::InternalError(absl::StrCat("free queue has ", count, " blocks, num_free ", num_free_));
+    return absl::InternalError(
+        absl::StrCat("free queue has ", count, " blocks, num_free ", num_free_));
   }
   int num_cached = 0;
   for (int32_t b = 0; b < num_blocks_; ++b) {

@@ -83,14 +83,14 @@ class BlockPool {
   int num_free_ = 0;
   int64_t num_evictions_ = 0;
   // Free queue: doubly linked over block ids, with sentinel num_blocks_.
-  std::vector<int32_t> prev_;  // [num_blocks + 1]
-  std::vector<int32_t> next_;  // [num_blocks + 1]
-  std::vector<int32_t> refcount_;         // [num_blocks]
-  std::vector<uint8_t> in_free_queue_;    // [num_blocks]
-  std::vector<uint8_t> cached_;           // [num_blocks]
-  std::vector<uint64_t> hash_;            // [num_blocks], valid when cached
-  std::vector<uint64_t> parent_hash_;     // [num_blocks], valid when cached
-  std::vector<int32_t> tokens_;           // [num_blocks][block_size], valid when cached
+  std::vector<int32_t> prev_;           // [num_blocks + 1]
+  std::vector<int32_t> next_;           // [num_blocks + 1]
+  std::vector<int32_t> refcount_;       // [num_blocks]
+  std::vector<uint8_t> in_free_queue_;  // [num_blocks]
+  std::vector<uint8_t> cached_;         // [num_blocks]
+  std::vector<uint64_t> hash_;          // [num_blocks], valid when cached
+  std::vector<uint64_t> parent_hash_;   // [num_blocks], valid when cached
+  std::vector<int32_t> tokens_;         // [num_blocks][block_size], valid when cached
   absl::flat_hash_map<uint64_t, int32_t> by_hash_;
 };
 

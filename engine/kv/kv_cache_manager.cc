@@ -33,7 +33,8 @@ void KvCacheManager::FindPrefix(SequenceKv* seq, std::span<const int32_t> tokens
   ExtendHashes(seq, tokens, max_blocks);
   for (int i = 0; i < max_blocks; ++i) {
     const uint64_t parent = i == 0 ? seq->root_hash : seq->block_hashes[i - 1];
-    const int32_t block = pool_.FindCached(seq->block_hashes[i], parent, tokens.subspan(i * bs, bs));
+    const int32_t block =
+        pool_.FindCached(seq->block_hashes[i], parent, tokens.subspan(i * bs, bs));
     if (block < 0) break;
     hits->push_back(block);
   }

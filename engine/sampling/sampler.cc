@@ -70,9 +70,7 @@ void Sampler::ApplyPenalties(std::vector<float>& logits) const {
   }
 }
 
-double Sampler::NextUniform() {
-  return static_cast<double>(rng_() >> 11) * 0x1.0p-53;
-}
+double Sampler::NextUniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
 
 float Sampler::LogProb(std::span<const float> logits, int32_t token) {
   return static_cast<float>(logits[token] - LogSumExp(logits));
@@ -123,8 +121,8 @@ int32_t Sampler::Sample(std::span<const float> logits, TokenEvent* event) {
     auto before = [](const Candidate& a, const Candidate& b) { return Before(a, b); };
     bool sorted = false;
     if (params_.top_k > 0 && params_.top_k < static_cast<int>(candidates_.size())) {
-      std::partial_sort(candidates_.begin(), candidates_.begin() + params_.top_k,
-                        candidates_.end(), before);
+      std::partial_sort(candidates_.begin(), candidates_.begin() + params_.top_k, candidates_.end(),
+                        before);
       candidates_.resize(params_.top_k);
       sorted = true;
     }
@@ -141,8 +139,8 @@ int32_t Sampler::Sample(std::span<const float> logits, TokenEvent* event) {
       for (size_t i = 0; i < candidates_.size(); ++i) {
         if (i == sorted_prefix) {
           size_t grow = std::min(candidates_.size(), std::max<size_t>(256, 2 * sorted_prefix));
-          std::partial_sort(candidates_.begin() + i, candidates_.begin() + grow,
-                            candidates_.end(), before);
+          std::partial_sort(candidates_.begin() + i, candidates_.begin() + grow, candidates_.end(),
+                            before);
           sorted_prefix = grow;
         }
         cum += std::exp(static_cast<double>(candidates_[i].logit) - max) / sum;
@@ -164,8 +162,8 @@ int32_t Sampler::Sample(std::span<const float> logits, TokenEvent* event) {
     for (const Candidate& c : candidates_) max = std::max(max, c.logit);
     double sum = 0.0;
     for (Candidate& c : candidates_) {
-      c.logit = static_cast<float>(std::exp((static_cast<double>(c.logit) - max) /
-                                            params_.temperature));
+      c.logit =
+          static_cast<float>(std::exp((static_cast<double>(c.logit) - max) / params_.temperature));
       sum += c.logit;
     }
     const double target = NextUniform() * sum;

@@ -66,8 +66,8 @@ class Sampler {
   std::vector<int32_t> window_;  // ring buffer, [<= kPenaltyLastN] token ids
   int window_next_ = 0;
   absl::flat_hash_map<int32_t, int> window_counts_;
-  std::vector<float> scratch_logits_;     // [vocab_size]
-  std::vector<Candidate> candidates_;     // [<= vocab_size]
+  std::vector<float> scratch_logits_;  // [vocab_size]
+  std::vector<Candidate> candidates_;  // [<= vocab_size]
 };
 
 }  // namespace phi3

@@ -35,7 +35,7 @@ TEST(StopMatcherTest, FalseStartIsReleased) {
 TEST(StopMatcherTest, TextBeforeMatchStaysHeldForTail) {
   StopMatcher m({"\n\n", "###"});
   EXPECT_EQ(m.Push("ab#"), "ab");
-  EXPECT_EQ(m.Push("c##"), "#c");   // "#c" cannot start "###"; "##" can
+  EXPECT_EQ(m.Push("c##"), "#c");  // "#c" cannot start "###"; "##" can
   EXPECT_EQ(m.Push("x\n"), "##x");
   EXPECT_EQ(m.Push("\nzz"), "");
   EXPECT_TRUE(m.matched());

@@ -69,8 +69,8 @@ struct EngineCore::Request {
   int num_completion_tokens = 0;
 };
 
-EngineCore::EngineCore(const EngineCoreOptions& options, ForwardModel* model,
-                       const TokenText* text, const Clock* clock)
+EngineCore::EngineCore(const EngineCoreOptions& options, ForwardModel* model, const TokenText* text,
+                       const Clock* clock)
     : options_(options),
       model_(model),
       text_(text),
@@ -83,7 +83,9 @@ EngineCore::EngineCore(const EngineCoreOptions& options, ForwardModel* model,
 
 EngineCore::~EngineCore() { Shutdown(); }
 
-void EngineCore::Start() { thread_ = std::thread([this] { Loop(); }); }
+void EngineCore::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void EngineCore::Shutdown() {
   std::vector<std::unique_ptr<Request>> incoming;
@@ -119,10 +121,9 @@ absl::StatusOr<RequestId> EngineCore::Submit(GenerateRequest request,
   if (stopping_) return absl::UnavailableError("the engine is shutting down");
   const int waiting = scheduler_waiting_ + static_cast<int>(incoming_.size());
   if (waiting >= options_.max_waiting_requests) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("the waiting queue is full: ", waiting,
-                     " requests waiting (max_waiting_requests = ", options_.max_waiting_requests,
-                     "); retry later"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the waiting queue is full: ", waiting, " requests waiting (max_waiting_requests = ",
+        options_.max_waiting_requests, "); retry later"));
   }
   const RequestId id = next_id_++;
   r->seq.id = id;
@@ -216,12 +217,12 @@ bool EngineCore::Step() {
     for (const ScheduledSequence& e : plan.scheduled) {
       const Sequence& s = *e.seq;
       SequenceSlice slice;
-      slice.tokens = std::span<const int32_t>(s.tokens).subspan(s.num_computed_tokens,
-                                                                e.num_new_tokens);
+      slice.tokens =
+          std::span<const int32_t>(s.tokens).subspan(s.num_computed_tokens, e.num_new_tokens);
       slice.start_pos = s.num_computed_tokens;
       slice.block_table = s.kv.block_table;
-      slice.want_logits = s.num_computed_tokens + e.num_new_tokens ==
-                          static_cast<int>(s.tokens.size());
+      slice.want_logits =
+          s.num_computed_tokens + e.num_new_tokens == static_cast<int>(s.tokens.size());
       rows += slice.want_logits;
       batch.sequences.push_back(slice);
       Request* r = active_.at(s.id).get();

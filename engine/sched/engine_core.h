@@ -22,8 +22,8 @@
 #ifndef PHI3_ENGINE_SCHED_ENGINE_CORE_H_
 #define PHI3_ENGINE_SCHED_ENGINE_CORE_H_
 
-#include <cstdint>
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -73,7 +73,7 @@ class TokenText {
 struct EngineCoreOptions {
   int context_size = 4096;  // per sequence: prompt + completion tokens
   int vocab_size = 0;
-  int num_kv_blocks = 0;    // >= ceil(context_size / kv_block_size)
+  int num_kv_blocks = 0;  // >= ceil(context_size / kv_block_size)
   int kv_block_size = 16;
   int max_running_sequences = 16;
   int max_batched_tokens = 512;  // >= 1

@@ -46,8 +46,8 @@ class EngineCoreTest : public ::testing::Test {
     next_ = next;
     ASSERT_TRUE(ValidateEngineCoreOptions(options).ok());
     model_ = std::make_unique<FakeModel>(kVocab, options.context_size, next);
-    ASSERT_TRUE(model_->InitKvCache(options.num_kv_blocks, options.kv_block_size,
-                                    KvCacheType::kF16).ok());
+    ASSERT_TRUE(
+        model_->InitKvCache(options.num_kv_blocks, options.kv_block_size, KvCacheType::kF16).ok());
     core_ = std::make_unique<EngineCore>(options, model_.get(), &text_, &clock_);
   }
   void SetUp() override { Init(SmallOptions()); }
@@ -146,9 +146,8 @@ TEST_F(EngineCoreTest, EndOfGenerationStopsUnlessIgnored) {
 
 TEST_F(EngineCoreTest, StopTokenIdAndStopStringAcrossTokens) {
   // Generates a b c d e f ... (token = history length - 5).
-  Init(SmallOptions(), [](std::span<const int32_t> h) {
-    return static_cast<int32_t>(h.size() - 5);
-  });
+  Init(SmallOptions(),
+       [](std::span<const int32_t> h) { return static_cast<int32_t>(h.size() - 5); });
   GenerateRequest by_id = Request(Prompt(5, 3), 20);
   by_id.stop.stop_token_ids = {3};
   auto s1 = Submit(by_id);

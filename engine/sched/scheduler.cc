@@ -84,7 +84,8 @@ StepPlan Scheduler::Plan() {
       const int need = kv_->BlocksNeeded(s->kv, s->num_computed_tokens + num_new);
       while (need > free_blocks && !preempted[i]) {
         size_t victim = n;
-        while (victim-- > 0 && preempted[victim]) {}
+        while (victim-- > 0 && preempted[victim]) {
+        }
         preempted[victim] = 1;
         free_blocks += kv_->NumExclusiveBlocks(running_[victim]->kv);
         if (entry_of[victim] >= 0) {  // give back what it was planned
@@ -143,10 +144,9 @@ void Scheduler::Apply(const StepPlan& plan) {
     s->state = Sequence::State::kWaiting;
     ++s->num_preemptions;
     ++num_preemptions_;
-    auto pos = std::upper_bound(resume_.begin(), resume_.end(), s,
-                                [](const Sequence* a, const Sequence* b) {
-                                  return a->arrival < b->arrival;
-                                });
+    auto pos = std::upper_bound(
+        resume_.begin(), resume_.end(), s,
+        [](const Sequence* a, const Sequence* b) { return a->arrival < b->arrival; });
     resume_.insert(pos, s);
   }
   // Reused blocks are referenced before any allocation so that allocations

@@ -39,9 +39,9 @@ struct SchedulerOptions {
 
 struct ScheduledSequence {
   Sequence* seq = nullptr;
-  int num_new_tokens = 0;      // tokens [num_computed, num_computed + n) this step
-  bool admit = false;          // joins the running set this step
-  std::vector<int32_t> hits;   // admit only: cached prefix blocks to reuse
+  int num_new_tokens = 0;     // tokens [num_computed, num_computed + n) this step
+  bool admit = false;         // joins the running set this step
+  std::vector<int32_t> hits;  // admit only: cached prefix blocks to reuse
 };
 
 struct StepPlan {
@@ -81,10 +81,10 @@ class Scheduler {
 
   SchedulerOptions options_;
   KvCacheManager* kv_;
-  std::vector<Sequence*> running_;  // by admit_order
-  std::vector<Sequence*> resume_;   // preempted, by arrival
+  std::vector<Sequence*> running_;                       // by admit_order
+  std::vector<Sequence*> resume_;                        // preempted, by arrival
   std::map<std::string, std::deque<Sequence*>> queues_;  // tenant -> FCFS queue
-  std::string last_tenant_;         // round-robin cursor
+  std::string last_tenant_;                              // round-robin cursor
   bool has_last_tenant_ = false;
   uint64_t next_admit_order_ = 0;
   int64_t num_preemptions_ = 0;

@@ -25,7 +25,8 @@ class SchedulerTest : public ::testing::Test {
     s->arrival = seqs_.size();
     s->tenant = tenant;
     s->tokens.resize(num_prompt);
-    std::iota(s->tokens.begin(), s->tokens.end(), first + 1000 * static_cast<int32_t>(seqs_.size()));
+    std::iota(s->tokens.begin(), s->tokens.end(),
+              first + 1000 * static_cast<int32_t>(seqs_.size()));
     s->num_prompt_tokens = num_prompt;
     kv_->Init(&s->kv, "");
     sched_->AddWaiting(s.get());
@@ -41,8 +42,7 @@ class SchedulerTest : public ::testing::Test {
     const int bs = kv_->block_size();
     for (const auto& e : plan.scheduled) {
       const Sequence& s = *e.seq;
-      for (int pos = s.num_computed_tokens; pos < s.num_computed_tokens + e.num_new_tokens;
-           ++pos) {
+      for (int pos = s.num_computed_tokens; pos < s.num_computed_tokens + e.num_new_tokens; ++pos) {
         EXPECT_EQ(kv_->pool().refcount(s.kv.block_table[pos / bs]), 1)
             << "write into a shared block at position " << pos << " of sequence " << s.id;
       }
@@ -124,7 +124,7 @@ TEST_F(SchedulerTest, RunningLimitAndNoOvertaking) {
   // the small one behind it must wait too.
   Init(8, 4, 8, 100);
   Add(20);
-  Step();  // 5 blocks
+  Step();   // 5 blocks
   Add(16);  // 4 blocks: does not fit in the 3 left
   Add(2);   // would fit, but may not overtake
   p = Step();
@@ -132,7 +132,7 @@ TEST_F(SchedulerTest, RunningLimitAndNoOvertaking) {
 }
 
 TEST_F(SchedulerTest, PreemptsNewestAndResumesItFirst) {
-  Init(6, 4, 8, 100);  // 24 slots
+  Init(6, 4, 8, 100);     // 24 slots
   Sequence* a = Add(8);   // 2 blocks
   Sequence* b = Add(12);  // 3 blocks
   Step();                 // both prefilled: 5 blocks used, 1 free; both have 1 token to decode

@@ -42,9 +42,8 @@ absl::Status ValidateRequest(const GenerateRequest& request, int context_size, i
   for (size_t i = 0; i < request.prompt_tokens.size(); ++i) {
     const int32_t t = request.prompt_tokens[i];
     if (t < 0 || t >= vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat("prompt_tokens[", i, "] = ", t,
-                                                     " is not a token id: expected [0, ",
-                                                     vocab_size, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "prompt_tokens[", i, "] = ", t, " is not a token id: expected [0, ", vocab_size, ")"));
     }
   }
   if (stop.max_tokens < 1) return OutOfRange("max_tokens", stop.max_tokens, ">= 1");
@@ -79,22 +78,19 @@ absl::Status ValidateRequest(const GenerateRequest& request, int context_size, i
   for (size_t i = 0; i < stop.stop_strings.size(); ++i) {
     const size_t n = stop.stop_strings[i].size();
     if (n == 0 || n > static_cast<size_t>(kMaxStopStringBytes)) {
-      return absl::InvalidArgumentError(absl::StrCat("stop_strings[", i, "] has ", n,
-                                                     " bytes: expected [1, ",
-                                                     kMaxStopStringBytes, "]"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "stop_strings[", i, "] has ", n, " bytes: expected [1, ", kMaxStopStringBytes, "]"));
     }
   }
   if (stop.stop_token_ids.size() > static_cast<size_t>(kMaxStopTokenIds)) {
-    return absl::InvalidArgumentError(absl::StrCat("stop_token_ids has ",
-                                                   stop.stop_token_ids.size(),
-                                                   " entries: at most ", kMaxStopTokenIds));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "stop_token_ids has ", stop.stop_token_ids.size(), " entries: at most ", kMaxStopTokenIds));
   }
   for (size_t i = 0; i < stop.stop_token_ids.size(); ++i) {
     const int32_t t = stop.stop_token_ids[i];
     if (t < 0 || t >= vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat("stop_token_ids[", i, "] = ", t,
-                                                     " is not a token id: expected [0, ",
-                                                     vocab_size, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "stop_token_ids[", i, "] = ", t, " is not a token id: expected [0, ", vocab_size, ")"));
     }
   }
   return absl::OkStatus();

@@ -65,7 +65,7 @@ class FakeModel : public ForwardModel {
   absl::Duration delay_ = absl::ZeroDuration();
   int block_size_ = 0;
   std::vector<int32_t> slots_;  // [num_blocks][block_size] token id or -1
-  mutable std::mutex mu_;  // guards the fields below it
+  mutable std::mutex mu_;       // guards the fields below it
   absl::Status fail_next_;
   std::vector<CallRecord> calls_;
 };
@@ -109,7 +109,7 @@ class RecordingSink : public TokenSink {
   void OnFinish(const FinishEvent& event) override;
 
   std::vector<int32_t> tokens() const;
-  std::string text() const;  // deltas + tail
+  std::string text() const;           // deltas + tail
   std::string streamed_text() const;  // deltas only
   std::vector<TokenEvent> events() const;
   bool finished() const;
