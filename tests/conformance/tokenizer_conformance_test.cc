@@ -76,6 +76,7 @@ struct Variant {
   const char* label;
   AddedTokenKind kind;
   const char* general_name;
+  bool from_mkmodel = false;  // a tiny model written by phi3-mkmodel instead
 };
 
 class TokenizerConformanceTest : public ::testing::TestWithParam<Variant> {
@@ -122,7 +123,18 @@ TEST_P(TokenizerConformanceTest, MatchesLlamaCpp) {
   const Variant& v = GetParam();
   const fs::path model = *dir_ / absl::StrCat(v.label, ".gguf");
   const fs::path out = *dir_ / absl::StrCat(v.label, ".oracle.txt");
-  ASSERT_EQ(WriteVocabGguf(model, v), "");
+  if (v.from_mkmodel) {
+#ifdef PHI3_MKMODEL
+    const std::string mk = absl::StrCat(PHI3_MKMODEL, " --preset tiny --type q8_0 --seed 3 --out ",
+                                        model.string(), " --added-token-type ",
+                                        v.kind == AddedTokenKind::kControl ? "control" : "user_defined");
+    ASSERT_EQ(RunCommand(mk), 0) << mk;
+#else
+    GTEST_SKIP() << "phi3-mkmodel is not part of this build";
+#endif
+  } else {
+    ASSERT_EQ(WriteVocabGguf(model, v), "");
+  }
   auto file = GgufFile::Open(model.string());
   ASSERT_TRUE(file.ok()) << file.status();
   auto tok = Tokenizer::FromGguf(**file);
@@ -214,7 +226,9 @@ INSTANTIATE_TEST_SUITE_P(
     Variants, TokenizerConformanceTest,
     ::testing::Values(Variant{"control", AddedTokenKind::kControl, "Phi3 Mini Conformance"},
                       Variant{"user_defined", AddedTokenKind::kUserDefined, "phi-3-mini-4k"},
-                      Variant{"no_rstrip", AddedTokenKind::kControl, "llama vocab test"}),
+                      Variant{"no_rstrip", AddedTokenKind::kControl, "llama vocab test"},
+                      Variant{"mkmodel_tiny", AddedTokenKind::kControl, "", true},
+                      Variant{"mkmodel_tiny_user_defined", AddedTokenKind::kUserDefined, "", true}),
     [](const ::testing::TestParamInfo<Variant>& info) { return std::string(info.param.label); });
 
 }  // namespace
