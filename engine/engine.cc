@@ -18,14 +18,11 @@
 #include "engine/gguf/gguf_file.h"
 #include "engine/model/phi3_model.h"
 #include "engine/sched/engine_core.h"
+#include "engine/tokenizer/chat_template.h"
 #include "engine/tokenizer/detokenizer.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace phi3 {
-namespace engine_internal {
-absl::StatusOr<std::vector<int32_t>> EncodeChatTurns(
-    const Tokenizer& tokenizer, const std::vector<std::pair<int, std::string>>& turns);
-}  // namespace engine_internal
 
 namespace {
 
@@ -143,14 +140,17 @@ class Phi3Engine : public Engine {
   }
   absl::StatusOr<std::vector<int32_t>> ApplyChatTemplate(
       const std::vector<ChatMessage>& messages) const override {
-    std::vector<std::pair<int, std::string>> turns;
+    std::vector<ChatTurn> turns;
+    turns.reserve(messages.size());
     for (const ChatMessage& m : messages) {
-      const int role = m.role == ChatMessage::Role::kSystem ? 0
-                       : m.role == ChatMessage::Role::kUser ? 1
-                                                            : 2;
-      turns.emplace_back(role, m.content);
+      ChatTurn t;
+      t.role = m.role == ChatMessage::Role::kSystem ? ChatRole::kSystem
+               : m.role == ChatMessage::Role::kUser ? ChatRole::kUser
+                                                    : ChatRole::kAssistant;
+      t.content = m.content;
+      turns.push_back(std::move(t));
     }
-    return engine_internal::EncodeChatTurns(*tokenizer_, turns);
+    return EncodePhi3Chat(*tokenizer_, turns);
   }
 
  private:
