@@ -14,6 +14,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
@@ -245,6 +247,14 @@ int main(int argc, char** argv) {
       "Flag names may be written with dashes or underscores (--no-auth = --no_auth).\n"
       "Logs one line containing \"ready grpc=HOST:PORT metrics=HOST:PORT\" when serving;\n"
       "SIGHUP reloads the API keys; SIGTERM drains and exits 0.");
+  // --help lists the flags of this file (absl matches files to the program
+  // name by default, and ours differ).
+  absl::FlagsUsageConfig usage_config;
+  usage_config.contains_help_flags = [](absl::string_view path) {
+    return absl::StrContains(path, "server_main");
+  };
+  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage_config);
   // absl flags are snake_case; the documented command line uses dashes.
   std::vector<std::string> args(argv, argv + argc);
   for (size_t i = 1; i < args.size(); ++i) {

@@ -181,7 +181,8 @@ TEST_F(ServerTest, CancelledStreamIsStoppedAndBilled) {
   for (int i = 0; i < 200; ++i) {
     after = Scrape();
     if (SumMetric(after, "phi3_requests_total", {"finish_reason=\"cancelled\""}) >
-        SumMetric(before, "phi3_requests_total", {"finish_reason=\"cancelled\""})) {
+            SumMetric(before, "phi3_requests_total", {"finish_reason=\"cancelled\""}) &&
+        SumMetric(after, "phi3_engine_running_requests") == 0) {
       break;
     }
     absl::SleepFor(absl::Milliseconds(25));
@@ -302,7 +303,18 @@ TEST(ServerQueue, FullQueueIsResourceExhausted) {
   while (waiting->Read(&m)) {}
   running->Finish();
   waiting->Finish();
-  EXPECT_TRUE(GenerateAll(*stub, Greedy("room again", 4)).status.ok());
+  // Both leave the engine within a step; then there is room again.
+  bool idle = false;
+  for (int i = 0; i < 200 && !idle; ++i) {
+    auto body = HttpGet((*server)->metrics_address(), "/metrics");
+    auto metrics = ParseMetrics(body.ok() ? *body : "");
+    idle = body.ok() && SumMetric(metrics, "phi3_engine_waiting_requests") == 0 &&
+           SumMetric(metrics, "phi3_engine_running_requests") == 0;
+    if (!idle) absl::SleepFor(absl::Milliseconds(25));
+  }
+  EXPECT_TRUE(idle);
+  Streamed again = GenerateAll(*stub, Greedy("room again", 4));
+  EXPECT_TRUE(again.status.ok()) << again.status.error_message();
 }
 
 }  // namespace
