@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "gmock/gmock.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "tests/integration/test_env.h"
 
@@ -130,6 +131,45 @@ TEST_F(ClientsTest, TypeScriptExampleStreamsFromTheServer) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(*JsonIntArrayField(r.out, "completion_tokens"), Reference("TypeScript says", 7));
   EXPECT_EQ(*JsonStringField(r.out, "finish_reason"), "LENGTH");
+}
+
+TEST_F(ClientsTest, ReflectionAndHealthAreServed) {
+  auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+  EXPECT_EQ(HealthCheck(channel), 1);
+  EXPECT_EQ(HealthCheck(channel, "phi3.v1.Phi3"), 1);
+  // grpc.reflection.v1alpha: ServerReflectionRequest{list_services: ""} is
+  // field 7, length-delimited, empty: bytes 0x3a 0x00.
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto call = stub.PrepareCall(
+      &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  void* tag;
+  bool ok = false;
+  auto wait = [&](intptr_t expected) {
+    return cq.Next(&tag, &ok) && reinterpret_cast<intptr_t>(tag) == expected && ok;
+  };
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(wait(1));
+  const std::string request("\x3a\x00", 2);
+  grpc::Slice slice(request);
+  grpc::ByteBuffer out(&slice, 1), in;
+  call->WriteLast(out, grpc::WriteOptions(), reinterpret_cast<void*>(2));
+  ASSERT_TRUE(wait(2));
+  call->Read(&in, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(wait(3));
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(in.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  EXPECT_THAT(bytes, HasSubstr("phi3.v1.Phi3"));
+  EXPECT_THAT(bytes, HasSubstr("grpc.health.v1.Health"));
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(4));
+  ASSERT_TRUE(wait(4));
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {}
 }
 
 }  // namespace

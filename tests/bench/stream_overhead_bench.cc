@@ -1,0 +1,153 @@
+// phi3_stream_overhead_bench: per-token cost of streaming through phi3-server's
+// gRPC service versus the engine alone, on the same Engine instance.
+//
+//   phi3_stream_overhead_bench --model FILE.gguf [--tokens 64] [--rounds 7] [--threads 0]
+//
+// Each round runs one greedy request (ignore_eos, `tokens` completion tokens)
+// twice, alternating: (A) Engine::Submit with a sink that timestamps tokens on
+// the engine thread; (B) the same request as a Generate call over loopback gRPC
+// to an in-process Phi3Service, timestamped when the client receives them.
+// Per-token time = (last token - first token) / (tokens - 1): decode only, so
+// the prompt and connection setup do not count. Reports medians and
+// overhead = B / A - 1. Not a ctest test: timings depend on the machine.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "engine/engine.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/phi3/v1/phi3.grpc.pb.h"
+#include "service/auth.h"
+#include "service/metrics.h"
+#include "service/phi3_service.h"
+
+namespace {
+
+struct Args {
+  std::string model;
+  int tokens = 64;
+  int rounds = 7;
+  int threads = 0;
+};
+
+Args ParseArgs(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    const std::string value = argv[i + 1];
+    if (flag == "--model") a.model = value;
+    else if (flag == "--tokens") (void)absl::SimpleAtoi(value, &a.tokens);
+    else if (flag == "--rounds") (void)absl::SimpleAtoi(value, &a.rounds);
+    else if (flag == "--threads") (void)absl::SimpleAtoi(value, &a.threads);
+  }
+  if (a.model.empty() || a.tokens < 2) {
+    std::fprintf(stderr, "usage: %s --model FILE.gguf [--tokens N>=2] [--rounds R] [--threads T]\n",
+                 argv[0]);
+    std::exit(2);
+  }
+  return a;
+}
+
+class TimingSink : public phi3::TokenSink {
+ public:
+  bool OnToken(const phi3::TokenEvent&) override {
+    times.push_back(absl::Now());
+    return true;
+  }
+  void OnFinish(const phi3::FinishEvent&) override { done.Notify(); }
+  std::vector<absl::Time> times;
+  absl::Notification done;
+};
+
+double PerTokenMs(const std::vector<absl::Time>& times, int tokens) {
+  if (static_cast<int>(times.size()) < 2) return 0;
+  return absl::ToDoubleMilliseconds(times.back() - times.front()) / (tokens - 1);
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = ParseArgs(argc, argv);
+  phi3::EngineOptions options;
+  options.model_path = args.model;
+  options.num_threads = args.threads;
+  options.prefix_cache = false;  // both paths must do the same prompt work
+  auto engine = phi3::Engine::Create(options);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "cannot load %s: %s\n", args.model.c_str(),
+                 engine.status().ToString().c_str());
+    return 1;
+  }
+  const phi3::ModelInfo& info = (*engine)->Info();
+
+  phi3::service::Authenticator auth(nullptr);
+  phi3::service::ServiceMetrics metrics(phi3::service::Prices{}, 10,
+                                        [&] { return (*engine)->Stats(); }, info);
+  phi3::service::ServiceOptions service_options;
+  service_options.limits.context_size = info.context_size;
+  service_options.limits.vocab_size = info.vocab_size;
+  phi3::service::Phi3Service service(engine->get(), &auth, &metrics, service_options);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  auto stub = phi3::v1::Phi3::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+
+  const std::string prompt = "The quick brown fox jumps over the lazy dog";
+  phi3::GenerateRequest engine_request;
+  engine_request.prompt_tokens = (*engine)->Tokenize(prompt, true, false);
+  engine_request.sampling.temperature = 0;
+  engine_request.stop.max_tokens = args.tokens;
+  engine_request.stop.ignore_eos = true;
+  phi3::v1::GenerateRequest rpc_request;
+  rpc_request.set_prompt(prompt);
+  rpc_request.mutable_sampling()->set_temperature(0);
+  rpc_request.mutable_stop()->set_max_tokens(args.tokens);
+  rpc_request.mutable_stop()->set_ignore_eos(true);
+
+  std::vector<double> engine_ms, grpc_ms;
+  for (int round = -1; round < args.rounds; ++round) {  // round -1 warms up
+    auto sink = std::make_shared<TimingSink>();
+    if (!(*engine)->Submit(engine_request, sink).ok()) return 1;
+    sink->done.WaitForNotification();
+
+    grpc::ClientContext context;
+    auto reader = stub->Generate(&context, rpc_request);
+    std::vector<absl::Time> times;
+    phi3::v1::GenerateResponse m;
+    while (reader->Read(&m)) {
+      const absl::Time now = absl::Now();
+      for (int i = 0; i < m.token_ids_size(); ++i) times.push_back(now);
+    }
+    if (!reader->Finish().ok() || static_cast<int>(times.size()) != args.tokens) {
+      std::fprintf(stderr, "gRPC stream failed\n");
+      return 1;
+    }
+    if (round < 0) continue;
+    engine_ms.push_back(PerTokenMs(sink->times, args.tokens));
+    grpc_ms.push_back(PerTokenMs(times, args.tokens));
+    std::printf("round %d: engine %.4f ms/token, gRPC stream %.4f ms/token\n", round,
+                engine_ms.back(), grpc_ms.back());
+  }
+  const double a = Median(engine_ms), b = Median(grpc_ms);
+  std::printf("model %s (%s, %d layers, embd %d), %d tokens x %d rounds\n", info.name.c_str(),
+              info.quantization.c_str(), info.num_layers, info.embedding_size, args.tokens,
+              args.rounds);
+  std::printf("median per token: engine alone %.4f ms, through gRPC %.4f ms, overhead %+.2f%%\n",
+              a, b, (b / a - 1) * 100);
+  server->Shutdown();
+  return 0;
+}
