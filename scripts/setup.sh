@@ -29,15 +29,19 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# llama.cpp (prebuilt CPU libraries inside node-llama-cpp) is the test oracle and
-# benchmark baseline; --ignore-scripts so nothing is ever compiled or downloaded.
-oracle=$root/tests/oracle
-stamp=$oracle/node_modules/.phi3-installed
-if [[ ! -f $stamp || $oracle/package-lock.json -nt $stamp ]]; then
-  echo "setup: installing npm packages in tests/oracle"
-  (cd "$oracle" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-  touch "$stamp"
-fi
+# npm packages, each folder from its committed lock file: tests/oracle holds
+# llama.cpp (prebuilt CPU libraries inside node-llama-cpp), the test oracle and
+# benchmark baseline; clients/typescript the TypeScript client's dependencies.
+# --ignore-scripts so nothing is ever compiled or downloaded by an install script.
+for dir in "$root/tests/oracle" "$root/clients/typescript"; do
+  [[ -f $dir/package-lock.json ]] || continue
+  stamp=$dir/node_modules/.phi3-installed
+  if [[ ! -f $stamp || $dir/package-lock.json -nt $stamp ]]; then
+    echo "setup: installing npm packages in ${dir#$root/}"
+    (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    touch "$stamp"
+  fi
+done
 
 if [[ ! -f $build_dir/build.ninja ]]; then
   cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release
