@@ -207,6 +207,39 @@ TEST_F(EngineTest, BatchedCachedPreemptedMatchOneAtATime) {
   EXPECT_EQ(tight_stats.kv_blocks_used, 0);
 }
 
+// Stop strings on real detokenized text: take a run's text, pick a piece in
+// its middle as the stop string, and rerun: the text must end right before it.
+TEST_F(EngineTest, StopStringOnRealText) {
+  auto engine = Engine::Create(Options());
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  GenerateRequest r;
+  r.prompt_tokens = (*engine)->Tokenize("Once upon a time", true, false);
+  r.stop.max_tokens = 24;
+  r.stop.ignore_eos = true;
+  r.sampling.temperature = 0.0f;
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_TRUE((*engine)->Submit(r, sink).ok());
+  while (!sink->finished()) absl::SleepFor(absl::Milliseconds(1));
+  const std::string text = sink->text();
+  EXPECT_EQ(text, (*engine)->Detokenize(sink->tokens()).substr(0, text.size()));
+  ASSERT_GE(text.size(), 12u) << text;
+  // A 3-byte stop string starting at a character boundary in the middle.
+  size_t cut = text.size() / 2;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  size_t end = cut + 3;
+  while (end < text.size() && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) ++end;
+  const std::string stop = text.substr(cut, end - cut);
+  const size_t first_at = text.find(stop);
+  r.stop.stop_strings = {stop};
+  auto stopped = std::make_shared<RecordingSink>();
+  ASSERT_TRUE((*engine)->Submit(r, stopped).ok());
+  while (!stopped->finished()) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_EQ(stopped->finish().reason, FinishReason::kStopSequence);
+  EXPECT_EQ(stopped->text(), text.substr(0, first_at));
+  EXPECT_EQ(stopped->streamed_text().find(stop), std::string::npos);
+  EXPECT_LT(stopped->tokens().size(), sink->tokens().size());
+}
+
 TEST_F(EngineTest, Q8KvCacheHoldsAboutTwiceTheTokens) {
   EngineOptions o = Options();
   o.kv_cache_bytes = 4 << 20;
