@@ -192,6 +192,18 @@ absl::StatusOr<std::unique_ptr<Engine>> Phi3Engine::Create(const EngineOptions& 
     return absl::InvalidArgumentError(absl::StrCat("kv_cache_bytes = ", options.kv_cache_bytes,
                                                    ": expected >= 0 (0 = automatic)"));
   }
+  {
+    // Fail fast on engine options before loading a multi-GB file.
+    EngineCoreOptions probe;
+    probe.context_size = 2;
+    probe.vocab_size = 1;
+    probe.kv_block_size = options.kv_block_size;
+    probe.num_kv_blocks = 1 << 30;
+    probe.max_running_sequences = options.max_running_sequences;
+    probe.max_batched_tokens = options.max_batched_tokens;
+    probe.max_waiting_requests = options.max_waiting_requests;
+    if (absl::Status s = ValidateEngineCoreOptions(probe); !s.ok()) return s;
+  }
   std::unique_ptr<Phi3Engine> engine(new Phi3Engine());
   absl::StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(options.model_path);
   if (!file.ok()) return file.status();
@@ -212,10 +224,6 @@ absl::StatusOr<std::unique_ptr<Engine>> Phi3Engine::Create(const EngineOptions& 
   Phi3Model& m = *engine->model_;
   const int context = m.context_length();
   const int block_size = options.kv_block_size;
-  if (block_size < 1 || block_size > 1024) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("kv_block_size = ", block_size, ": expected [1, 1024]"));
-  }
   const int64_t token_bytes = m.KvBytesPerToken(options.kv_cache_type);
   const int64_t block_bytes = token_bytes * block_size;
   const int64_t min_blocks = (context + block_size - 1) / block_size;
