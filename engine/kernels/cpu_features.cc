@@ -1,0 +1,167 @@
+#include "engine/kernels/cpu_features.h"
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/kernels/kernel_table.h"
+
+namespace phi3 {
+namespace {
+
+bool CpuHasAvx2() {
+#if defined(__x86_64__)
+  // libgcc's cpuinfo also checks (via xgetbv) that the OS saves ymm/zmm state.
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("f16c");
+#else
+  return false;
+#endif
+}
+
+bool CpuHasAvx512() {
+#if defined(__x86_64__)
+  return CpuHasAvx2() && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
+}
+
+bool Supported(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kScalar: return true;
+    case SimdLevel::kAvx2: return CpuHasAvx2();
+    case SimdLevel::kAvx512: return CpuHasAvx512();
+  }
+  return false;
+}
+
+SimdLevel InitialLevel() {
+  SimdLevel level = DetectedSimdLevel();
+  const char* env = std::getenv("PHI3_KERNELS");
+  if (env != nullptr && *env != '\0') {
+    SimdLevel wanted = level;
+    if (std::strcmp(env, "scalar") == 0) {
+      wanted = SimdLevel::kScalar;
+    } else if (std::strcmp(env, "avx2") == 0) {
+      wanted = SimdLevel::kAvx2;
+    } else if (std::strcmp(env, "avx512") == 0) {
+      wanted = SimdLevel::kAvx512;
+    } else {
+      std::fprintf(stderr, "phi3: PHI3_KERNELS=%s is not scalar|avx2|avx512; ignored\n", env);
+    }
+    if (Supported(wanted)) {
+      level = wanted;
+    } else {
+      std::fprintf(stderr, "phi3: PHI3_KERNELS=%s is not supported by this CPU; using %s\n",
+                   env, std::string(SimdLevelName(level)).c_str());
+    }
+  }
+  return level;
+}
+
+const internal::KernelTable& TableFor(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kAvx512: return internal::Avx512KernelTable();
+    case SimdLevel::kAvx2: return internal::Avx2KernelTable();
+    case SimdLevel::kScalar: break;
+  }
+  return internal::ScalarKernelTable();
+}
+
+struct ActiveState {
+  std::atomic<int> level;
+  std::atomic<const internal::KernelTable*> table;
+  ActiveState() {
+    const SimdLevel l = InitialLevel();
+    level.store(static_cast<int>(l));
+    table.store(&TableFor(l));
+  }
+};
+
+ActiveState& State() {
+  static ActiveState* state = new ActiveState();
+  return *state;
+}
+
+}  // namespace
+
+std::string_view SimdLevelName(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kScalar: return "scalar";
+    case SimdLevel::kAvx2: return "avx2";
+    case SimdLevel::kAvx512: return "avx512";
+  }
+  return "unknown";
+}
+
+SimdLevel DetectedSimdLevel() {
+  if (CpuHasAvx512()) return SimdLevel::kAvx512;
+  if (CpuHasAvx2()) return SimdLevel::kAvx2;
+  return SimdLevel::kScalar;
+}
+
+std::vector<SimdLevel> SupportedSimdLevels() {
+  std::vector<SimdLevel> levels;
+  for (SimdLevel l : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (Supported(l)) levels.push_back(l);
+  }
+  return levels;
+}
+
+SimdLevel ActiveSimdLevel() {
+  return static_cast<SimdLevel>(State().level.load(std::memory_order_relaxed));
+}
+
+bool SetSimdLevel(SimdLevel level) {
+  if (!Supported(level)) return false;
+  State().level.store(static_cast<int>(level));
+  State().table.store(&TableFor(level));
+  return true;
+}
+
+bool HasAvx512Bf16() {
+#if defined(__x86_64__)
+  return CpuHasAvx512() && __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
+namespace internal {
+
+const KernelTable& ActiveKernelTable() {
+  return *State().table.load(std::memory_order_acquire);
+}
+
+const TypeKernels* KernelTable::ForWeight(TensorType w) const {
+  switch (w) {
+    case TensorType::kF32: return &f32;
+    case TensorType::kF16: return &f16;
+    case TensorType::kBF16: return &bf16;
+    case TensorType::kQ8_0: return &q8_0;
+    case TensorType::kQ4_0: return &q4_0;
+    case TensorType::kQ4_1: return &q4_1;
+    case TensorType::kQ4_K: return &q4_k;
+    case TensorType::kQ5_K: return &q5_k;
+    case TensorType::kQ6_K: return &q6_k;
+    default: return nullptr;
+  }
+}
+
+QuantizeFn KernelTable::ForActivation(TensorType act) const {
+  switch (act) {
+    case TensorType::kF16: return to_f16;
+    case TensorType::kBF16: return to_bf16;
+    case TensorType::kQ8_0: return to_q8_0;
+    case TensorType::kQ8_1: return to_q8_1;
+    case TensorType::kQ8_K: return to_q8_k;
+    default: return nullptr;
+  }
+}
+
+}  // namespace internal
+}  // namespace phi3

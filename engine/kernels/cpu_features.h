@@ -1,0 +1,42 @@
+// Run-time choice of the SIMD code path used by every kernel.
+//
+// The level is chosen once, on first use, as the best the CPU and OS support,
+// unless the environment variable PHI3_KERNELS=scalar|avx2|avx512 asks for a
+// lower one (a level above what the machine supports is ignored with a
+// warning on stderr). Tests and tools may force a level with SetSimdLevel.
+#ifndef PHI3_ENGINE_KERNELS_CPU_FEATURES_H_
+#define PHI3_ENGINE_KERNELS_CPU_FEATURES_H_
+
+#include <string_view>
+#include <vector>
+
+namespace phi3 {
+
+enum class SimdLevel {
+  kScalar = 0,
+  kAvx2 = 1,    // AVX2 + FMA + F16C
+  kAvx512 = 2,  // AVX-512 F/BW/VL/DQ + VNNI (+ BF16 used when present)
+};
+
+std::string_view SimdLevelName(SimdLevel level);
+
+// The best level this CPU + OS supports (zmm state enabled by the OS).
+SimdLevel DetectedSimdLevel();
+
+// Every level this machine can run, lowest first (always includes kScalar).
+std::vector<SimdLevel> SupportedSimdLevels();
+
+// The level kernels currently use.
+SimdLevel ActiveSimdLevel();
+
+// Forces the level kernels use. Returns false (and changes nothing) if the
+// machine cannot run it. Thread safety: must not race with running kernels
+// (call it at start-up or between tests).
+bool SetSimdLevel(SimdLevel level);
+
+// True if this CPU has AVX512_BF16 (vdpbf16ps); informs logs only.
+bool HasAvx512Bf16();
+
+}  // namespace phi3
+
+#endif  // PHI3_ENGINE_KERNELS_CPU_FEATURES_H_

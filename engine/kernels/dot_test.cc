@@ -1,0 +1,187 @@
+// Every SIMD path against the scalar reference, for every type, over many
+// sizes and misaligned rows.
+#include "engine/kernels/dot.h"
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "engine/kernels/cpu_features.h"
+#include "engine/kernels/kernel_table.h"
+#include "engine/kernels/quantize.h"
+#include "engine/kernels/test_util.h"
+#include "gtest/gtest.h"
+
+namespace phi3 {
+namespace {
+
+class LevelTest : public ::testing::TestWithParam<SimdLevel> {
+ protected:
+  void SetUp() override {
+    saved_ = ActiveSimdLevel();
+    if (!SetSimdLevel(GetParam())) GTEST_SKIP() << "CPU lacks " << SimdLevelName(GetParam());
+  }
+  void TearDown() override { SetSimdLevel(saved_); }
+  SimdLevel saved_ = SimdLevel::kScalar;
+};
+
+std::string LevelName(const ::testing::TestParamInfo<SimdLevel>& info) {
+  return std::string(SimdLevelName(info.param));
+}
+
+// Element counts: 0, one block, odd block counts, several vector widths,
+// and the model's row lengths.
+std::vector<int64_t> Sizes(TensorType type) {
+  const int64_t block = GetTensorTypeTraits(ActivationType(type))->block_elements;
+  const int64_t wblock = GetTensorTypeTraits(type)->block_elements;
+  const int64_t unit = std::max(block, wblock);
+  std::vector<int64_t> sizes;
+  for (int64_t k : {0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 33}) sizes.push_back(k * unit);
+  if (unit == 1) {
+    for (int64_t k : {1, 3, 7, 15, 31, 33, 63, 65, 127, 129}) sizes.push_back(k);
+  }
+  sizes.push_back(3072);
+  sizes.push_back(8192);
+  return sizes;
+}
+
+// Bytes encoded at an offset from an aligned buffer (2 and 6: rows of an
+// mmapped file are only 2-byte aligned).
+struct Encoded {
+  std::vector<uint8_t> storage;
+  uint8_t* data;
+};
+Encoded Encode(TensorType type, const std::vector<float>& x, int offset) {
+  Encoded e;
+  e.storage.resize(RowBytes(type, x.size()) + 64);
+  e.data = e.storage.data() + offset;
+  QuantizeRow(type, x.data(), e.data, x.size());
+  return e;
+}
+
+TEST_P(LevelTest, ActivationEncodingMatchesReference) {
+  for (TensorType act : {TensorType::kF16, TensorType::kBF16, TensorType::kQ8_0,
+                         TensorType::kQ8_1, TensorType::kQ8_K}) {
+    for (int64_t n : Sizes(act == TensorType::kQ8_K ? TensorType::kQ4_K : TensorType::kQ8_0)) {
+      std::vector<float> x = testing::RandomVector(n, static_cast<uint32_t>(n) + 1);
+      if (n >= 64) {
+        x[3] = 0.0f;
+        std::fill(x.begin() + 32, x.begin() + 64, 0.0f);  // an all-zero block
+      }
+      std::vector<uint8_t> ref(RowBytes(act, n) + 8), got(RowBytes(act, n) + 8);
+      QuantizeRow(act, x.data(), ref.data(), n);
+      QuantizeActivationRow(act, x.data(), got.data() + 4, n);
+      ASSERT_EQ(0, std::memcmp(ref.data(), got.data() + 4, RowBytes(act, n)))
+          << TensorTypeName(act) << " n=" << n;
+    }
+  }
+}
+
+TEST_P(LevelTest, DotMatchesScalarAndDoubleReference) {
+  const internal::KernelTable& scalar = internal::ScalarKernelTable();
+  for (TensorType type : testing::kWeightTypes) {
+    const TensorType act = ActivationType(type);
+    for (int64_t n : Sizes(type)) {
+      for (int offset : {0, 2, 6}) {
+        const std::vector<float> w = testing::RandomVector(n, 100 + n);
+        const std::vector<float> x = testing::RandomVector(n, 200 + n, 3.0f);
+        Encoded we = Encode(type, w, offset);
+        Encoded xe = Encode(act, x, act == TensorType::kQ8_K ? 4 : offset);
+        const float got = DotRow(type, we.data, xe.data, n);
+        const float want = scalar.ForWeight(type)->dot(we.data, xe.data, n);
+        // Exact math on the encoded values.
+        std::vector<float> wd(n), xd(n);
+        DequantizeRow(type, we.data, wd.data(), n);
+        DequantizeRow(act, xe.data, xd.data(), n);
+        double exact = 0, mag = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          exact += static_cast<double>(wd[i]) * xd[i];
+          mag += std::fabs(static_cast<double>(wd[i]) * xd[i]);
+        }
+        // Integer block sums are exact on every path; only the order of the
+        // f32 accumulation differs: bound ~ 4 * sqrt(n) ulps of the magnitude.
+        const double tol = 4 * 6e-8 * std::sqrt(static_cast<double>(n)) * mag + 1e-30;
+        EXPECT_NEAR(got, want, tol) << TensorTypeName(type) << " n=" << n << " off=" << offset;
+        // Q4_1's offset term uses the f16-rounded block sum s of Q8_1.
+        double s_error = 0;
+        if (type == TensorType::kQ4_1) {
+          for (int64_t b = 0; b < n / 32; ++b) {
+            const auto* wb = reinterpret_cast<const BlockQ4_1*>(we.data) + b;
+            const auto* xb = reinterpret_cast<const BlockQ8_1*>(xe.data) + b;
+            s_error += std::fabs(F16ToF32(wb->m) * F16ToF32(xb->s)) * 0x1p-10;
+          }
+        }
+        EXPECT_NEAR(got, exact, 2 * tol + s_error) << TensorTypeName(type) << " n=" << n;
+      }
+    }
+  }
+}
+
+TEST_P(LevelTest, TileIsBitIdenticalToDot) {
+  const internal::KernelTable& table = internal::ActiveKernelTable();
+  const int64_t n = 512;
+  for (TensorType type : testing::kWeightTypes) {
+    const TensorType act = ActivationType(type);
+    const int64_t w_stride = RowBytes(type, n), a_stride = RowBytes(act, n);
+    const int kRows = 11, kTokens = 9;
+    std::vector<uint8_t> w(w_stride * kRows), a(a_stride * kTokens);
+    for (int r = 0; r < kRows; ++r) {
+      const auto v = testing::RandomVector(n, 300 + r);
+      QuantizeRow(type, v.data(), w.data() + r * w_stride, n);
+    }
+    for (int t = 0; t < kTokens; ++t) {
+      const auto v = testing::RandomVector(n, 400 + t);
+      QuantizeRow(act, v.data(), a.data() + t * a_stride, n);
+    }
+    const internal::TypeKernels* k = table.ForWeight(type);
+    for (int nr = 1; nr <= kRows; nr += 3) {
+      for (int nt = 1; nt <= kTokens; nt += 2) {
+        std::vector<float> y(nt * 16, -1.0f);
+        k->tile(w.data(), w_stride, nr, a.data(), a_stride, nt, n, y.data(), 16);
+        for (int r = 0; r < nr; ++r) {
+          for (int t = 0; t < nt; ++t) {
+            const float d = k->dot(w.data() + r * w_stride, a.data() + t * a_stride, n);
+            ASSERT_EQ(std::memcmp(&d, &y[t * 16 + r], 4), 0)
+                << TensorTypeName(type) << " nr=" << nr << " nt=" << nt << " r=" << r << " t=" << t;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(LevelTest, F16ConversionRows) {
+  std::vector<float> x = testing::RandomVector(1000, 9, 100.0f);
+  x[5] = 1e9f;
+  x[6] = 1e-7f;
+  std::vector<uint16_t> h(1000);
+  ConvertF32ToF16Row(x.data(), h.data(), 1000);
+  std::vector<float> back(1000);
+  ConvertF16ToF32Row(h.data(), back.data(), 1000);
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_EQ(h[i], F32ToF16(x[i])) << i;
+    ASSERT_EQ(back[i], F16ToF32(h[i])) << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllLevels, LevelTest,
+                         ::testing::Values(SimdLevel::kScalar, SimdLevel::kAvx2,
+                                           SimdLevel::kAvx512),
+                         LevelName);
+
+TEST(CpuFeaturesTest, ReportsAndForcesLevels) {
+  const SimdLevel saved = ActiveSimdLevel();
+  const std::vector<SimdLevel> levels = SupportedSimdLevels();
+  ASSERT_FALSE(levels.empty());
+  EXPECT_EQ(levels.front(), SimdLevel::kScalar);
+  EXPECT_EQ(levels.back(), DetectedSimdLevel());
+  for (SimdLevel l : levels) {
+    EXPECT_TRUE(SetSimdLevel(l));
+    EXPECT_EQ(ActiveSimdLevel(), l);
+  }
+  SetSimdLevel(saved);
+  EXPECT_EQ(SimdLevelName(SimdLevel::kAvx2), "avx2");
+}
+
+}  // namespace
+}  // namespace phi3

@@ -1,0 +1,61 @@
+// y = x W^T for quantized or float weight matrices, over a batch of tokens.
+//
+// Numerics follow llama.cpp's CPU backend: x is first encoded in the weight
+// type's activation type (Q8_0/Q8_1/Q8_K blocks for quantized weights, f16
+// for F16, bf16 for BF16, f32 for F32), then each output is one dot product
+// (DotRow) accumulated in f32.
+//
+// Guarantees:
+// - Batch invariance: y[t] depends only on x[t] and W, never on num_tokens,
+//   on the other tokens, or on the pool's thread count (bit-identical).
+// - For num_tokens > 1 the weights are streamed from memory once per call
+//   (row tiles stay in cache while every token of a token block uses them),
+//   so a batch of 16 decode tokens costs little more than one.
+//
+// Thread safety: calls may run concurrently from different threads, each
+// with its own ThreadPool (or sharing one: the pool serialises jobs). The
+// activation scratch is per calling thread and grows to the largest call.
+#ifndef PHI3_ENGINE_KERNELS_MATMUL_H_
+#define PHI3_ENGINE_KERNELS_MATMUL_H_
+
+#include <cstdint>
+
+#include "engine/common/tensor_type.h"
+#include "engine/kernels/thread_pool.h"
+
+namespace phi3 {
+
+// A rows x cols weight matrix, row-major; row r starts at
+// data + r * RowBytes(type, cols). Not owned (usually points into the mmap).
+struct WeightMatrix {
+  TensorType type = TensorType::kF32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  const void* data = nullptr;
+};
+
+// Bytes of one encoded activation row for weights of type `weight`.
+int64_t ActivationRowBytes(TensorType weight, int64_t cols);
+
+// x: [num_tokens][cols] f32; y: [num_tokens][y_stride] f32, of which
+// columns [0, w.rows) of each row are written.
+// REQUIRES: w.type is a weight type; w.cols % block_elements == 0;
+// y_stride >= w.rows; x and y do not overlap.
+void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+            ThreadPool& pool);
+void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+            int64_t y_stride, ThreadPool& pool);
+
+// Encodes x ([num_tokens][cols] f32) for weights of type `weight` into
+// xq: [num_tokens][ActivationRowBytes(weight, cols)] bytes (in parallel).
+void QuantizeActivations(TensorType weight, const float* x, int64_t num_tokens, int64_t cols,
+                         void* xq, ThreadPool& pool);
+
+// As MatMul, with activations already encoded by QuantizeActivations (lets
+// several matrices that read the same input share one encoding).
+void MatMulQuantized(const WeightMatrix& w, const void* xq, int64_t num_tokens, float* y,
+                     int64_t y_stride, ThreadPool& pool);
+
+}  // namespace phi3
+
+#endif  // PHI3_ENGINE_KERNELS_MATMUL_H_
