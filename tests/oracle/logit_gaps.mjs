@@ -2,7 +2,7 @@
 // for each prompt, 32 greedy steps; at each step the gap between the top-1
 // and top-2 logits (= ln p1 - ln p2 of the softmax). Prints a JSON summary.
 //
-//   node logit_gaps.mjs FILE [steps]
+//   node logit_gaps.mjs FILE [steps]   (GREEDY_OUT=x.json also saves the greedy tokens)
 import {getLlama} from 'node-llama-cpp';
 
 const prompts = [
@@ -15,9 +15,12 @@ const model = await llama.loadModel({modelPath: process.argv[2]});
 const steps = Number(process.argv[3] || 32);
 const context = await model.createContext({contextSize: 512, threads: 2});
 const gaps = [];
+const greedy = [];
 const seq = context.getSequence();
 for (const prompt of prompts) {
   await seq.clearHistory();
+  const seqTokens = [];
+  greedy.push(seqTokens);
   let input = [model.tokens.bos, ...model.tokenize(prompt, true)];
   for (let s = 0; s < steps; ++s) {
     const res = await seq.controlledEvaluate(input.map((t, i) => i === input.length - 1
@@ -26,6 +29,7 @@ for (const prompt of prompts) {
     const [t1, p1] = it.next().value;
     const [, p2] = it.next().value;
     gaps.push(Math.log(p1) - Math.log(p2));
+    seqTokens.push(t1);
     input = [t1];
   }
 }
@@ -37,3 +41,7 @@ console.log(JSON.stringify({
   frac_below_0_05: frac(0.05).toFixed(3), frac_below_0_1: frac(0.1).toFixed(3),
   frac_below_0_2: frac(0.2).toFixed(3),
 }));
+if (process.env.GREEDY_OUT) {
+  const fs = await import('node:fs');
+  fs.writeFileSync(process.env.GREEDY_OUT, JSON.stringify(greedy));
+}

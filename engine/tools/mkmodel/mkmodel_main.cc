@@ -25,6 +25,8 @@ ABSL_FLAG(std::string, added_token_type, "control",
           "token type of Phi-3's added tokens: control (current converter) | user_defined (older GGUFs)");
 ABSL_FLAG(bool, split_qkv, false, "write attn_q/attn_k/attn_v instead of the fused attn_qkv");
 ABSL_FLAG(float, logit_std, 4.0f, "std of the output head's logits for a unit-RMS hidden state");
+ABSL_FLAG(float, output_row_spread, 0.5f,
+          "output rows are scaled by exp(spread * N(0,1)); larger separates top logits more");
 ABSL_FLAG(std::string, name, "", "general.name (default: Phi-3-mini-... (phi3serve random weights))");
 ABSL_FLAG(int, threads, 0, "generator threads (0: hardware concurrency, at most 8)");
 
@@ -71,6 +73,7 @@ int main(int argc, char** argv) {
   o.split_qkv = absl::GetFlag(FLAGS_split_qkv);
   o.logit_std = absl::GetFlag(FLAGS_logit_std);
   o.num_threads = absl::GetFlag(FLAGS_threads);
+  o.output_row_spread = absl::GetFlag(FLAGS_output_row_spread);
   if (absl::GetFlag(FLAGS_layers) > 0) o.dims.n_layer = absl::GetFlag(FLAGS_layers);
   if (absl::GetFlag(FLAGS_embd) > 0) o.dims.n_embd = absl::GetFlag(FLAGS_embd);
   if (absl::GetFlag(FLAGS_ff) > 0) o.dims.n_ff = absl::GetFlag(FLAGS_ff);

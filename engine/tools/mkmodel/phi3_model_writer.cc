@@ -5,9 +5,12 @@
 // re-normalises each block input anyway); q/k rows get a gain of 1.5 so that
 // attention is visibly position- and content-dependent rather than uniform;
 // norm weights are 1 + N(0, 0.1^2). The output head has std
-// logit_std/sqrt(n_embd), times a per-row factor exp(0.3 z): logits then have
-// a spread of several units with a heavier upper tail than a Gaussian, so the
-// top-1/top-2 gaps are mostly far above numeric noise (see the tool's report).
+// logit_std/sqrt(n_embd), times a per-row factor exp(output_row_spread * z):
+// logits then have a spread of several units with a heavier upper tail than
+// a Gaussian. Measured with llama.cpp on the tiny f32 file (8 prompts x 32
+// greedy steps): spread 0.3 -> median top-1/top-2 gap 1.7, 5.1% of steps
+// under 0.1; spread 0.5 (default) -> median 3.6, 2.7% under 0.1 and 0.4%
+// under 0.05, while greedy output stays varied (164 distinct tokens of 256).
 #include <algorithm>
 #include <cmath>
 #include <thread>
@@ -83,7 +86,7 @@ struct Generator {
       std = 1.0f;
     } else if (src == "output.weight") {
       RowRng row_rng(SplitMix64(stream ^ 0x5bd1e995u ^ static_cast<uint64_t>(r)));
-      std = options->logit_std * inv_sqrt_embd * std::exp(0.3f * row_rng.Normal());
+      std = options->logit_std * inv_sqrt_embd * std::exp(options->output_row_spread * row_rng.Normal());
     } else if (absl::EndsWith(src, "attn_qkv.weight")) {
       const bool is_qk = r < d.n_embd + d.head_dim() * d.n_head_kv;
       std = (is_qk ? 1.5f : 1.0f) * inv_sqrt_embd;

@@ -69,6 +69,10 @@ struct Phi3ModelOptions {
   // Standard deviation of the output head's logits for a unit-RMS hidden
   // state; larger separates greedy choices more (see the .cc).
   float logit_std = 4.0f;
+  // Output rows are scaled by exp(output_row_spread * z), z ~ N(0, 1): a
+  // heavier upper tail of the logits, so top-1/top-2 gaps grow relative to
+  // numeric noise.
+  float output_row_spread = 0.5f;
   int num_threads = 0;  // 0: hardware concurrency (at most 8)
 };
 
