@@ -1,0 +1,28 @@
+// Small statistics and formatting helpers shared by phi3-bench's runners.
+#ifndef PHI3_ENGINE_TOOLS_BENCH_BENCH_STATS_H_
+#define PHI3_ENGINE_TOOLS_BENCH_BENCH_STATS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace phi3::bench {
+
+// Median of `values` (mean of the two middle values for an even count);
+// NaN when empty.
+double Median(std::vector<double> values);
+
+// Nearest-rank percentile, p in [0, 100]; NaN when empty.
+double Percentile(std::vector<double> values, double p);
+
+// Deterministic prompt of `count` token ids: BOS (1) and then ordinary pieces
+// in [300, 31300). The same (count, salt) gives the same ids as
+// tests/oracle/bench.mjs's promptTokens, so both sides see one workload.
+std::vector<int32_t> PromptTokens(int count, int salt);
+
+// Resident set size of this process in bytes (VmRSS), or -1 if unknown.
+int64_t ResidentBytes();
+
+}  // namespace phi3::bench
+
+#endif  // PHI3_ENGINE_TOOLS_BENCH_BENCH_STATS_H_

@@ -1,0 +1,80 @@
+#include <cmath>
+#include <vector>
+
+#include "engine/tools/bench/bench_stats.h"
+#include "engine/tools/bench/flat_json.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace phi3::bench {
+namespace {
+
+using ::testing::ElementsAre;
+
+TEST(BenchStatsTest, MedianOddEvenEmpty) {
+  EXPECT_EQ(Median({3, 1, 2}), 2);
+  EXPECT_EQ(Median({4, 1, 3, 2}), 2.5);
+  EXPECT_TRUE(std::isnan(Median({})));
+}
+
+TEST(BenchStatsTest, NearestRankPercentile) {
+  std::vector<double> v;
+  for (int i = 1; i <= 100; ++i) v.push_back(101 - i);
+  EXPECT_EQ(Percentile(v, 50), 50);
+  EXPECT_EQ(Percentile(v, 99), 99);
+  EXPECT_EQ(Percentile(v, 100), 100);
+  EXPECT_EQ(Percentile(v, 0), 1);
+  EXPECT_EQ(Percentile({7}, 99), 7);
+}
+
+// The ids must equal tests/oracle/bench.mjs's promptTokens (values printed by
+// node), or the two sides would not run one workload.
+TEST(BenchStatsTest, PromptTokensMatchBenchMjs) {
+  EXPECT_THAT(PromptTokens(8, 1), ElementsAre(1, 28349, 8042, 7755, 6032, 29113, 21694, 27623));
+  const std::vector<int32_t> long_prompt = PromptTokens(2000, 3003);
+  ASSERT_EQ(long_prompt.size(), 2000u);
+  EXPECT_THAT(std::vector<int32_t>(long_prompt.end() - 3, long_prompt.end()),
+              ElementsAre(5559, 8244, 5021));
+  EXPECT_THAT(PromptTokens(1, 5), ElementsAre(1));
+}
+
+TEST(BenchStatsTest, ResidentBytesIsPositive) { EXPECT_GT(ResidentBytes(), 0); }
+
+TEST(FlatJsonTest, ParsesBenchMjsReply) {
+  auto r = ParseFlatJson(
+      R"({"figure":"parallel:4","value":130.5,"itl_p99_ms":9.5e1,"ok":true,"no":false,)"
+      R"("n":null,"nested":{"a":[1,{"b":"}"}]},"s":"a\"b\\c\u00e9"})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->String("figure"), "parallel:4");
+  EXPECT_EQ(r->Number("value"), 130.5);
+  EXPECT_EQ(r->Number("itl_p99_ms"), 95);
+  EXPECT_EQ(r->Number("ok"), 1);
+  EXPECT_EQ(r->Number("no"), 0);
+  EXPECT_FALSE(r->Number("n").has_value());
+  EXPECT_FALSE(r->Number("nested").has_value());
+  EXPECT_EQ(r->String("s"), "a\"b\\c\xc3\xa9");
+  EXPECT_EQ(r->String("missing"), "");
+}
+
+TEST(FlatJsonTest, RejectsMalformed) {
+  for (const char* bad : {"", "[]", "{", R"({"a")", R"({"a":})", R"({"a":1,})", R"({"a":1} x)",
+                          R"({"a":{"b":1})", R"({a:1})"}) {
+    auto r = ParseFlatJson(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    }
+  }
+  EXPECT_TRUE(ParseFlatJson(" { } ").ok());
+}
+
+TEST(FlatJsonTest, QuoteAndNumber) {
+  EXPECT_EQ(JsonQuote("a\"b\\\n"), R"("a\"b\\\u000a")");
+  EXPECT_EQ(JsonNumber(NAN), "null");
+  EXPECT_EQ(JsonNumber(INFINITY), "null");
+  EXPECT_EQ(JsonNumber(1.5), "1.5");
+  EXPECT_EQ(JsonNumber(1610612736), "1610612736");
+}
+
+}  // namespace
+}  // namespace phi3::bench
