@@ -292,17 +292,17 @@ struct K45Ops {
   static constexpr int kRows = 4, kTokens = kTileTokens;
   struct Acc {
     __m256 v;
-    float m;
+    __m256 m;
   };
   struct WBlock {
     __m256i q[8];     // quants of sub-block j = elements 32j .. 32j+31
     __m256i sc16[8];  // scale of sub-block j broadcast as i16
-    int16_t mins[8];
+    __m256i mins16;   // i16: m0, m0, m1, m1, ..., m7, m7 (pairs of bsums)
     float d, dmin;
   };
   static void Init(Acc* acc) {
     acc->v = _mm256_setzero_ps();
-    acc->m = 0.0f;
+    acc->m = _mm256_setzero_ps();
   }
   static int64_t NumBlocks(int64_t n) { return n / kQK_K; }
   static void LoadW(const uint8_t* w, int64_t b, WBlock* out) {
@@ -338,10 +338,12 @@ struct K45Ops {
         }
       }
     }
-    uint8_t sc[8], m[8];
+    uint8_t sc[8], m[16] = {};
     for (int j = 0; j < 8; ++j) GetScaleMinK4(j, scales, &sc[j], &m[j]);
     for (int j = 0; j < 8; ++j) out->sc16[j] = _mm256_set1_epi16(sc[j]);
-    for (int j = 0; j < 8; ++j) out->mins[j] = m[j];
+    __m128i m8;
+    std::memcpy(&m8, m, 16);
+    out->mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
     out->d = HalfToFloat(d);
     out->dmin = HalfToFloat(dmin);
   }
@@ -354,25 +356,25 @@ struct K45Ops {
       const __m256i p16 = _mm256_maddubs_epi16(wb.q[j], Load256(ab->qs + 32 * j));
       sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, wb.sc16[j]));
     }
-    int summ = 0;
-    for (int j = 0; j < 8; ++j) summ += wb.mins[j] * (ab->bsums[2 * j] + ab->bsums[2 * j + 1]);
+    // sum_j m_j * (bsums[2j] + bsums[2j+1]), spread over 8 int32 lanes.
+    const __m256i summ = _mm256_madd_epi16(Load256(ab->bsums), wb.mins16);
     acc->v = _mm256_fmadd_ps(_mm256_set1_ps(ab->d * wb.d), _mm256_cvtepi32_ps(sumi), acc->v);
-    acc->m += (ab->d * wb.dmin) * static_cast<float>(summ);
+    acc->m = _mm256_fmadd_ps(_mm256_set1_ps(ab->d * wb.dmin), _mm256_cvtepi32_ps(summ), acc->m);
   }
   static float Finish(const Acc& acc, const uint8_t*, const uint8_t*, int64_t) {
-    return HorizontalSum(acc.v) - acc.m;
+    return HorizontalSum(acc.v) - HorizontalSum(acc.m);
   }
 };
 
 // Q6_K: unsigned 6-bit quants q (0..63); dot_j = sum q*a - 32 * bsum_j,
-// folded into lane 0 of the int32 sums (exact).
+// folded into the int32 sums (exact).
 struct Q6_KOps {
   static constexpr int kRows = 4, kTokens = kTileTokens;
   using Acc = __m256;
   struct WBlock {
     __m256i q[8];     // elements 32k .. 32k+31
     __m256i sc16[8];  // i16 scales: lanes 0..7 sub-block 2k, 8..15 sub-block 2k+1
-    int8_t scales[16];
+    __m256i all16;    // i16 scales of sub-blocks 0..15 (pairs with bsums)
     float d;
   };
   static void Init(Acc* acc) { *acc = _mm256_setzero_ps(); }
@@ -393,11 +395,13 @@ struct Q6_KOps {
       out->q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low), hi2);
       out->q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low), hi3);
     }
+    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->scales));
     for (int k = 0; k < 8; ++k) {
-      out->sc16[k] = _mm256_set_m128i(_mm_set1_epi16(blk->scales[2 * k + 1]),
-                                      _mm_set1_epi16(blk->scales[2 * k]));
+      const __m128i pick = _mm_set_epi64x(0x0101010101010101LL * (2 * k + 1),
+                                          0x0101010101010101LL * (2 * k));
+      out->sc16[k] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, pick));
     }
-    std::memcpy(out->scales, blk->scales, 16);
+    out->all16 = _mm256_cvtepi8_epi16(sc8);
     out->d = HalfToFloat(blk->d);
   }
   static void Step(const WBlock& wb, const uint8_t* a, int64_t b, Acc* acc) {
@@ -408,9 +412,9 @@ struct Q6_KOps {
       const __m256i p16 = _mm256_maddubs_epi16(wb.q[k], Load256(ab->qs + 32 * k));
       sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, wb.sc16[k]));
     }
-    int corr = 0;
-    for (int j = 0; j < 16; ++j) corr += wb.scales[j] * ab->bsums[j];
-    sumi = _mm256_sub_epi32(sumi, _mm256_setr_epi32(32 * corr, 0, 0, 0, 0, 0, 0, 0));
+    // - 32 * sum_j sc_j * bsum_j, spread over the lanes (exact int32).
+    const __m256i corr = _mm256_madd_epi16(Load256(ab->bsums), wb.all16);
+    sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(corr, 5));
     *acc = _mm256_fmadd_ps(_mm256_set1_ps(ab->d * wb.d), _mm256_cvtepi32_ps(sumi), *acc);
   }
   static float Finish(const Acc& acc, const uint8_t*, const uint8_t*, int64_t) {

@@ -1,0 +1,165 @@
+// Micro-benchmark of the kernels (a tool, not a test): memory read
+// bandwidth (the decode roofline) and MatMul throughput per type, shape,
+// thread count and batch size. Prints one line per case with the median of
+// several repetitions: weight GB/s (decode: compare with the read
+// bandwidth) and GFLOP/s (prefill).
+//
+// Usage: kernels_bench [--types=q4_K,q6_K,...] [--tokens=1,4,16,64,512]
+//                      [--threads=1,2] [--shapes=3072x3072,...] [--reps=5]
+//                      [--bandwidth=0 to skip the read-bandwidth test]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "engine/kernels/cpu_features.h"
+#include "engine/kernels/matmul.h"
+#include "engine/kernels/quantize.h"
+#include "engine/kernels/thread_pool.h"
+
+namespace phi3 {
+namespace {
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// CPU time of the whole process: with a loaded machine, cpu-ms / threads
+// approaches the time the kernels would take on idle cores.
+double CpuNow() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Sums a buffer much larger than the caches, split over the pool.
+double ReadBandwidth(ThreadPool& pool, int reps) {
+  const int64_t n = int64_t{1} << 27;  // 512 MiB of floats
+  std::vector<float> buf(n, 1.0f);
+  std::vector<double> gbs;
+  std::vector<float> sums(pool.num_threads() * 16);
+  for (int rep = 0; rep < reps + 1; ++rep) {
+    const double t0 = Now();
+    pool.ParallelFor(n / 4096, [&](int64_t begin, int64_t end, int ti) {
+      float s[16] = {};
+      for (int64_t i = begin * 4096; i < end * 4096; i += 16) {
+        for (int k = 0; k < 16; ++k) s[k] += buf[i + k];
+      }
+      float total = 0;
+      for (float x : s) total += x;
+      sums[ti * 16] = total;
+    });
+    const double dt = Now() - t0;
+    if (rep > 0) gbs.push_back(n * 4.0 / dt / 1e9);
+  }
+  return Median(gbs);
+}
+
+std::optional<TensorType> ParseType(std::string_view name) {
+  for (uint32_t id = 0; id < 64; ++id) {
+    const auto traits = GetTensorTypeTraits(id);
+    if (traits && traits->weight_type && traits->name == name) return static_cast<TensorType>(id);
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> ListFlag(int argc, char** argv, const char* name, const char* dflt) {
+  const std::string prefix = std::string("--") + name + "=";
+  std::string value = dflt;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) value = argv[i] + prefix.size();
+  }
+  return absl::StrSplit(value, ',', absl::SkipEmpty());
+}
+
+int Main(int argc, char** argv) {
+  const auto types = ListFlag(argc, argv, "types", "q4_K,q6_K,q4_0,q8_0,f16");
+  const auto tokens = ListFlag(argc, argv, "tokens", "1,4,16,64,512");
+  const auto threads = ListFlag(argc, argv, "threads", "1,2");
+  const auto shapes =
+      ListFlag(argc, argv, "shapes", "3072x3072,9216x3072,16384x3072,3072x8192,32064x3072");
+  const auto reps_flag = ListFlag(argc, argv, "reps", "5");
+  int reps = 5;
+  if (!absl::SimpleAtoi(reps_flag[0], &reps) || reps < 1) reps = 5;
+
+  std::printf("simd level: %s\n", std::string(SimdLevelName(ActiveSimdLevel())).c_str());
+  const bool skip_bandwidth = ListFlag(argc, argv, "bandwidth", "1")[0] == "0";
+  for (const std::string& th : threads) {
+    int nth = 1;
+    if (skip_bandwidth || !absl::SimpleAtoi(th, &nth)) continue;
+    ThreadPool pool(nth);
+    std::printf("read bandwidth, %d thread(s): %.2f GB/s (median of %d)\n", nth,
+                ReadBandwidth(pool, reps), reps);
+  }
+  std::printf("%-6s %-12s %3s %5s %10s %9s %9s %10s\n", "type", "shape", "thr", "tok", "ms",
+              "GB/s", "GFLOP/s", "cpu-ms");
+  for (const std::string& tname : types) {
+    const auto type = ParseType(tname);
+    if (!type) {
+      std::fprintf(stderr, "unknown type %s\n", tname.c_str());
+      return 2;
+    }
+    for (const std::string& shape : shapes) {
+      std::vector<std::string> dims = absl::StrSplit(shape, 'x');
+      int64_t rows = 0, cols = 0;
+      if (dims.size() != 2 || !absl::SimpleAtoi(dims[0], &rows) ||
+          !absl::SimpleAtoi(dims[1], &cols)) {
+        std::fprintf(stderr, "bad shape %s\n", shape.c_str());
+        return 2;
+      }
+      // Weights: one random row quantized, replicated (content does not
+      // change the cost).
+      const int64_t row_bytes = RowBytes(*type, cols);
+      std::vector<uint8_t> w(row_bytes * rows);
+      std::vector<float> row(cols);
+      for (int64_t i = 0; i < cols; ++i) row[i] = static_cast<float>((i * 7919) % 2003) / 1000.0f - 1.0f;
+      QuantizeRow(*type, row.data(), w.data(), cols);
+      for (int64_t r = 1; r < rows; ++r) std::memcpy(w.data() + r * row_bytes, w.data(), row_bytes);
+      const WeightMatrix m{*type, rows, cols, w.data()};
+      for (const std::string& th : threads) {
+        int nth = 1;
+        if (!absl::SimpleAtoi(th, &nth)) continue;
+        ThreadPool pool(nth);
+        for (const std::string& tk : tokens) {
+          int64_t nt = 1;
+          if (!absl::SimpleAtoi(tk, &nt)) continue;
+          std::vector<float> x(nt * cols);
+          for (int64_t i = 0; i < nt * cols; ++i) x[i] = row[i % cols];
+          std::vector<float> y(nt * rows);
+          std::vector<double> times, cpu_times;
+          for (int rep = 0; rep < reps + 1; ++rep) {
+            const double t0 = Now(), c0 = CpuNow();
+            MatMul(m, x.data(), nt, y.data(), pool);
+            const double dt = Now() - t0, dc = CpuNow() - c0;
+            if (rep > 0) {
+              times.push_back(dt);
+              cpu_times.push_back(dc);
+            }
+          }
+          const double t = Median(times);
+          std::printf("%-6s %-12s %3d %5lld %10.3f %9.2f %9.1f %10.3f\n", tname.c_str(),
+                      shape.c_str(), nth, static_cast<long long>(nt), t * 1e3,
+                      row_bytes * rows / t / 1e9, 2.0 * rows * cols * nt / t / 1e9,
+                      Median(cpu_times) * 1e3);
+          std::fflush(stdout);
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace phi3
+
+int main(int argc, char** argv) { return phi3::Main(argc, argv); }
