@@ -4,7 +4,7 @@
 // would let AVX-512 code run on an AVX2-only CPU).
 //
 // Design: a kernel for type X is a set of Ops (unpack a weight block,
-// combine it with an activation block into an accumulator, finish). One
+// prepare an activation block, combine them into an accumulator, finish). One
 // template, KernelRT<Ops, R, T>, computes an R-rows x T-tokens tile; dot()
 // is KernelRT<Ops, 1, 1>. Each (row, token) accumulator sees exactly the
 // same instruction sequence whatever R and T are, so tile results are
@@ -86,8 +86,9 @@ void KernelRT(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_st
     typename Ops::WBlock wb[R];
     for (int r = 0; r < R; ++r) Ops::LoadW(w + r * w_stride, b, &wb[r]);
     for (int t = 0; t < T; ++t) {
-      const uint8_t* at = a + t * a_stride;
-      for (int r = 0; r < R; ++r) Ops::Step(wb[r], at, b, &acc[r][t]);
+      typename Ops::ABlock ab;
+      Ops::LoadA(a + t * a_stride, b, &ab);
+      for (int r = 0; r < R; ++r) Ops::Step(wb[r], ab, &acc[r][t]);
     }
   }
   for (int r = 0; r < R; ++r) {
@@ -144,9 +145,21 @@ inline constexpr int kTileTokens = 2;  // 16 vector registers
 
 // ---- float types -------------------------------------------------------------
 
+// Activation side for Ops that read activations directly in Step.
+struct PointerA {
+  struct ABlock {
+    const uint8_t* a;
+    int64_t b;
+  };
+  static void LoadA(const uint8_t* a, int64_t b, ABlock* out) {
+    out->a = a;
+    out->b = b;
+  }
+};
+
 // F32, F16, BF16: 8 elements per step into one 8-lane accumulator; a tail
 // of n % 8 elements is added in scalar after the horizontal sum.
-struct F32Ops {
+struct F32Ops : PointerA {
   static constexpr int kRows = 4, kTokens = kTileTokens;
   using Acc = __m256;
   using WBlock = __m256;
@@ -155,7 +168,9 @@ struct F32Ops {
   static void LoadW(const uint8_t* w, int64_t b, WBlock* out) {
     *out = _mm256_loadu_ps(reinterpret_cast<const float*>(w) + 8 * b);
   }
-  static void Step(const WBlock& wb, const uint8_t* a, int64_t b, Acc* acc) {
+  static void Step(const WBlock& wb, const ABlock& ab_, Acc* acc) {
+    const uint8_t* a = ab_.a;
+    const int64_t b = ab_.b;
     *acc = _mm256_fmadd_ps(wb, _mm256_loadu_ps(reinterpret_cast<const float*>(a) + 8 * b), *acc);
   }
   static float Finish(const Acc& acc, const uint8_t* w, const uint8_t* a, int64_t n) {
@@ -167,7 +182,7 @@ struct F32Ops {
   }
 };
 
-struct F16Ops {
+struct F16Ops : PointerA {
   static constexpr int kRows = 4, kTokens = kTileTokens;
   using Acc = __m256;
   using WBlock = __m256;
@@ -177,7 +192,9 @@ struct F16Ops {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * b)));
   }
   static void LoadW(const uint8_t* w, int64_t b, WBlock* out) { *out = Load(w, b); }
-  static void Step(const WBlock& wb, const uint8_t* a, int64_t b, Acc* acc) {
+  static void Step(const WBlock& wb, const ABlock& ab_, Acc* acc) {
+    const uint8_t* a = ab_.a;
+    const int64_t b = ab_.b;
     *acc = _mm256_fmadd_ps(wb, Load(a, b), *acc);
   }
   static float Finish(const Acc& acc, const uint8_t* w, const uint8_t* a, int64_t n) {
@@ -189,7 +206,7 @@ struct F16Ops {
   }
 };
 
-struct BF16Ops {
+struct BF16Ops : PointerA {
   static constexpr int kRows = 4, kTokens = kTileTokens;
   using Acc = __m256;
   using WBlock = __m256;
@@ -201,7 +218,9 @@ struct BF16Ops {
     return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
   }
   static void LoadW(const uint8_t* w, int64_t b, WBlock* out) { *out = Load(w, b); }
-  static void Step(const WBlock& wb, const uint8_t* a, int64_t b, Acc* acc) {
+  static void Step(const WBlock& wb, const ABlock& ab_, Acc* acc) {
+    const uint8_t* a = ab_.a;
+    const int64_t b = ab_.b;
     *acc = _mm256_fmadd_ps(wb, Load(a, b), *acc);
   }
   static float Finish(const Acc& acc, const uint8_t* w, const uint8_t* a, int64_t n) {
@@ -215,12 +234,21 @@ struct BF16Ops {
 
 // ---- 32-element block types --------------------------------------------------
 
-// acc += (d_w * d_a) * int_dot per block, in 8 float lanes.
+// acc += (d_w * d_a) * int_dot per block, in 8 float lanes. The int dot
+// is exact on both paths: AVX2 uses |w| x sign(a, w); VNNI uses
+// (a + 128) x w - 128 * sum(w), with sum(w) computed once per weight block.
 struct Q8_0Ops {
   static constexpr int kRows = 4, kTokens = kTileTokens;
   using Acc = __m256;
   struct WBlock {
     __m256i q;
+#if defined(PHI3_VNNI)
+    __m256i sum128;  // 128 * sum of the block's weights, in lane 0
+#endif
+    float d;
+  };
+  struct ABlock {
+    __m256i q;  // VNNI: a + 128 (as u8); AVX2: a
     float d;
   };
   static void Init(Acc* acc) { *acc = _mm256_setzero_ps(); }
@@ -229,28 +257,71 @@ struct Q8_0Ops {
     const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(w) + b;
     out->q = Load256(blk->qs);
     out->d = HalfToFloat(blk->d);
+#if defined(PHI3_VNNI)
+    const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), out->q);
+    out->sum128 = _mm256_slli_epi32(s, 7);
+#endif
   }
-  static void Step(const WBlock& wb, const uint8_t* a, int64_t b, Acc* acc) {
+  static void LoadA(const uint8_t* a, int64_t b, ABlock* out) {
     const BlockQ8_0* ab = reinterpret_cast<const BlockQ8_0*>(a) + b;
-    const __m256i sumi = DotS8S8(_mm256_setzero_si256(), wb.q, Load256(ab->qs));
-    const __m256 d = _mm256_set1_ps(wb.d * HalfToFloat(ab->d));
-    *acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), *acc);
+#if defined(PHI3_VNNI)
+    out->q = _mm256_xor_si256(Load256(ab->qs), _mm256_set1_epi8(char(0x80)));
+#else
+    out->q = Load256(ab->qs);
+#endif
+    out->d = HalfToFloat(ab->d);
+  }
+  static void Step(const WBlock& wb, const ABlock& ab, Acc* acc) {
+#if defined(PHI3_VNNI)
+    const __m256i sumi =
+        _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ab.q, wb.q), wb.sum128);
+#else
+    const __m256i sumi = DotS8S8(_mm256_setzero_si256(), wb.q, ab.q);
+#endif
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(wb.d * ab.d), _mm256_cvtepi32_ps(sumi), *acc);
   }
   static float Finish(const Acc& acc, const uint8_t*, const uint8_t*, int64_t) {
     return HorizontalSum(acc);
   }
 };
 
-struct Q4_0Ops : Q8_0Ops {
+// Q4_0: unsigned nibbles q x a - 8 * sum(a); sum(a) once per activation block.
+struct Q4_0Ops {
+  static constexpr int kRows = 4, kTokens = kTileTokens;
+  using Acc = __m256;
+  struct WBlock {
+    __m256i q;
+    float d;
+  };
+  struct ABlock {
+    __m256i q;
+    __m256i sum8;  // 8 * (sums of groups of 4 activations), per lane
+    float d;
+  };
+  static void Init(Acc* acc) { *acc = _mm256_setzero_ps(); }
+  static int64_t NumBlocks(int64_t n) { return n / 32; }
   static void LoadW(const uint8_t* w, int64_t b, WBlock* out) {
     const BlockQ4_0* blk = reinterpret_cast<const BlockQ4_0*>(w) + b;
-    out->q = _mm256_sub_epi8(UnpackNibbles16(blk->qs), _mm256_set1_epi8(8));
+    out->q = UnpackNibbles16(blk->qs);
     out->d = HalfToFloat(blk->d);
+  }
+  static void LoadA(const uint8_t* a, int64_t b, ABlock* out) {
+    const BlockQ8_0* ab = reinterpret_cast<const BlockQ8_0*>(a) + b;
+    out->q = Load256(ab->qs);
+    out->sum8 = DotU8S8(_mm256_setzero_si256(), _mm256_set1_epi8(8), out->q);
+    out->d = HalfToFloat(ab->d);
+  }
+  static void Step(const WBlock& wb, const ABlock& ab, Acc* acc) {
+    const __m256i sumi = _mm256_sub_epi32(DotU8S8(_mm256_setzero_si256(), wb.q, ab.q), ab.sum8);
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(wb.d * ab.d), _mm256_cvtepi32_ps(sumi), *acc);
+  }
+  static float Finish(const Acc& acc, const uint8_t*, const uint8_t*, int64_t) {
+    return HorizontalSum(acc);
   }
 };
 
 // Q4_1: unsigned quants; the offset m * s is summed separately in scalar.
-struct Q4_1Ops {
+struct Q4_1Ops : PointerA {
   static constexpr int kRows = 4, kTokens = kTileTokens;
   struct Acc {
     __m256 v;
@@ -271,7 +342,9 @@ struct Q4_1Ops {
     out->d = HalfToFloat(blk->d);
     out->m = HalfToFloat(blk->m);
   }
-  static void Step(const WBlock& wb, const uint8_t* a, int64_t b, Acc* acc) {
+  static void Step(const WBlock& wb, const ABlock& ab_, Acc* acc) {
+    const uint8_t* a = ab_.a;
+    const int64_t b = ab_.b;
     const BlockQ8_1* ab = reinterpret_cast<const BlockQ8_1*>(a) + b;
     const __m256i sumi = DotU8S8(_mm256_setzero_si256(), wb.q, Load256(ab->qs));
     const __m256 d = _mm256_set1_ps(wb.d * HalfToFloat(ab->d));
@@ -288,7 +361,7 @@ struct Q4_1Ops {
 // Q4_K / Q5_K: per super-block, sumi = sum_j sc_j * dot_j (int32 lanes) and
 // summ = sum_j m_j * bsum_j (int); acc += d*sumi, macc += dmin*summ.
 template <bool kFiveBit>
-struct K45Ops {
+struct K45Ops : PointerA {
   static constexpr int kRows = 4, kTokens = kTileTokens;
   struct Acc {
     __m256 v;
@@ -338,16 +411,26 @@ struct K45Ops {
         }
       }
     }
-    uint8_t sc[8], m[16] = {};
-    for (int j = 0; j < 8; ++j) GetScaleMinK4(j, scales, &sc[j], &m[j]);
+    // The 12 packed bytes as words w0..w2 decode to 8 scales and 8 mins
+    // with word-wide masks (same values as GetScaleMinK4):
+    //   sc[0..3] = w0 & 63, m[0..3] = w1 & 63,
+    //   sc[4..7] = (w2 & 15) | ((w0 >> 6) << 4), m[4..7] = (w2 >> 4) | ((w1 >> 6) << 4).
+    uint32_t wd[3];
+    std::memcpy(wd, scales, 12);
+    const uint32_t k63 = 0x3f3f3f3f, k15 = 0x0f0f0f0f, k3 = 0x03030303;
+    alignas(16) uint32_t dec[4] = {
+        wd[0] & k63, (wd[2] & k15) | (((wd[0] >> 6) & k3) << 4),
+        wd[1] & k63, ((wd[2] >> 4) & k15) | (((wd[1] >> 6) & k3) << 4)};
+    const uint8_t* sc = reinterpret_cast<const uint8_t*>(dec);  // sc[0..7], mins at sc[8..15]
     for (int j = 0; j < 8; ++j) out->sc16[j] = _mm256_set1_epi16(sc[j]);
-    __m128i m8;
-    std::memcpy(&m8, m, 16);
+    const __m128i m8 = _mm_srli_si128(_mm_load_si128(reinterpret_cast<const __m128i*>(dec)), 8);
     out->mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
     out->d = HalfToFloat(d);
     out->dmin = HalfToFloat(dmin);
   }
-  static void Step(const WBlock& wb, const uint8_t* a, int64_t b, Acc* acc) {
+  static void Step(const WBlock& wb, const ABlock& ab_, Acc* acc) {
+    const uint8_t* a = ab_.a;
+    const int64_t b = ab_.b;
     const BlockQ8_K* ab = reinterpret_cast<const BlockQ8_K*>(a) + b;
     __m256i sumi = _mm256_setzero_si256();
     for (int j = 0; j < 8; ++j) {
@@ -368,7 +451,7 @@ struct K45Ops {
 
 // Q6_K: unsigned 6-bit quants q (0..63); dot_j = sum q*a - 32 * bsum_j,
 // folded into the int32 sums (exact).
-struct Q6_KOps {
+struct Q6_KOps : PointerA {
   static constexpr int kRows = 4, kTokens = kTileTokens;
   using Acc = __m256;
   struct WBlock {
@@ -404,7 +487,9 @@ struct Q6_KOps {
     out->all16 = _mm256_cvtepi8_epi16(sc8);
     out->d = HalfToFloat(blk->d);
   }
-  static void Step(const WBlock& wb, const uint8_t* a, int64_t b, Acc* acc) {
+  static void Step(const WBlock& wb, const ABlock& ab_, Acc* acc) {
+    const uint8_t* a = ab_.a;
+    const int64_t b = ab_.b;
     const BlockQ8_K* ab = reinterpret_cast<const BlockQ8_K*>(a) + b;
     __m256i sumi = _mm256_setzero_si256();
     for (int k = 0; k < 8; ++k) {
