@@ -10,7 +10,11 @@
 //                    offsets past the end, overlapping/misaligned tensors, ...)
 //   Unimplemented    GGUF v1 or a version > 3; a tensor type phi3serve does
 //                    not load (named, e.g. "iq2_xxs")
-//   InvalidArgument  a getter asked for a key with a different type
+//   InvalidArgument  the path is not a regular file; a getter asked for a key
+//                    with a different type (or a value that does not fit)
+//   PermissionDenied the file cannot be read; ResourceExhausted: mmap failed
+// Limits (DataLoss beyond): 2^23 metadata array elements in all, 2^20
+// tensors, tensor names of 1..63 bytes (ggml's), arrays nested 8 deep.
 // Architecture-level checks (phi3 keys, tensor shapes) live in engine/model.
 //
 // Thread safety: immutable after Open; all const methods may be called

@@ -189,7 +189,6 @@ TEST(GgufFileTest, CapsMemoryForHugeCounts) {
   ExpectError(big, absl::StatusCode::kDataLoss,
               "key big has an array of 16777216 values; the metadata would exceed the limit");
   std::string bytes = SmallGguf();
-  bytes.append(100 << 20, '\0');
   Poke<uint64_t>(bytes, 8, 2000000);
   ExpectError(bytes, absl::StatusCode::kDataLoss, "tensor count 2000000 exceeds the limit");
 }
