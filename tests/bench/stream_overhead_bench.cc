@@ -9,7 +9,11 @@
 // to an in-process Phi3Service, timestamped when the client receives them.
 // Per-token time = (last token - first token) / (tokens - 1): decode only, so
 // the prompt and connection setup do not count. Reports medians and
-// overhead = B / A - 1. Not a ctest test: timings depend on the machine.
+// overhead = B / A - 1, for wall time and for the process's CPU time per
+// token (all threads: engine, gRPC and client; steadier on a loaded machine).
+// Not a ctest test: timings depend on the machine.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -62,12 +66,21 @@ class TimingSink : public phi3::TokenSink {
   }
   void OnFinish(const phi3::FinishEvent&) override { done.Notify(); }
   std::vector<absl::Time> times;
+  absl::Time start;
   absl::Notification done;
 };
 
 double PerTokenMs(const std::vector<absl::Time>& times, int tokens) {
   if (static_cast<int>(times.size()) < 2) return 0;
   return absl::ToDoubleMilliseconds(times.back() - times.front()) / (tokens - 1);
+}
+
+// CPU time of the whole process (all threads), seconds.
+double ProcessCpuSeconds() {
+  rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+         (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
 }
 
 double Median(std::vector<double> v) {
@@ -79,10 +92,14 @@ double Median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   const Args args = ParseArgs(argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows when piped
   phi3::EngineOptions options;
   options.model_path = args.model;
   options.num_threads = args.threads;
   options.prefix_cache = false;  // both paths must do the same prompt work
+  options.context_size = 512;
+  options.max_running_sequences = 2;
+  options.kv_cache_bytes = int64_t{256} << 20;
   auto engine = phi3::Engine::Create(options);
   if (!engine.ok()) {
     std::fprintf(stderr, "cannot load %s: %s\n", args.model.c_str(),
@@ -118,13 +135,25 @@ int main(int argc, char** argv) {
   rpc_request.mutable_stop()->set_max_tokens(args.tokens);
   rpc_request.mutable_stop()->set_ignore_eos(true);
 
-  std::vector<double> engine_ms, grpc_ms;
+  std::vector<double> engine_ms, grpc_ms, engine_cpu_ms, grpc_cpu_ms;
   for (int round = -1; round < args.rounds; ++round) {  // round -1 warms up
-    auto sink = std::make_shared<TimingSink>();
-    if (!(*engine)->Submit(engine_request, sink).ok()) return 1;
-    sink->done.WaitForNotification();
+    // Alternate which path goes first so neither always follows the other.
+    double engine_cpu = 0;
+    auto run_engine = [&] {
+      auto sink = std::make_shared<TimingSink>();
+      sink->start = absl::Now();
+      const double cpu0 = ProcessCpuSeconds();
+      if (!(*engine)->Submit(engine_request, sink).ok()) std::exit(1);
+      sink->done.WaitForNotification();
+      engine_cpu = ProcessCpuSeconds() - cpu0;
+      return sink;
+    };
+    std::shared_ptr<TimingSink> sink;
+    if (round % 2 == 0) sink = run_engine();
 
     grpc::ClientContext context;
+    const absl::Time rpc_start = absl::Now();
+    const double rpc_cpu0 = ProcessCpuSeconds();
     auto reader = stub->Generate(&context, rpc_request);
     std::vector<absl::Time> times;
     phi3::v1::GenerateResponse m;
@@ -132,22 +161,30 @@ int main(int argc, char** argv) {
       const absl::Time now = absl::Now();
       for (int i = 0; i < m.token_ids_size(); ++i) times.push_back(now);
     }
-    if (!reader->Finish().ok() || static_cast<int>(times.size()) != args.tokens) {
+    const bool rpc_ok = reader->Finish().ok();
+    const double rpc_cpu = ProcessCpuSeconds() - rpc_cpu0;
+    if (!rpc_ok || static_cast<int>(times.size()) != args.tokens) {
       std::fprintf(stderr, "gRPC stream failed\n");
       return 1;
     }
+    if (round % 2 != 0) sink = run_engine();
     if (round < 0) continue;
+    engine_cpu_ms.push_back(engine_cpu * 1e3 / args.tokens);
+    grpc_cpu_ms.push_back(rpc_cpu * 1e3 / args.tokens);
     engine_ms.push_back(PerTokenMs(sink->times, args.tokens));
     grpc_ms.push_back(PerTokenMs(times, args.tokens));
-    std::printf("round %d: engine %.4f ms/token, gRPC stream %.4f ms/token\n", round,
-                engine_ms.back(), grpc_ms.back());
+    std::printf("round %d: engine %.4f ms/token (cpu %.4f), gRPC stream %.4f ms/token (cpu %.4f)\n",
+                round, engine_ms.back(), engine_cpu_ms.back(), grpc_ms.back(), grpc_cpu_ms.back());
   }
   const double a = Median(engine_ms), b = Median(grpc_ms);
   std::printf("model %s (%s, %d layers, embd %d), %d tokens x %d rounds\n", info.name.c_str(),
               info.quantization.c_str(), info.num_layers, info.embedding_size, args.tokens,
               args.rounds);
-  std::printf("median per token: engine alone %.4f ms, through gRPC %.4f ms, overhead %+.2f%%\n",
-              a, b, (b / a - 1) * 100);
+  std::printf("median wall time per token: engine alone %.4f ms, through gRPC %.4f ms, "
+              "overhead %+.2f%%\n", a, b, (b / a - 1) * 100);
+  const double ca = Median(engine_cpu_ms), cb = Median(grpc_cpu_ms);
+  std::printf("median process CPU per token (all threads): engine alone %.4f ms, through gRPC "
+              "%.4f ms, overhead %+.2f%%\n", ca, cb, (cb / ca - 1) * 100);
   server->Shutdown();
   return 0;
 }
