@@ -476,6 +476,58 @@ TEST_F(EngineCoreTest, LoopThreadServesConcurrentSubmits) {
   EXPECT_EQ(core.Stats().kv_blocks_used, 0);
 }
 
+TEST_F(EngineCoreTest, CancelBeforeTheLoopSawTheRequest) {
+  RequestId id;
+  auto sink = Submit(Request(Prompt(4, 1), 5), &id);
+  core_->Cancel(id);
+  RunUntilIdle();
+  EXPECT_EQ(sink->finish().reason, FinishReason::kCancelled);
+  EXPECT_TRUE(sink->tokens().empty());
+  EXPECT_EQ(model_->num_calls(), 0);
+}
+
+// A sink that submits a follow-up and cancels another request from inside
+// OnToken: sinks run without engine locks, so this must not deadlock.
+class ReentrantSink : public RecordingSink {
+ public:
+  ReentrantSink(EngineCore* core, RequestId victim, std::shared_ptr<RecordingSink> follow_up)
+      : core_(core), victim_(victim), follow_up_(std::move(follow_up)) {}
+  bool OnToken(const TokenEvent& event) override {
+    if (!done_) {
+      done_ = true;
+      core_->Cancel(victim_);
+      GenerateRequest r;
+      r.prompt_tokens = {1, 2, 3};
+      r.stop.max_tokens = 2;
+      follow_up_ok_ = core_->Submit(r, follow_up_).ok();
+      stats_ = core_->Stats();
+    }
+    return RecordingSink::OnToken(event);
+  }
+  bool follow_up_ok_ = false;
+
+ private:
+  EngineCore* core_;
+  RequestId victim_;
+  std::shared_ptr<RecordingSink> follow_up_;
+  bool done_ = false;
+  EngineStats stats_;
+};
+
+TEST_F(EngineCoreTest, SinksMayCallBackIntoTheEngine) {
+  RequestId victim;
+  auto victim_sink = Submit(Request(Prompt(4, 2), 50), &victim);
+  auto follow_up = std::make_shared<RecordingSink>();
+  auto sink = std::make_shared<ReentrantSink>(core_.get(), victim, follow_up);
+  ASSERT_TRUE(core_->Submit(Request(Prompt(4, 3), 3), sink).ok());
+  RunUntilIdle();
+  EXPECT_TRUE(sink->follow_up_ok_);
+  EXPECT_EQ(sink->finish().reason, FinishReason::kLength);
+  EXPECT_EQ(victim_sink->finish().reason, FinishReason::kCancelled);
+  EXPECT_EQ(follow_up->finish().reason, FinishReason::kLength);
+  EXPECT_EQ(follow_up->tokens().size(), 2u);
+}
+
 TEST_F(EngineCoreTest, LogprobsReported) {
   GenerateRequest r = Request(Prompt(4, 1), 2);
   r.sampling.logprobs = true;
