@@ -253,7 +253,7 @@ absl::StatusOr<Loaded> LoadMicro(const MicroSpec& spec, const MicroWeights& w,
   absl::StatusOr<std::unique_ptr<GgufFile>> f = GgufFile::OpenBuffer(BuildGguf(spec, w));
   if (!f.ok()) return f.status();
   l.file = *std::move(f);
-  if (options.num_threads == 0) options.num_threads = 1;
+  if (options.num_threads == 0) options.num_threads = 2;
   absl::StatusOr<std::unique_ptr<Phi3Model>> m = Phi3Model::Load(*l.file, options);
   if (!m.ok()) return m.status();
   l.model = *std::move(m);

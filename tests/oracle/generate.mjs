@@ -9,9 +9,9 @@
 // generated one at a time (temperature 0 = llama.cpp's greedy sampler: argmax
 // of the raw logits; no repeat penalty, no other sampler in the chain; end-of-
 // generation tokens do not stop it). OUT.json:
-//   {"n_vocab":V,"results":[{"tokens":[...],"gaps":[...],"second":[...]}...]}
-// gaps[i] = top-1 minus top-2 logit at step i (= ln p1 - ln p2), second[i] =
-// the runner-up token. --logprobs-out gets, per prompt, V little-endian f32
+//   {"n_vocab":V,"results":[{"tokens":[...],"gaps":[...],"top":[...]}...]}
+// gaps[i] = top-1 minus top-2 logit at step i (= ln p1 - ln p2); top[i] = the
+// 8 most likely tokens at step i as [token, top-1 logit minus its logit]. --logprobs-out gets, per prompt, V little-endian f32
 // log-softmax values of the first step (the logits up to a constant).
 //
 // Settings that decide the numbers: flash attention off (llama.cpp's non-FA
@@ -62,7 +62,7 @@ for (const prompt of prompts) {
   await seq.clearHistory();
   const tokens = [];
   const gaps = [];
-  const second = [];
+  const top = [];
   let input = prompt.map((t, i) => (i === prompt.length - 1 ? [t, greedy] : t));
   for (let step = 0; step < args.steps; ++step) {
     const res = await seq.controlledEvaluate(input);
@@ -70,7 +70,12 @@ for (const prompt of prompts) {
     const probs = next.probabilities;
     const it = probs.entries();
     const [t1, p1] = it.next().value;
-    const [t2, p2] = it.next().value;
+    const [, p2] = it.next().value;
+    const best = [];
+    for (const [t, p] of probs) {
+      if (best.length === 8) break;
+      best.push([t, Math.log(p1) - Math.log(p)]);
+    }
     if (next.token !== t1) throw new Error(`greedy token ${next.token} != argmax ${t1}`);
     if (step === 0) {
       nVocab = probs.size;
@@ -80,10 +85,10 @@ for (const prompt of prompts) {
     }
     tokens.push(t1);
     gaps.push(Math.log(p1) - Math.log(p2));
-    second.push(t2);
+    top.push(best);
     input = [[t1, greedy]];
   }
-  results.push({tokens, gaps, second});
+  results.push({tokens, gaps, top});
 }
 fs.writeFileSync(args.out, JSON.stringify({n_vocab: nVocab, results}));
 if (args.logprobsOut) fs.writeFileSync(args.logprobsOut, Buffer.concat(logprobChunks));

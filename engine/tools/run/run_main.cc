@@ -12,9 +12,11 @@
 // Bad input (flags, model file, prompt too long): message on stderr, exit 2.
 //
 // Extras for tests and tools: --prompt-tokens "1,2,3" (ids instead of text),
-// --ignore-eos, --kv-type f16|q8_0, --dump-logits FILE (the next-token
-// logits after the prompt, vocab_size little-endian f32, computed by the
-// model directly).
+// --prompt-tokens-file FILE (one comma-separated id list per line, all
+// submitted at once so the Engine batches them; with --json one output line
+// per prompt, in file order), --ignore-eos, --kv-type f16|q8_0,
+// --dump-logits FILE (the next-token logits after each prompt, vocab_size
+// little-endian f32 per prompt, computed by the model directly).
 #include <cstdio>
 #include <algorithm>
 #include <memory>
@@ -37,7 +39,8 @@ namespace {
 
 // Flags; names accept '-' or '_' ("--max-tokens" == "--max_tokens").
 struct Flags {
-  std::string model, prompt, prompt_tokens, system, kv_type = "f16", dump_logits;
+  std::string model, prompt, prompt_tokens, prompt_tokens_file, system, kv_type = "f16",
+      dump_logits;
   bool parse_special = false, chat = false, json = false, ignore_eos = false;
   int max_tokens = 256, top_k = 40, threads = 0, ctx = 0;
   double temperature = 0.8, top_p = 0.95;
@@ -49,9 +52,10 @@ constexpr char kUsage[] =
     "                [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
     "                [--threads N] [--ctx N] [--json]\n"
     "  --prompt-tokens IDS  comma-separated prompt token ids instead of --prompt\n"
+    "  --prompt-tokens-file FILE  one id list per line, generated as one batch\n"
     "  --ignore-eos         keep generating past end-of-generation tokens\n"
     "  --kv-type f16|q8_0   KV cache type (default f16)\n"
-    "  --dump-logits FILE   write the next-token logits after the prompt (f32)\n"
+    "  --dump-logits FILE   write the next-token logits after each prompt (f32)\n"
     "defaults: --max-tokens 256 --temperature 0.8 --top-k 40 --top-p 0.95 --seed 0\n"
     "          --threads 0 (all cores) --ctx 0 (min(4096, the model's context))\n";
 
@@ -66,6 +70,7 @@ std::string ParseFlags(int argc, char** argv, Flags& f, bool& help) {
       {"model", Spec::kString, &f.model},
       {"prompt", Spec::kString, &f.prompt},
       {"prompt_tokens", Spec::kString, &f.prompt_tokens},
+      {"prompt_tokens_file", Spec::kString, &f.prompt_tokens_file},
       {"system", Spec::kString, &f.system},
       {"kv_type", Spec::kString, &f.kv_type},
       {"dump_logits", Spec::kString, &f.dump_logits},
@@ -196,7 +201,7 @@ int BadInput(const std::string& message) {
   return kExitBadInput;
 }
 
-absl::Status DumpLogits(const EngineOptions& eo, const std::vector<int32_t>& prompt,
+absl::Status DumpLogits(const EngineOptions& eo, const std::vector<std::vector<int32_t>>& prompts,
                         const std::string& path) {
   ModelOptions mo;
   mo.num_threads = eo.num_threads;
@@ -204,20 +209,41 @@ absl::Status DumpLogits(const EngineOptions& eo, const std::vector<int32_t>& pro
   absl::StatusOr<std::unique_ptr<Phi3Model>> model = Phi3Model::Open(eo.model_path, mo);
   if (!model.ok()) return model.status();
   constexpr int kBlock = 16;
-  const int blocks = (static_cast<int>(prompt.size()) + kBlock - 1) / kBlock;
+  size_t longest = 0;
+  for (const auto& p : prompts) longest = std::max(longest, p.size());
+  const int blocks = (static_cast<int>(longest) + kBlock - 1) / kBlock;
   if (absl::Status s = (*model)->InitKvCache(blocks, kBlock, eo.kv_cache_type); !s.ok()) return s;
   std::vector<int32_t> table(blocks);
   for (int i = 0; i < blocks; ++i) table[i] = i;
-  ForwardBatch batch;
-  batch.sequences.push_back({prompt, 0, table, true});
-  std::vector<float> logits((*model)->vocab_size());
-  if (absl::Status s = (*model)->Forward(batch, logits); !s.ok()) return s;
   FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) return absl::NotFoundError(absl::StrCat("cannot write ", path));
-  const size_t n = std::fwrite(logits.data(), sizeof(float), logits.size(), f);
+  std::vector<float> logits((*model)->vocab_size());
+  for (const auto& prompt : prompts) {
+    ForwardBatch batch;
+    batch.sequences.push_back({prompt, 0, table, true});
+    if (absl::Status s = (*model)->Forward(batch, logits); !s.ok()) {
+      std::fclose(f);
+      return s;
+    }
+    if (std::fwrite(logits.data(), sizeof(float), logits.size(), f) != logits.size()) {
+      std::fclose(f);
+      return absl::DataLossError(absl::StrCat("short write to ", path));
+    }
+  }
   std::fclose(f);
-  if (n != logits.size()) return absl::DataLossError(absl::StrCat("short write to ", path));
   return absl::OkStatus();
+}
+
+// Parses "1,2,3" into ids in [0, vocab); "" on success, else a message.
+std::string ParseIds(absl::string_view text, int vocab, std::vector<int32_t>& ids) {
+  for (absl::string_view piece : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    int32_t id;
+    if (!absl::SimpleAtoi(piece, &id) || id < 0 || id >= vocab) {
+      return absl::StrCat("\"", piece, "\" is not a token id in [0, ", vocab, ")");
+    }
+    ids.push_back(id);
+  }
+  return "";
 }
 
 int Run(const Flags& flags) {
@@ -225,9 +251,11 @@ int Run(const Flags& flags) {
   if (model_path.empty()) return BadInput("--model FILE is required");
   const std::string prompt = flags.prompt;
   const std::string prompt_ids = flags.prompt_tokens;
-  if (!prompt.empty() && !prompt_ids.empty()) {
-    return BadInput("give either --prompt or --prompt-tokens, not both");
+  if (!prompt.empty() + !prompt_ids.empty() + !flags.prompt_tokens_file.empty() > 1) {
+    return BadInput("give only one of --prompt, --prompt-tokens, --prompt-tokens-file");
   }
+  const bool batch = !flags.prompt_tokens_file.empty();
+  if (batch && !flags.json) return BadInput("--prompt-tokens-file needs --json");
   const int max_tokens = flags.max_tokens;
   if (max_tokens < 0) return BadInput(absl::StrCat("--max-tokens ", max_tokens, " must be >= 0"));
   const double temperature = flags.temperature;
@@ -242,8 +270,16 @@ int Run(const Flags& flags) {
   if (!flags.system.empty() && !flags.chat) {
     return BadInput("--system needs --chat");
   }
-  if (flags.chat && !prompt_ids.empty()) {
-    return BadInput("--chat applies to --prompt text, not --prompt-tokens");
+  if (flags.chat && (!prompt_ids.empty() || batch)) {
+    return BadInput("--chat applies to --prompt text, not to token ids");
+  }
+  std::string batch_text;
+  if (batch) {
+    FILE* f = std::fopen(flags.prompt_tokens_file.c_str(), "rb");
+    if (f == nullptr) return BadInput("cannot read --prompt-tokens-file " + flags.prompt_tokens_file);
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof(buf), f)) > 0;) batch_text.append(buf, n);
+    std::fclose(f);
   }
 
   EngineOptions eo;
@@ -251,22 +287,27 @@ int Run(const Flags& flags) {
   eo.num_threads = flags.threads;
   eo.context_size = flags.ctx;
   eo.kv_cache_type = kv_type == "q8_0" ? KvCacheType::kQ8_0 : KvCacheType::kF16;
-  eo.max_running_sequences = 1;
+  eo.max_running_sequences = batch ? 16 : 1;
   eo.prefix_cache = false;
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(eo);
   if (!engine.ok()) return Fail(kExitBadInput, engine.status());
   Engine& e = **engine;
   const ModelInfo& info = e.Info();
 
-  std::vector<int32_t> tokens;
-  if (!prompt_ids.empty()) {
-    for (absl::string_view piece : absl::StrSplit(prompt_ids, ',', absl::SkipWhitespace())) {
-      int32_t id;
-      if (!absl::SimpleAtoi(piece, &id) || id < 0 || id >= info.vocab_size) {
-        return BadInput(absl::StrCat("--prompt-tokens: \"", piece, "\" is not a token id in [0, ",
-                                     info.vocab_size, ")"));
+  std::vector<std::vector<int32_t>> prompts;
+  if (batch) {
+    for (absl::string_view line : absl::StrSplit(batch_text, '\n', absl::SkipWhitespace())) {
+      prompts.emplace_back();
+      if (std::string error = ParseIds(line, info.vocab_size, prompts.back()); !error.empty()) {
+        return BadInput(absl::StrCat("--prompt-tokens-file line ", prompts.size(), ": ", error));
       }
-      tokens.push_back(id);
+    }
+    if (prompts.empty()) return BadInput("--prompt-tokens-file has no prompts");
+  } else if (!prompt_ids.empty()) {
+    prompts.emplace_back();
+    if (std::string error = ParseIds(prompt_ids, info.vocab_size, prompts.back());
+        !error.empty()) {
+      return BadInput("--prompt-tokens: " + error);
     }
   } else if (flags.chat) {
     std::vector<ChatMessage> messages;
@@ -276,48 +317,60 @@ int Run(const Flags& flags) {
     messages.push_back({ChatMessage::Role::kUser, prompt});
     absl::StatusOr<std::vector<int32_t>> chat = e.ApplyChatTemplate(messages);
     if (!chat.ok()) return Fail(kExitBadInput, chat.status());
-    tokens = *std::move(chat);
+    prompts.push_back(*std::move(chat));
   } else {
-    tokens = e.Tokenize(prompt, /*add_special=*/true, flags.parse_special);
+    prompts.push_back(e.Tokenize(prompt, /*add_special=*/true, flags.parse_special));
   }
-  if (tokens.empty()) return BadInput("the prompt is empty (no tokens)");
-  if (static_cast<int>(tokens.size()) >= info.context_size && max_tokens > 0) {
-    return BadInput(absl::StrCat("the prompt has ", tokens.size(),
-                                 " tokens, it must be shorter than the context (", info.context_size,
-                                 ")"));
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    if (prompts[i].empty()) return BadInput("the prompt is empty (no tokens)");
+    if (static_cast<int>(prompts[i].size()) >= info.context_size && max_tokens > 0) {
+      return BadInput(absl::StrCat("the prompt has ", prompts[i].size(),
+                                   " tokens, it must be shorter than the context (",
+                                   info.context_size, ")"));
+    }
   }
   if (const std::string path = flags.dump_logits; !path.empty()) {
     eo.context_size = info.context_size;
-    if (absl::Status s = DumpLogits(eo, tokens, path); !s.ok()) return Fail(kExitFailure, s);
+    if (absl::Status s = DumpLogits(eo, prompts, path); !s.ok()) return Fail(kExitFailure, s);
   }
 
   const bool json = flags.json;
-  auto sink = std::make_shared<RunSink>(/*stream=*/!json);
+  std::vector<std::shared_ptr<RunSink>> sinks;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    sinks.push_back(std::make_shared<RunSink>(/*stream=*/!json));
+  }
   if (max_tokens > 0) {
-    GenerateRequest request;
-    request.prompt_tokens = tokens;
-    request.sampling.temperature = static_cast<float>(temperature);
-    request.sampling.top_k = flags.top_k;
-    request.sampling.top_p = static_cast<float>(top_p);
-    request.sampling.seed = flags.seed;
-    request.stop.max_tokens =
-        std::min(max_tokens, info.context_size - static_cast<int>(tokens.size()));
-    request.stop.ignore_eos = flags.ignore_eos;
-    absl::StatusOr<RequestId> id = e.Submit(std::move(request), sink);
-    if (!id.ok()) return Fail(kExitBadInput, id.status());
-    sink->Wait();
-    if (sink->finish().reason == FinishReason::kError) {
-      return Fail(kExitFailure, sink->finish().status);
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      GenerateRequest request;
+      request.prompt_tokens = prompts[i];
+      request.sampling.temperature = static_cast<float>(temperature);
+      request.sampling.top_k = flags.top_k;
+      request.sampling.top_p = static_cast<float>(top_p);
+      request.sampling.seed = flags.seed;
+      request.stop.max_tokens =
+          std::min(max_tokens, info.context_size - static_cast<int>(prompts[i].size()));
+      request.stop.ignore_eos = flags.ignore_eos;
+      absl::StatusOr<RequestId> id = e.Submit(std::move(request), sinks[i]);
+      if (!id.ok()) return Fail(kExitBadInput, id.status());
+    }
+    for (const auto& sink : sinks) {
+      sink->Wait();
+      if (sink->finish().reason == FinishReason::kError) {
+        return Fail(kExitFailure, sink->finish().status);
+      }
     }
   }
-  if (json) {
-    std::printf("{\"prompt_tokens\":[%s],\"completion_tokens\":[%s],\"text\":%s}\n",
-                absl::StrJoin(tokens, ",").c_str(), absl::StrJoin(sink->tokens(), ",").c_str(),
-                JsonString(sink->text()).c_str());
-  } else if (max_tokens == 0) {
-    std::printf("%s\n", absl::StrJoin(tokens, " ").c_str());
-  } else {
-    std::printf("\n");
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    if (json) {
+      std::printf("{\"prompt_tokens\":[%s],\"completion_tokens\":[%s],\"text\":%s}\n",
+                  absl::StrJoin(prompts[i], ",").c_str(),
+                  absl::StrJoin(sinks[i]->tokens(), ",").c_str(),
+                  JsonString(sinks[i]->text()).c_str());
+    } else if (max_tokens == 0) {
+      std::printf("%s\n", absl::StrJoin(prompts[i], " ").c_str());
+    } else {
+      std::printf("\n");
+    }
   }
   std::fflush(stdout);
   return 0;
