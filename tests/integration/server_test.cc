@@ -199,6 +199,48 @@ TEST_F(ServerTest, CancelledStreamIsStoppedAndBilled) {
   EXPECT_TRUE(GenerateAll(*stub_, Greedy("still there?", 4)).status.ok());
 }
 
+TEST_F(ServerTest, CancelDuringPromptProcessingFreesTheRequest) {
+  const auto before = Scrape();
+  v1::GenerateRequest req;
+  for (int i = 0; i < 3000; ++i) req.add_prompt_tokens(100 + (i * 7919) % 30000);
+  req.mutable_sampling()->set_temperature(0);
+  req.mutable_stop()->set_max_tokens(16);
+  grpc::ClientContext context;
+  auto reader = stub_->Generate(&context, req);
+  // Cancel as soon as the engine has it: inside the 3000-token prefill.
+  for (int i = 0; i < 400; ++i) {
+    if (SumMetric(Scrape(), "phi3_engine_running_requests") +
+            SumMetric(Scrape(), "phi3_engine_waiting_requests") > 0) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  context.TryCancel();
+  v1::GenerateResponse m;
+  while (reader->Read(&m)) {}
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  std::map<std::string, double> after;
+  bool done = false;
+  for (int i = 0; i < 400 && !done; ++i) {
+    after = Scrape();
+    done = SumMetric(after, "phi3_requests_total", {"finish_reason=\"cancelled\""}) >
+               SumMetric(before, "phi3_requests_total", {"finish_reason=\"cancelled\""}) &&
+           SumMetric(after, "phi3_engine_running_requests") == 0 &&
+           SumMetric(after, "phi3_engine_waiting_requests") == 0;
+    if (!done) absl::SleepFor(absl::Milliseconds(25));
+  }
+  ASSERT_TRUE(done);
+  // Billed: the whole prompt, and (normally no) completion tokens, far fewer than asked.
+  EXPECT_EQ(SumMetric(after, "phi3_prompt_tokens_total") - SumMetric(before, "phi3_prompt_tokens_total"),
+            3000);
+  const double completion = SumMetric(after, "phi3_completion_tokens_total") -
+                            SumMetric(before, "phi3_completion_tokens_total");
+  EXPECT_LT(completion, 16);
+  if (completion > 0) std::printf("note: cancel landed after the prefill (%g tokens)\n", completion);
+  EXPECT_EQ(SumMetric(after, "phi3_kv_cache_used_blocks"), 0);
+  EXPECT_TRUE(GenerateAll(*stub_, Greedy("after a cancelled prefill", 4)).status.ok());
+}
+
 TEST_F(ServerTest, DeadlineStopsGenerationAndServerKeepsServing) {
   v1::GenerateRequest req = Greedy("Deadline", 3000);
   req.mutable_stop()->set_ignore_eos(true);
