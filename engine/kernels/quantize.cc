@@ -73,7 +73,7 @@ bool IsSupportedType(TensorType type) { return GetTensorTypeTraits(type).has_val
 void DequantizeRow(TensorType type, const void* src, float* dst, int64_t n) {
   switch (type) {
     case TensorType::kF32:
-      std::memcpy(dst, src, n * sizeof(float));
+      if (n > 0) std::memcpy(dst, src, n * sizeof(float));
       return;
     case TensorType::kF16: {
       const uint16_t* s = static_cast<const uint16_t*>(src);
@@ -259,7 +259,7 @@ void QuantizeRowQ8_KRef(const float* x, BlockQ8_K* y, int64_t n) {
 void QuantizeRow(TensorType type, const float* src, void* dst, int64_t n) {
   switch (type) {
     case TensorType::kF32:
-      std::memcpy(dst, src, n * sizeof(float));
+      if (n > 0) std::memcpy(dst, src, n * sizeof(float));
       return;
     case TensorType::kF16: {
       uint16_t* d = static_cast<uint16_t*>(dst);

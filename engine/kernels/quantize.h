@@ -4,7 +4,8 @@
 // Layouts are byte-for-byte ggml's (ggml/src/ggml-common.h): GGUF weights are
 // read in place through these structs. Every struct is packed to the exact
 // ggml size (static_asserts below) and only 2-byte aligned (4 for BlockQ8_K),
-// so rows may start at any even offset of an mmapped file.
+// so rows may start at any even offset of an mmapped file (F32 rows: any
+// multiple of 4).
 //
 // Thread safety: every function here is pure (reentrant).
 #ifndef PHI3_ENGINE_KERNELS_QUANTIZE_H_
