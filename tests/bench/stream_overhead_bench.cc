@@ -1,7 +1,8 @@
 // phi3_stream_overhead_bench: per-token cost of streaming through phi3-server's
 // gRPC service versus the engine alone, on the same Engine instance.
 //
-//   phi3_stream_overhead_bench --model FILE.gguf [--tokens 64] [--rounds 7] [--threads 0]
+//   phi3_stream_overhead_bench --model FILE.gguf|fake [--tokens 64] [--rounds 7] [--threads 0]
+//                              [--fake-step-us 1000]
 //
 // Each round runs one greedy request (ignore_eos, `tokens` completion tokens)
 // twice, alternating: (A) Engine::Submit with a sink that timestamps tokens on
@@ -30,6 +31,7 @@
 #include "service/auth.h"
 #include "service/metrics.h"
 #include "service/phi3_service.h"
+#include "service/testing/fake_engine.h"
 
 namespace {
 
@@ -38,6 +40,7 @@ struct Args {
   int tokens = 64;
   int rounds = 7;
   int threads = 0;
+  int fake_step_us = 1000;  // --model fake: time between tokens
 };
 
 Args ParseArgs(int argc, char** argv) {
@@ -49,6 +52,7 @@ Args ParseArgs(int argc, char** argv) {
     else if (flag == "--tokens") (void)absl::SimpleAtoi(value, &a.tokens);
     else if (flag == "--rounds") (void)absl::SimpleAtoi(value, &a.rounds);
     else if (flag == "--threads") (void)absl::SimpleAtoi(value, &a.threads);
+    else if (flag == "--fake-step-us") (void)absl::SimpleAtoi(value, &a.fake_step_us);
   }
   if (a.model.empty() || a.tokens < 2) {
     std::fprintf(stderr, "usage: %s --model FILE.gguf [--tokens N>=2] [--rounds R] [--threads T]\n",
@@ -100,7 +104,18 @@ int main(int argc, char** argv) {
   options.context_size = 512;
   options.max_running_sequences = 2;
   options.kv_cache_bytes = int64_t{256} << 20;
-  auto engine = phi3::Engine::Create(options);
+  // --model fake: the service's fake engine, producing tokens with no model
+  // work, so the figures are the service + gRPC + client cost per token alone.
+  absl::StatusOr<std::unique_ptr<phi3::Engine>> engine;
+  if (args.model == "fake") {
+    phi3::service::testing::FakeEngineOptions fake;
+    fake.step = absl::Microseconds(args.fake_step_us);
+    fake.context_size = 4096;
+    fake.vocab_size = 300;
+    engine = std::unique_ptr<phi3::Engine>(new phi3::service::testing::FakeEngine(fake));
+  } else {
+    engine = phi3::Engine::Create(options);
+  }
   if (!engine.ok()) {
     std::fprintf(stderr, "cannot load %s: %s\n", args.model.c_str(),
                  engine.status().ToString().c_str());
@@ -114,6 +129,7 @@ int main(int argc, char** argv) {
   phi3::service::ServiceOptions service_options;
   service_options.limits.context_size = info.context_size;
   service_options.limits.vocab_size = info.vocab_size;
+  service_options.max_buffered_tokens = 1 << 20;  // the fake engine outruns any client
   phi3::service::Phi3Service service(engine->get(), &auth, &metrics, service_options);
   grpc::ServerBuilder builder;
   int port = 0;
