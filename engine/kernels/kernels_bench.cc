@@ -100,6 +100,16 @@ int Main(int argc, char** argv) {
     ThreadPool pool(nth);
     std::printf("read bandwidth, %d thread(s): %.2f GB/s (median of %d)\n", nth,
                 ReadBandwidth(pool, reps), reps);
+    // Dispatch cost: an empty job, back to back (decode makes ~250 per token).
+    std::vector<double> us;
+    for (int rep = 0; rep < 2000; ++rep) {
+      const double t0 = Now();
+      pool.ParallelFor(nth, [](int64_t, int64_t, int) {});
+      us.push_back((Now() - t0) * 1e6);
+    }
+    std::sort(us.begin(), us.end());
+    std::printf("ParallelFor dispatch, %d thread(s): median %.2f us, p10 %.2f us, min %.2f us\n",
+                nth, us[us.size() / 2], us[us.size() / 10], us[0]);
   }
   std::printf("%-6s %-12s %3s %5s %10s %9s %9s %10s %10s\n", "type", "shape", "thr", "tok", "ms",
               "GB/s", "GFLOP/s", "cpu-ms", "min-ms");
