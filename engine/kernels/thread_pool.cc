@@ -39,8 +39,8 @@ inline void Backoff(int spins) {
   }
 }
 
-// Direct futex calls: libstdc++ 12's std::atomic::wait/notify can miss
-// wake-ups (we saw hangs), and a raw futex on the atomic's word is simple.
+// Direct futex calls on the atomics' words, with our own sleeper counts so
+// the common (spinning) path makes no system call.
 static_assert(sizeof(std::atomic<uint32_t>) == 4 && sizeof(std::atomic<int>) == 4);
 
 template <typename T>
