@@ -129,7 +129,9 @@ class LlamaBench {
       system_info: this.llama.systemInfo.trim(),
       build_type: this.llama.buildType,
       threads: this.single.currentThreads,
-      flash_attention: this.single.flashAttention,
+      // "auto" is resolved inside llama.cpp; its log says what it chose.
+      flash_attention: this.logs.map((m) => m.match(/Flash Attention (enabled|disabled)/i))
+        .filter(Boolean).map((m) => m[1].toLowerCase()).pop() ?? String(this.single.flashAttention),
       batch_size: this.single.batchSize,
       model_rss_bytes: this.modelRss,
       node_llama_cpp: "3.21.1",

@@ -156,7 +156,13 @@ class Bench {
     }
 
     std::vector<FigureResult> results;
-    for (const std::string& figure : figures) results.push_back(RunFigure(figure, ours));
+    // Each figure's JSON line is printed as soon as it is measured, so a long
+    // run that is interrupted still leaves its results; the table comes last.
+    for (const std::string& figure : figures) {
+      results.push_back(RunFigure(figure, ours));
+      std::printf("%s\n", FigureJson(results.back(), model).c_str());
+      std::fflush(stdout);
+    }
 
     if (absl::GetFlag(FLAGS_roofline)) {
       // Release our model first so the bandwidth buffer does not compete.
@@ -219,6 +225,28 @@ class Bench {
     return model_->Run(figure);
   }
 
+  // One JSON line: ours, llama_cpp and ratio are medians; samples follow.
+  std::string FigureJson(const FigureResult& r, const std::string& model) const {
+    const double o = Median(r.ours), l = Median(r.llama);
+    std::string line = absl::StrCat(
+        "{\"figure\":", JsonQuote(r.figure), ",\"ours\":", JsonNumber(o),
+        ",\"llama_cpp\":", JsonNumber(l), ",\"ratio\":", JsonNumber(o / l),
+        ",\"unit\":", JsonQuote(Unit(r.figure)),
+        ",\"better\":", LowerIsBetter(r.figure) ? "\"lower\"" : "\"higher\"",
+        ",\"ours_runner\":", JsonQuote(r.ours_runner), ",\"threads\":", threads_,
+        ",\"reps\":", reps_, ",\"model\":", JsonQuote(model));
+    for (const auto& [k, v] : r.ours_extras) {
+      absl::StrAppend(&line, ",\"ours_", k, "\":", JsonNumber(Median(v)));
+    }
+    for (const auto& [k, v] : r.llama_extras) {
+      absl::StrAppend(&line, ",\"llama_cpp_", k, "\":", JsonNumber(Median(v)));
+    }
+    absl::StrAppend(&line, ",\"ours_samples\":", JsonArray(r.ours),
+                    ",\"llama_cpp_samples\":", JsonArray(r.llama));
+    if (!r.error.empty()) absl::StrAppend(&line, ",\"error\":", JsonQuote(r.error));
+    return line + "}";
+  }
+
   void Print(const std::vector<FigureResult>& results, const std::string& model) {
     const double ours_tg = Median(Find(results, "tg128", true));
     const double llama_tg = Median(Find(results, "tg128", false));
@@ -252,27 +280,6 @@ class Bench {
           "weights per decode step -> %.2f tok/s; tg128 = %.0f%% (ours), %.0f%% (llama.cpp)\n",
           bw1_ / 1e9, bwn_ / 1e9, threads_, bytes_per_token_ / 1048576.0, roofline,
           100 * ours_tg / roofline, 100 * llama_tg / roofline);
-    }
-    std::printf("\n");
-    for (const auto& r : results) {
-      const double o = Median(r.ours), l = Median(r.llama);
-      std::string line = absl::StrCat(
-          "{\"figure\":", JsonQuote(r.figure), ",\"ours\":", JsonNumber(o),
-          ",\"llama_cpp\":", JsonNumber(l), ",\"ratio\":", JsonNumber(o / l),
-          ",\"unit\":", JsonQuote(Unit(r.figure)),
-          ",\"better\":", LowerIsBetter(r.figure) ? "\"lower\"" : "\"higher\"",
-          ",\"ours_runner\":", JsonQuote(r.ours_runner), ",\"threads\":", threads_,
-          ",\"reps\":", reps_, ",\"model\":", JsonQuote(model));
-      for (const auto& [k, v] : r.ours_extras) {
-        absl::StrAppend(&line, ",\"ours_", k, "\":", JsonNumber(Median(v)));
-      }
-      for (const auto& [k, v] : r.llama_extras) {
-        absl::StrAppend(&line, ",\"llama_cpp_", k, "\":", JsonNumber(Median(v)));
-      }
-      absl::StrAppend(&line, ",\"ours_samples\":", JsonArray(r.ours),
-                      ",\"llama_cpp_samples\":", JsonArray(r.llama));
-      if (!r.error.empty()) absl::StrAppend(&line, ",\"error\":", JsonQuote(r.error));
-      std::printf("%s}\n", line.c_str());
     }
     if (bwn_ > 0) {
       std::printf(
