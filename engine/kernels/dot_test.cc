@@ -152,6 +152,63 @@ TEST_P(LevelTest, TileIsBitIdenticalToDot) {
   }
 }
 
+// llama.cpp's repacked x86 kernels (the ones it runs for Q4_0 and Q4_K)
+// keep one f32 accumulator per output and add each block in order with one
+// fused multiply-add: acc = fma(float(S_b), d_w * d_a, acc), Q4_K with a
+// second accumulator for the mins. The SIMD paths must round exactly so.
+float RepackedQ4_0Reference(const BlockQ4_0* w, const BlockQ8_0* a, int64_t nb) {
+  float acc = 0.0f;
+  for (int64_t b = 0; b < nb; ++b) {
+    int s = 0;
+    for (int j = 0; j < 16; ++j) {
+      s += ((w[b].qs[j] & 0xF) - 8) * a[b].qs[j] + ((w[b].qs[j] >> 4) - 8) * a[b].qs[j + 16];
+    }
+    acc = std::fma(static_cast<float>(s), F16ToF32(w[b].d) * F16ToF32(a[b].d), acc);
+  }
+  return acc;
+}
+
+float RepackedQ4_KReference(const BlockQ4_K* w, const BlockQ8_K* a, int64_t nb) {
+  float acc = 0.0f, accm = 0.0f;
+  for (int64_t b = 0; b < nb; ++b) {
+    int s = 0, m_sum = 0;
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, m;
+      GetScaleMinK4(j, w[b].scales, &sc, &m);
+      int d = 0;
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t q = w[b].qs[32 * (j / 2) + l];
+        d += ((j & 1) ? (q >> 4) : (q & 0xF)) * a[b].qs[32 * j + l];
+      }
+      s += sc * d;
+      m_sum += m * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+    }
+    acc = std::fma(static_cast<float>(s), F16ToF32(w[b].d) * a[b].d, acc);
+    accm = std::fma(static_cast<float>(m_sum), F16ToF32(w[b].dmin) * a[b].d, accm);
+  }
+  return acc - accm;
+}
+
+TEST_P(LevelTest, Q4_0AndQ4_KRoundLikeLlamaCppRepackedKernels) {
+  if (GetParam() == SimdLevel::kScalar) GTEST_SKIP() << "scalar keeps the plain reference order";
+  for (int64_t n : {256, 3072, 8192}) {
+    const auto w = testing::RandomVector(n, 11 + n);
+    const auto x = testing::RandomVector(n, 12 + n);
+    std::vector<uint8_t> w0(RowBytes(TensorType::kQ4_0, n)), a0(RowBytes(TensorType::kQ8_0, n));
+    std::vector<uint8_t> wk(RowBytes(TensorType::kQ4_K, n)), ak(RowBytes(TensorType::kQ8_K, n));
+    QuantizeRow(TensorType::kQ4_0, w.data(), w0.data(), n);
+    QuantizeRow(TensorType::kQ8_0, x.data(), a0.data(), n);
+    QuantizeRow(TensorType::kQ4_K, w.data(), wk.data(), n);
+    QuantizeRow(TensorType::kQ8_K, x.data(), ak.data(), n);
+    const float want0 = RepackedQ4_0Reference(reinterpret_cast<const BlockQ4_0*>(w0.data()),
+                                              reinterpret_cast<const BlockQ8_0*>(a0.data()), n / 32);
+    const float wantk = RepackedQ4_KReference(reinterpret_cast<const BlockQ4_K*>(wk.data()),
+                                              reinterpret_cast<const BlockQ8_K*>(ak.data()), n / 256);
+    EXPECT_EQ(DotRow(TensorType::kQ4_0, w0.data(), a0.data(), n), want0) << n;
+    EXPECT_EQ(DotRow(TensorType::kQ4_K, wk.data(), ak.data(), n), wantk) << n;
+  }
+}
+
 TEST_P(LevelTest, F16ConversionRows) {
   std::vector<float> x = testing::RandomVector(1000, 9, 100.0f);
   x[5] = 1e9f;
