@@ -41,7 +41,7 @@ namespace {
 struct Flags {
   std::string model, prompt, prompt_tokens, prompt_tokens_file, system, kv_type = "f16",
       dump_logits;
-  bool parse_special = false, chat = false, json = false, ignore_eos = false;
+  bool parse_special = false, chat = false, json = false, ignore_eos = false, timings = false;
   int max_tokens = 256, top_k = 40, threads = 0, ctx = 0;
   double temperature = 0.8, top_p = 0.95;
   uint64_t seed = 0;
@@ -56,6 +56,7 @@ constexpr char kUsage[] =
     "  --ignore-eos         keep generating past end-of-generation tokens\n"
     "  --kv-type f16|q8_0   KV cache type (default f16)\n"
     "  --dump-logits FILE   write the next-token logits after each prompt (f32)\n"
+    "  --timings            print prompt and decode speed to stderr\n"
     "defaults: --max-tokens 256 --temperature 0.8 --top-k 40 --top-p 0.95 --seed 0\n"
     "          --threads 0 (all cores) --ctx 0 (min(4096, the model's context))\n";
 
@@ -78,6 +79,7 @@ std::string ParseFlags(int argc, char** argv, Flags& f, bool& help) {
       {"chat", Spec::kBool, &f.chat},
       {"json", Spec::kBool, &f.json},
       {"ignore_eos", Spec::kBool, &f.ignore_eos},
+      {"timings", Spec::kBool, &f.timings},
       {"max_tokens", Spec::kInt, &f.max_tokens},
       {"top_k", Spec::kInt, &f.top_k},
       {"threads", Spec::kInt, &f.threads},
@@ -357,6 +359,17 @@ int Run(const Flags& flags) {
       sink->Wait();
       if (sink->finish().reason == FinishReason::kError) {
         return Fail(kExitFailure, sink->finish().status);
+      }
+      if (flags.timings) {
+        const FinishEvent& f = sink->finish();
+        const double ttft = absl::ToDoubleSeconds(f.timings.time_to_first_token);
+        const double decode = absl::ToDoubleSeconds(f.timings.total) - ttft;
+        const int n = f.usage.completion_tokens;
+        std::fprintf(stderr,
+                     "phi3-run: prompt %d tokens, first token after %.3f s; %d more tokens in "
+                     "%.3f s (%.2f tokens/s)\n",
+                     f.usage.prompt_tokens, ttft, n - 1, decode,
+                     n > 1 && decode > 0 ? (n - 1) / decode : 0.0);
       }
     }
   }
