@@ -35,11 +35,12 @@ GenerateStream::GenerateStream(Phi3Service* service, grpc::CallbackServerContext
     : service_(service),
       tenant_(std::move(tenant)),
       want_logprobs_(request.ok() && request->sampling.logprobs) {
+  const std::shared_ptr<absl::Mutex> mu = mu_;
   service_->StreamStarted(this);
   if (!request.ok()) {
     service_->metrics_->RecordRejected(tenant_, GrpcCodeName(ToGrpcStatus(request.status()).error_code()));
     {
-      absl::MutexLock lock(&mu_);
+      absl::MutexLock lock(mu.get());
       finish_started_ = true;
     }
     Finish(ToGrpcStatus(request.status()));
@@ -54,7 +55,7 @@ GenerateStream::GenerateStream(Phi3Service* service, grpc::CallbackServerContext
     const grpc::Status status = ToGrpcStatus(id.status());
     service_->metrics_->RecordRejected(tenant_, GrpcCodeName(status.error_code()));
     {
-      absl::MutexLock lock(&mu_);
+      absl::MutexLock lock(mu.get());
       finish_started_ = true;
     }
     Finish(status);
@@ -62,15 +63,16 @@ GenerateStream::GenerateStream(Phi3Service* service, grpc::CallbackServerContext
   }
   // OnCancel cannot run before the handler returns this reactor, so the id is
   // set before anyone needs it to cancel.
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(mu.get());
   submitted_ = true;
   request_id_ = *id;
 }
 
 bool GenerateStream::HandleToken(const TokenEvent& event) {
+  const std::shared_ptr<absl::Mutex> mu = mu_;  // outlives a concurrent OnDone
   Action action;
   {
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(mu.get());
     if (client_gone_ || overflow_ || server_cancelled_) return false;
     const absl::Time now = absl::Now();
     if (last_token_time_.has_value()) service_->metrics_->ObserveInterToken(now - *last_token_time_);
@@ -84,7 +86,7 @@ bool GenerateStream::HandleToken(const TokenEvent& event) {
     }
     action = NextAction();
   }
-  Perform(action);
+  if (action != Action::kNone) Perform(action);
   return true;
 }
 
@@ -112,9 +114,10 @@ grpc::Status GenerateStream::FinalStatus(const FinishEvent& event) const {
 }
 
 void GenerateStream::HandleFinish(const FinishEvent& event) {
+  const std::shared_ptr<absl::Mutex> mu = mu_;  // outlives a concurrent OnDone
   Action action;
   {
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(mu.get());
     finished_ = true;
     final_status_ = FinalStatus(event);
     service_->metrics_->RecordFinish(tenant_, event.reason,
@@ -127,7 +130,7 @@ void GenerateStream::HandleFinish(const FinishEvent& event) {
     ToProto(event.timings, pending_.mutable_timings());
     action = NextAction();
   }
-  Perform(action);
+  if (action != Action::kNone) Perform(action);
 }
 
 GenerateStream::Action GenerateStream::NextAction() {
@@ -149,6 +152,7 @@ GenerateStream::Action GenerateStream::NextAction() {
 }
 
 void GenerateStream::Perform(Action action) {
+  // kNone must not even read `this`: another thread may be finishing it.
   switch (action) {
     case Action::kNone:
       return;
@@ -159,9 +163,10 @@ void GenerateStream::Perform(Action action) {
       StartWriteAndFinish(&write_msg_, grpc::WriteOptions(), grpc::Status::OK);
       return;
     case Action::kFinish: {
+      const std::shared_ptr<absl::Mutex> mu = mu_;
       grpc::Status status;
       {
-        absl::MutexLock lock(&mu_);
+        absl::MutexLock lock(mu.get());
         status = final_status_;
       }
       if (status.ok()) status = grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
@@ -172,11 +177,12 @@ void GenerateStream::Perform(Action action) {
 }
 
 void GenerateStream::OnWriteDone(bool ok) {
+  const std::shared_ptr<absl::Mutex> mu = mu_;  // outlives a concurrent OnDone
   Action action;
   bool cancel = false;
   RequestId id = 0;
   {
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(mu.get());
     write_in_flight_ = false;
     if (!ok && !client_gone_) {
       client_gone_ = true;
@@ -186,14 +192,15 @@ void GenerateStream::OnWriteDone(bool ok) {
     action = NextAction();
   }
   if (cancel) service_->engine_->Cancel(id);
-  Perform(action);
+  if (action != Action::kNone) Perform(action);
 }
 
 void GenerateStream::OnCancel() {
+  const std::shared_ptr<absl::Mutex> mu = mu_;  // outlives a concurrent OnDone
   RequestId id = 0;
   bool cancel = false;
   {
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(mu.get());
     client_gone_ = true;
     cancel = submitted_ && !finished_;
     id = request_id_;
@@ -202,10 +209,11 @@ void GenerateStream::OnCancel() {
 }
 
 void GenerateStream::CancelFromServer() {
+  const std::shared_ptr<absl::Mutex> mu = mu_;  // outlives a concurrent OnDone
   RequestId id = 0;
   bool cancel = false;
   {
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(mu.get());
     if (finished_) return;
     server_cancelled_ = true;
     cancel = submitted_;

@@ -1,7 +1,7 @@
 // One Generate or Chat call: a gRPC write reactor fed by the engine's
 // TokenSink events.
 //
-// Invariants (all under mu_): at most one write is in flight; tokens that
+// Invariants (all under *mu_): at most one write is in flight; tokens that
 // arrive meanwhile accumulate in pending_ and go out as one message when the
 // write completes, so a slow client gets fewer, larger messages; beyond
 // max_buffered_tokens the request is cancelled. Finish() is called exactly
@@ -10,6 +10,7 @@
 #ifndef PHI3_SERVICE_GENERATE_STREAM_H_
 #define PHI3_SERVICE_GENERATE_STREAM_H_
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -48,28 +49,28 @@ class GenerateStream final : public grpc::ServerWriteReactor<v1::GenerateRespons
 
   // Decides the next reactor operation; the caller performs it after
   // releasing mu_ (a Finish may delete this object at once).
-  Action NextAction() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Action NextAction() ABSL_EXCLUSIVE_LOCKS_REQUIRED(*mu_);
   void Perform(Action action);
-  grpc::Status FinalStatus(const FinishEvent& event) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  grpc::Status FinalStatus(const FinishEvent& event) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(*mu_);
 
   Phi3Service* const service_;
   const std::string tenant_;
   const bool want_logprobs_;
 
-  absl::Mutex mu_;
-  bool submitted_ ABSL_GUARDED_BY(mu_) = false;
-  RequestId request_id_ ABSL_GUARDED_BY(mu_) = 0;
-  v1::GenerateResponse pending_ ABSL_GUARDED_BY(mu_);
-  int pending_tokens_ ABSL_GUARDED_BY(mu_) = 0;
+  const std::shared_ptr<absl::Mutex> mu_ = std::make_shared<absl::Mutex>();
+  bool submitted_ ABSL_GUARDED_BY(*mu_) = false;
+  RequestId request_id_ ABSL_GUARDED_BY(*mu_) = 0;
+  v1::GenerateResponse pending_ ABSL_GUARDED_BY(*mu_);
+  int pending_tokens_ ABSL_GUARDED_BY(*mu_) = 0;
   v1::GenerateResponse write_msg_;  // owned by the write in flight
-  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
-  bool client_gone_ ABSL_GUARDED_BY(mu_) = false;
-  bool overflow_ ABSL_GUARDED_BY(mu_) = false;
-  bool server_cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  bool finish_started_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;   // engine's OnFinish arrived
-  grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
-  std::optional<absl::Time> last_token_time_ ABSL_GUARDED_BY(mu_);
+  bool write_in_flight_ ABSL_GUARDED_BY(*mu_) = false;
+  bool client_gone_ ABSL_GUARDED_BY(*mu_) = false;
+  bool overflow_ ABSL_GUARDED_BY(*mu_) = false;
+  bool server_cancelled_ ABSL_GUARDED_BY(*mu_) = false;
+  bool finish_started_ ABSL_GUARDED_BY(*mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(*mu_) = false;   // engine's OnFinish arrived
+  grpc::Status final_status_ ABSL_GUARDED_BY(*mu_);
+  std::optional<absl::Time> last_token_time_ ABSL_GUARDED_BY(*mu_);
 };
 
 }  // namespace phi3::service
