@@ -28,6 +28,7 @@ set(PHI3_GENERATION_VARIANTS
   "q6_k|q6_k|"
   "q4_k_m|q4_k_m|"
   "f16_split_qkv|f16|--variant,split-qkv"
+  "f32_head96|f32|--variant,head96"
   "longrope_short|f32|--variant,longrope,--ctx,2048"
   "longrope_long|f32|--variant,longrope,--ctx,8192")
 foreach(v IN LISTS PHI3_GENERATION_VARIANTS)
