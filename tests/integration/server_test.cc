@@ -327,6 +327,23 @@ TEST(ServerQueue, FullQueueIsResourceExhausted) {
   auto running = stub->Generate(&c1, long_request);
   v1::GenerateResponse m;
   ASSERT_TRUE(running->Read(&m));  // it runs
+  // Keep reading it, or the server would cancel it for falling behind and
+  // the waiting request would start running.
+  std::thread drain_running([&running] {
+    v1::GenerateResponse r;
+    while (running->Read(&r)) {}
+  });
+  // A request counts as waiting until the engine loop first takes it in, so
+  // submit the second only once the first is running.
+  bool first_running = false;
+  for (int i = 0; i < 200 && !first_running; ++i) {
+    auto body = HttpGet((*server)->metrics_address(), "/metrics");
+    auto metrics = ParseMetrics(body.ok() ? *body : "");
+    first_running = body.ok() && SumMetric(metrics, "phi3_engine_running_requests") == 1 &&
+                    SumMetric(metrics, "phi3_engine_waiting_requests") == 0;
+    if (!first_running) absl::SleepFor(absl::Milliseconds(25));
+  }
+  EXPECT_TRUE(first_running);
   auto waiting = stub->Generate(&c2, long_request);
   // Wait until the second one is queued in the engine.
   bool queued = false;
@@ -335,13 +352,17 @@ TEST(ServerQueue, FullQueueIsResourceExhausted) {
     queued = body.ok() && SumMetric(ParseMetrics(*body), "phi3_engine_waiting_requests") == 1;
     if (!queued) absl::SleepFor(absl::Milliseconds(25));
   }
+  if (!queued) {
+    c1.TryCancel();
+    drain_running.join();
+  }
   ASSERT_TRUE(queued);
   Streamed third = GenerateAll(*stub, Greedy("no room", 4));
   EXPECT_EQ(third.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_FALSE(third.status.error_message().empty());
   c1.TryCancel();
   c2.TryCancel();
-  while (running->Read(&m)) {}
+  drain_running.join();
   while (waiting->Read(&m)) {}
   running->Finish();
   waiting->Finish();
