@@ -1,5 +1,6 @@
 // Scalar reference dot products: the definition every SIMD path is tested
 // against. Integer parts are exact; float accumulation is f32, in order.
+#include <cmath>
 #include <cstdint>
 
 #include "engine/kernels/kernel_table.h"
@@ -107,6 +108,39 @@ float DotK45(const void* w, const void* a, int64_t n) {
   return sum;
 }
 
+// Q4_K with llama.cpp's repacked-kernel rounding (see simd_lane_ops.h):
+// exact int sums, then acc = fma(float(S), d_w * d_a, acc) and
+// accm = fma(float(M), dmin_w * d_a, accm) once per super-block, or once per
+// pair of sub-blocks when kPairs; result acc - accm. Bit-identical to the
+// SIMD lane kernels.
+template <bool kPairs>
+float DotQ4_KLane(const void* w, const void* a, int64_t n) {
+  const BlockQ4_K* x = static_cast<const BlockQ4_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  float acc = 0.0f, accm = 0.0f;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float d = F16ToF32(x[i].d) * y[i].d;
+    const float dmin = F16ToF32(x[i].dmin) * y[i].d;
+    int32_t sumi = 0, summ = 0;
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, m;
+      GetScaleMinK4(j, x[i].scales, &sc, &m);
+      const uint8_t* q = x[i].qs + 32 * (j / 2);
+      const int shift = (j & 1) ? 4 : 0;
+      int32_t s = 0;
+      for (int l = 0; l < 32; ++l) s += ((q[l] >> shift) & 0xF) * y[i].qs[32 * j + l];
+      sumi += sc * s;
+      summ += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+      if (j == 7 || (kPairs && (j & 1))) {
+        acc = std::fma(static_cast<float>(sumi), d, acc);
+        accm = std::fma(static_cast<float>(summ), dmin, accm);
+        sumi = summ = 0;
+      }
+    }
+  }
+  return acc - accm;
+}
+
 float DotQ6_K(const void* w, const void* a, int64_t n) {
   const BlockQ6_K* x = static_cast<const BlockQ6_K*>(w);
   const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
@@ -166,7 +200,8 @@ KernelTable MakeTable() {
   t.q8_0 = Kernels<DotQ8_0>();
   t.q4_0 = Kernels<DotQ4_0>();
   t.q4_1 = Kernels<DotQ4_1>();
-  t.q4_k = Kernels<DotK45<false, BlockQ4_K>>();
+  t.q4_k = Kernels<DotQ4_KLane<false>>();
+  t.q4_k_pairs = Kernels<DotQ4_KLane<true>>();
   t.q5_k = Kernels<DotK45<true, BlockQ5_K>>();
   t.q6_k = Kernels<DotQ6_K>();
   t.to_f16 = ToF16;

@@ -33,6 +33,7 @@ KernelTable MakeSimdTable() {
   t.q4_0 = MakeLaneKernels<LaneQ4_0>();
   t.q4_1 = MakeKernels<Q4_1Ops>();
   t.q4_k = MakeLaneKernels<LaneK45<false>>();
+  t.q4_k_pairs = MakeLaneKernels<LaneK45<false, true>>();
   t.q5_k = MakeKernels<K45Ops<true>>();
   t.q6_k = MakeKernels<Q6_KOps>();
   t.to_f16 = EncodeF16;

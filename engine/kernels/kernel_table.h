@@ -31,6 +31,9 @@ struct TypeKernels {
 
 struct KernelTable {
   TypeKernels f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q5_k, q6_k;
+  // Q4_K in llama.cpp's gemm rounding (one fma per 64 elements); q4_k is
+  // its gemv rounding (per super-block). See matmul.h.
+  TypeKernels q4_k_pairs;
   QuantizeFn to_f16 = nullptr, to_bf16 = nullptr, to_q8_0 = nullptr, to_q8_1 = nullptr,
              to_q8_k = nullptr;
 

@@ -72,11 +72,16 @@ void QuantizeActivations(TensorType weight, const float* x, int64_t num_tokens, 
 }
 
 void MatMulQuantized(const WeightMatrix& w, const void* xq, int64_t num_tokens, float* y,
-                     int64_t y_stride, ThreadPool& pool) {
+                     int64_t y_stride, ThreadPool& pool, int64_t q4k_gemm_tokens) {
   if (num_tokens <= 0 || w.rows <= 0) return;
-  const internal::TypeKernels* k = internal::ActiveKernelTable().ForWeight(w.type);
+  const internal::KernelTable& table = internal::ActiveKernelTable();
+  const internal::TypeKernels* k = table.ForWeight(w.type);
   assert(k != nullptr);
   const internal::TileFn tile = k->tile;
+  // Tokens [0, gemm_tokens) use the Q4_K gemm rounding (matmul.h).
+  const int64_t gemm_tokens =
+      w.type == TensorType::kQ4_K ? std::clamp<int64_t>(q4k_gemm_tokens, 0, num_tokens) : 0;
+  const internal::TileFn tile_gemm = table.q4_k_pairs.tile;
   const int64_t w_stride = RowBytes(w.type, w.cols);
   const int64_t a_stride = ActivationRowBytes(w.type, w.cols);
   const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
@@ -91,15 +96,22 @@ void MatMulQuantized(const WeightMatrix& w, const void* xq, int64_t num_tokens, 
       for (int64_t tile_index = begin; tile_index < end; ++tile_index) {
         const int64_t r0 = tile_index * kRowTile;
         const int nr = static_cast<int>(std::min(kRowTile, w.rows - r0));
-        tile(wdata + r0 * w_stride, w_stride, nr, adata + t0 * a_stride, a_stride, nt, cols,
-             y + t0 * y_stride + r0, y_stride);
+        const int ng = static_cast<int>(std::clamp<int64_t>(gemm_tokens - t0, 0, nt));
+        if (ng > 0) {
+          tile_gemm(wdata + r0 * w_stride, w_stride, nr, adata + t0 * a_stride, a_stride, ng,
+                    cols, y + t0 * y_stride + r0, y_stride);
+        }
+        if (ng < nt) {
+          tile(wdata + r0 * w_stride, w_stride, nr, adata + (t0 + ng) * a_stride, a_stride,
+               nt - ng, cols, y + (t0 + ng) * y_stride + r0, y_stride);
+        }
       }
     }
   });
 }
 
 void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
-            int64_t y_stride, ThreadPool& pool) {
+            int64_t y_stride, ThreadPool& pool, int64_t q4k_gemm_tokens) {
   if (num_tokens <= 0) return;
   if (ActivationType(w.type) == TensorType::kF32) {
     MatMulQuantized(w, x, num_tokens, y, y_stride, pool);
@@ -108,7 +120,7 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
   const int64_t a_stride = ActivationRowBytes(w.type, w.cols);
   uint8_t* xq = ScratchBytes(static_cast<size_t>(a_stride * num_tokens));
   QuantizeActivations(w.type, x, num_tokens, w.cols, xq, pool);
-  MatMulQuantized(w, xq, num_tokens, y, y_stride, pool);
+  MatMulQuantized(w, xq, num_tokens, y, y_stride, pool, q4k_gemm_tokens);
 }
 
 void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,

@@ -37,6 +37,18 @@ struct WeightMatrix {
   const void* data = nullptr;
 };
 
+// Q4_K rounding. llama.cpp (x86, repacked Q4_K weights) rounds a token in
+// one of two ways: tokens in the full groups of 4 of a mul_mat batch (its
+// gemm: prompt processing) get one fma per 64 elements, the others (its gemv:
+// decode, the last n % 4 tokens of a prompt batch, and the last layer's
+// output-only rows) one per 256-element super-block; the integer sums are
+// exact either way. By default every token gets the gemv order. A caller
+// that mirrors llama.cpp's batches passes q4k_gemm_tokens = k: tokens
+// [0, k) of the call then get the gemm order (for a prompt of P tokens
+// evaluated in one llama.cpp batch: k = P - P % 4 for every layer's
+// matrices except the last layer's after-attention rows). A token's output
+// depends only on x[t], W and whether t < k. Ignored for other types.
+
 // Bytes of one encoded activation row for weights of type `weight`.
 int64_t ActivationRowBytes(TensorType weight, int64_t cols);
 
@@ -47,7 +59,7 @@ int64_t ActivationRowBytes(TensorType weight, int64_t cols);
 void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
             ThreadPool& pool);
 void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
-            int64_t y_stride, ThreadPool& pool);
+            int64_t y_stride, ThreadPool& pool, int64_t q4k_gemm_tokens = 0);
 
 // Encodes x ([num_tokens][cols] f32) for weights of type `weight` into
 // xq: [num_tokens][ActivationRowBytes(weight, cols)] bytes (in parallel).
@@ -57,7 +69,7 @@ void QuantizeActivations(TensorType weight, const float* x, int64_t num_tokens, 
 // As MatMul, with activations already encoded by QuantizeActivations (lets
 // several matrices that read the same input share one encoding).
 void MatMulQuantized(const WeightMatrix& w, const void* xq, int64_t num_tokens, float* y,
-                     int64_t y_stride, ThreadPool& pool);
+                     int64_t y_stride, ThreadPool& pool, int64_t q4k_gemm_tokens = 0);
 
 }  // namespace phi3
 

@@ -33,6 +33,7 @@ inline __m256i ReduceRows8(const __m256i v[8]) {
 
 struct LaneQ4_0 {
   static constexpr bool kHasMin = false;
+  static constexpr int kSteps = 1;
   using WBlock = Q4_0Ops::WBlock;
   static int64_t NumBlocks(int64_t n) { return n / 32; }
   static void LoadW(const uint8_t* w, int64_t b, WBlock* out) { Q4_0Ops::LoadW(w, b, out); }
@@ -40,16 +41,20 @@ struct LaneQ4_0 {
     return HalfToFloat((reinterpret_cast<const BlockQ8_0*>(a) + b)->d);
   }
   static float MinScaleW(const WBlock&) { return 0.0f; }
-  static void IntDot(const WBlock& wb, const uint8_t* a, int64_t b, __m256i* s, __m256i*) {
+  static void IntDot(const WBlock& wb, const uint8_t* a, int64_t b, int, __m256i* s, __m256i*) {
     const __m256i aq = Load256((reinterpret_cast<const BlockQ8_0*>(a) + b)->qs);
     *s = _mm256_sub_epi32(DotU8S8(_mm256_setzero_si256(), wb.q, aq),
                           DotU8S8(_mm256_setzero_si256(), _mm256_set1_epi8(8), aq));
   }
 };
 
-template <bool kFiveBit>
+// kPairs: one fma per pair of sub-blocks (64 elements, 4 per super-block)
+// instead of one per super-block. llama.cpp's Q4_K gemm (4+ tokens of a
+// batch) rounds that way; its gemv (the rest, and decode) per super-block.
+template <bool kFiveBit, bool kPairs = false>
 struct LaneK45 {
   static constexpr bool kHasMin = true;
+  static constexpr int kSteps = kPairs ? 4 : 1;
   using WBlock = typename K45Ops<kFiveBit>::WBlock;
   static int64_t NumBlocks(int64_t n) { return n / kQK_K; }
   static void LoadW(const uint8_t* w, int64_t b, WBlock* out) {
@@ -59,8 +64,24 @@ struct LaneK45 {
     return (reinterpret_cast<const BlockQ8_K*>(a) + b)->d;
   }
   static float MinScaleW(const WBlock& wb) { return wb.dmin; }
-  static void IntDot(const WBlock& wb, const uint8_t* a, int64_t b, __m256i* s, __m256i* m) {
-    K45Ops<kFiveBit>::IntDot(wb, reinterpret_cast<const BlockQ8_K*>(a) + b, s, m);
+  static void IntDot(const WBlock& wb, const uint8_t* a, int64_t b, int step, __m256i* s,
+                     __m256i* m) {
+    const BlockQ8_K* ab = reinterpret_cast<const BlockQ8_K*>(a) + b;
+    if constexpr (!kPairs) {
+      K45Ops<kFiveBit>::IntDot(wb, ab, s, m);
+    } else {
+      // Sub-blocks 2*step and 2*step+1; the min term keeps lanes 2*step and
+      // 2*step+1 of m_j * (bsum pair j) (exact int32 either way).
+      __m256i sumi = _mm256_setzero_si256();
+      for (int j = 2 * step; j < 2 * step + 2; ++j) {
+        const __m256i p16 = _mm256_maddubs_epi16(wb.q[j], Load256(ab->qs + 32 * j));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, wb.sc16[j]));
+      }
+      *s = sumi;
+      const __m256i lane = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+      const __m256i keep = _mm256_cmpeq_epi32(lane, _mm256_set1_epi32(step));
+      *m = _mm256_and_si256(_mm256_madd_epi16(Load256(ab->bsums), wb.mins16), keep);
+    }
   }
 };
 
@@ -72,12 +93,14 @@ float LaneDot(const void* w, const void* a, int64_t n) {
   for (int64_t b = 0; b < L::NumBlocks(n); ++b) {
     typename L::WBlock wb;
     L::LoadW(wp, b, &wb);
-    __m256i s, m = _mm256_setzero_si256();
-    L::IntDot(wb, ap, b, &s, &m);
     const float da = L::ScaleA(ap, b);
-    acc = std::fma(static_cast<float>(HorizontalSumI32(s)), wb.d * da, acc);
-    if constexpr (L::kHasMin) {
-      accm = std::fma(static_cast<float>(HorizontalSumI32(m)), L::MinScaleW(wb) * da, accm);
+    for (int step = 0; step < L::kSteps; ++step) {
+      __m256i s, m = _mm256_setzero_si256();
+      L::IntDot(wb, ap, b, step, &s, &m);
+      acc = std::fma(static_cast<float>(HorizontalSumI32(s)), wb.d * da, acc);
+      if constexpr (L::kHasMin) {
+        accm = std::fma(static_cast<float>(HorizontalSumI32(m)), L::MinScaleW(wb) * da, accm);
+      }
     }
   }
   return L::kHasMin ? acc - accm : acc;
@@ -100,16 +123,19 @@ void LaneKernel8(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a
     const __m256 dwv = _mm256_load_ps(dw), dmwv = _mm256_load_ps(dmw);
     for (int t = 0; t < T; ++t) {
       const uint8_t* at = a + t * a_stride;
-      __m256i s[8], m[8];
-      for (int r = 0; r < 8; ++r) {
-        m[r] = _mm256_setzero_si256();
-        L::IntDot(wb[r], at, b, &s[r], &m[r]);
-      }
       const __m256 da = _mm256_set1_ps(L::ScaleA(at, b));
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ReduceRows8(s)), _mm256_mul_ps(dwv, da), acc[t]);
-      if constexpr (L::kHasMin) {
-        accm[t] =
-            _mm256_fmadd_ps(_mm256_cvtepi32_ps(ReduceRows8(m)), _mm256_mul_ps(dmwv, da), accm[t]);
+      for (int step = 0; step < L::kSteps; ++step) {
+        __m256i s[8], m[8];
+        for (int r = 0; r < 8; ++r) {
+          m[r] = _mm256_setzero_si256();
+          L::IntDot(wb[r], at, b, step, &s[r], &m[r]);
+        }
+        acc[t] =
+            _mm256_fmadd_ps(_mm256_cvtepi32_ps(ReduceRows8(s)), _mm256_mul_ps(dwv, da), acc[t]);
+        if constexpr (L::kHasMin) {
+          accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ReduceRows8(m)), _mm256_mul_ps(dmwv, da),
+                                    accm[t]);
+        }
       }
     }
   }
