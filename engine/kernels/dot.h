@@ -25,6 +25,17 @@ void QuantizeActivationRow(TensorType act, const float* x, void* dst, int64_t n)
 // REQUIRES: n % block_elements(weight) == 0; weight is a weight type.
 float DotRow(TensorType weight, const void* w_row, const void* a_row, int64_t n);
 
+// llama.cpp's x86 (AVX-512 build) activation numerics, bit for bit on every
+// SIMD path: its SwiGLU and softmax use a vector expf approximation (max
+// error ~1.5 ulp, so plain std::exp differs in ~25% of elements) over
+// chunks of 16 floats and libm expf over a row's last n % 16 elements.
+// y[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g))  (ggml_vec_swiglu_f32)
+void SiluMulRow(const float* gate, const float* up, int64_t n, float* y);
+// y[i] = exp(x[i]) as ggml_vec_soft_max_f32 computes its terms (pass
+// x - max over the same row layout llama.cpp uses, incl. masked padding,
+// for identical chunking). y may alias x.
+void ExpRow(const float* x, int64_t n, float* y);
+
 // Conversions for f16 buffers (e.g. a KV cache); same rounding as F32ToF16.
 void ConvertF32ToF16Row(const float* x, uint16_t* dst, int64_t n);
 void ConvertF16ToF32Row(const uint16_t* x, float* dst, int64_t n);

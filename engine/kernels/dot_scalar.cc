@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "engine/kernels/activation_internal.h"
 #include "engine/kernels/kernel_table.h"
 #include "engine/kernels/quantize.h"
 #include "engine/kernels/quantize_internal.h"
@@ -187,6 +188,18 @@ void ToQ8_K(const float* x, void* dst, int64_t n) {
   QuantizeRowQ8_KRef(x, static_cast<BlockQ8_K*>(dst), n);
 }
 
+void SiluMulScalar(const float* gate, const float* up, int64_t n, float* y) {
+  const int64_t vec_end = n - n % kGgmlActChunk;
+  for (int64_t i = 0; i < vec_end; ++i) y[i] = GgmlSiluVec(gate[i]) * up[i];
+  for (int64_t i = vec_end; i < n; ++i) y[i] = GgmlSiluTail(gate[i]) * up[i];
+}
+
+void ExpRowScalar(const float* x, int64_t n, float* y) {
+  const int64_t vec_end = n - n % kGgmlActChunk;
+  for (int64_t i = 0; i < vec_end; ++i) y[i] = GgmlExpF(x[i]);
+  for (int64_t i = vec_end; i < n; ++i) y[i] = std::exp(x[i]);
+}
+
 template <DotFn kDot>
 constexpr TypeKernels Kernels() {
   return TypeKernels{kDot, &TileByDot<kDot>};
@@ -209,6 +222,8 @@ KernelTable MakeTable() {
   t.to_q8_0 = ToQ8_0;
   t.to_q8_1 = ToQ8_1;
   t.to_q8_k = ToQ8_K;
+  t.silu_mul = SiluMulScalar;
+  t.exp_row = ExpRowScalar;
   return t;
 }
 

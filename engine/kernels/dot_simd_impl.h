@@ -16,6 +16,7 @@
 #ifndef PHI3_ENGINE_KERNELS_DOT_SIMD_IMPL_H_
 #define PHI3_ENGINE_KERNELS_DOT_SIMD_IMPL_H_
 
+#include "engine/kernels/simd_activation.h"
 #include "engine/kernels/simd_block_ops.h"
 #include "engine/kernels/simd_common.h"
 #include "engine/kernels/simd_encode.h"
@@ -41,6 +42,8 @@ KernelTable MakeSimdTable() {
   t.to_q8_0 = EncodeQ8_0;
   t.to_q8_1 = EncodeQ8_1;
   t.to_q8_k = EncodeQ8_K;
+  t.silu_mul = SiluMulSimd;
+  t.exp_row = ExpRowSimd;
   return t;
 }
 

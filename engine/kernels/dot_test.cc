@@ -226,6 +226,54 @@ TEST_P(LevelTest, F16ConversionRows) {
   }
 }
 
+// exp as llama.cpp's x86 vector code computes it: within 2 ulp of the true
+// value, bit-identical on every level, and values pinned from
+// ggml_vec_soft_max_f32 (libggml-cpu-zen4, node-llama-cpp 3.21.1), where
+// it differs from std::exp.
+TEST_P(LevelTest, ExpRowAndSiluMulRowFollowGgmlVectorExp) {
+  const SimdLevel level = GetParam();
+  std::vector<float> x = testing::RandomVector(1000 + 7, 21, 20.0f);
+  x[0] = -200.0f;  // flushes to 0
+  x[1] = 100.0f;   // overflows to inf
+  x[2] = -90.0f;   // subnormal result
+  x[3] = 0.0f;
+  std::vector<float> e(x.size()), up = testing::RandomVector(x.size(), 22), y(x.size());
+  ExpRow(x.data(), static_cast<int64_t>(x.size()), e.data());
+  SiluMulRow(x.data(), up.data(), static_cast<int64_t>(x.size()), y.data());
+  SetSimdLevel(SimdLevel::kScalar);
+  std::vector<float> e_ref(x.size()), y_ref(x.size());
+  ExpRow(x.data(), static_cast<int64_t>(x.size()), e_ref.data());
+  SiluMulRow(x.data(), up.data(), static_cast<int64_t>(x.size()), y_ref.data());
+  SetSimdLevel(level);
+  EXPECT_EQ(e[0], 0.0f);
+  EXPECT_TRUE(std::isinf(e[1]));
+  EXPECT_EQ(e[3], 1.0f);
+  int differs_from_libm = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    ASSERT_EQ(e[i], e_ref[i]) << i;
+    ASSERT_EQ(y[i], y_ref[i]) << i;
+    const double want = std::exp(static_cast<double>(x[i]));
+    if (i >= 4 && want > 1e-30 && want < 1e30) {
+      ASSERT_NEAR(e[i], want, 2.5 * want * 0x1p-23) << x[i];
+    }
+    if (i < x.size() - 7) differs_from_libm += e[i] != std::exp(x[i]);
+    const float silu_tail = x[i] / (1.0f + std::exp(-x[i])) * up[i];
+    if (i >= x.size() - 7) {  // 1007 % 16 = 15 tail elements use libm expf
+      ASSERT_EQ(y[i], silu_tail) << i;
+    }
+  }
+  EXPECT_GT(differs_from_libm, 50);
+  // Pinned against ggml: exp(-1), exp(0.5), exp(-10.25) in a 16-float chunk.
+  std::vector<float> v(16, 0.0f), ev(16);
+  v[0] = -1.0f;
+  v[1] = 0.5f;
+  v[2] = -10.25f;
+  ExpRow(v.data(), 16, ev.data());
+  EXPECT_EQ(ev[0], 0x1.78b566p-2f);  // libm: 0x1.78b564p-2
+  EXPECT_EQ(ev[1], 0x1.a61298p+0f);
+  EXPECT_EQ(ev[2], 0x1.2899a6p-15f);  // libm: 0x1.2899a8p-15
+}
+
 INSTANTIATE_TEST_SUITE_P(AllLevels, LevelTest,
                          ::testing::Values(SimdLevel::kScalar, SimdLevel::kAvx2,
                                            SimdLevel::kAvx512),

@@ -23,6 +23,9 @@ using TileFn = void (*)(const uint8_t* w, int64_t w_stride, int nr, const uint8_
                         int64_t a_stride, int nt, int64_t n, float* y, int64_t y_stride);
 // Encodes x[0, n) as an activation row.
 using QuantizeFn = void (*)(const float* x, void* dst, int64_t n);
+// y[i] = silu(gate[i]) * up[i] / y[i] = exp(x[i]) (dot.h: SiluMulRow, ExpRow).
+using SiluMulFn = void (*)(const float* gate, const float* up, int64_t n, float* y);
+using ExpRowFn = void (*)(const float* x, int64_t n, float* y);
 
 struct TypeKernels {
   DotFn dot = nullptr;
@@ -36,6 +39,8 @@ struct KernelTable {
   TypeKernels q4_k_pairs;
   QuantizeFn to_f16 = nullptr, to_bf16 = nullptr, to_q8_0 = nullptr, to_q8_1 = nullptr,
              to_q8_k = nullptr;
+  SiluMulFn silu_mul = nullptr;
+  ExpRowFn exp_row = nullptr;
 
   // The kernels for weight type `w`, or nullptr for a non-weight type.
   const TypeKernels* ForWeight(TensorType w) const;

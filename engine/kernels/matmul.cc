@@ -45,6 +45,12 @@ float DotRow(TensorType weight, const void* w_row, const void* a_row, int64_t n)
   return k->dot(w_row, a_row, n);
 }
 
+void SiluMulRow(const float* gate, const float* up, int64_t n, float* y) {
+  internal::ActiveKernelTable().silu_mul(gate, up, n, y);
+}
+
+void ExpRow(const float* x, int64_t n, float* y) { internal::ActiveKernelTable().exp_row(x, n, y); }
+
 void ConvertF32ToF16Row(const float* x, uint16_t* dst, int64_t n) {
   internal::ActiveKernelTable().to_f16(x, dst, n);
 }
