@@ -20,13 +20,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "engine/engine.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "prometheus/exposer.h"
 #include "service/auth.h"
 #include "service/metrics.h"
 #include "service/phi3_service.h"
+#include "service/reflection_service.h"
 
 ABSL_FLAG(std::string, model, "", "Phi-3 GGUF model file (required).");
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -183,7 +183,6 @@ int Run() {
     credentials = grpc::SslServerCredentials(ssl);
   }
   grpc::EnableDefaultHealthCheckService(true);
-  if (absl::GetFlag(FLAGS_reflection)) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   const std::string listen = absl::GetFlag(FLAGS_listen);
   grpc::ServerBuilder builder;
   int port = 0;
@@ -191,6 +190,10 @@ int Run() {
   // Without this a second server silently shares a taken port.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&service);
+  // Our own reflection service, behind the same API keys as Phi3 (the
+  // grpc++_reflection plugin would answer without a key).
+  ReflectionService reflection(&auth, {"phi3.v1.Phi3", "grpc.health.v1.Health"});
+  if (absl::GetFlag(FLAGS_reflection)) builder.RegisterService(&reflection);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     Fail(absl::StrCat("cannot listen on ", listen, " (address in use or invalid)"));

@@ -2,10 +2,14 @@
 // (--json shape, exit codes, errors on stderr), and the Python and TypeScript
 // examples streaming the same greedy tokens as the C++ stub.
 #include <filesystem>
+#include <fstream>
 
 #include "gmock/gmock.h"
-#include "grpcpp/generic/generic_stub.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/descriptor.pb.h"
+#include "google/protobuf/descriptor_database.h"
 #include "gtest/gtest.h"
+#include "proto/grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "tests/integration/test_env.h"
 
 namespace phi3::integration {
@@ -133,43 +137,107 @@ TEST_F(ClientsTest, TypeScriptExampleStreamsFromTheServer) {
   EXPECT_EQ(*JsonStringField(r.out, "finish_reason"), "LENGTH");
 }
 
+namespace rpb = ::grpc::reflection::v1alpha;
+
+struct Reflected {
+  std::vector<rpb::ServerReflectionResponse> responses;
+  grpc::Status status;
+};
+
+// Sends `requests` on one ServerReflectionInfo stream, reading one response
+// after each, then half-closes.
+Reflected Reflect(const std::shared_ptr<grpc::Channel>& channel, const std::string& api_key,
+                  const std::vector<rpb::ServerReflectionRequest>& requests) {
+  auto stub = rpb::ServerReflection::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  if (!api_key.empty()) context.AddMetadata("authorization", "Bearer " + api_key);
+  auto stream = stub->ServerReflectionInfo(&context);
+  Reflected out;
+  for (const rpb::ServerReflectionRequest& request : requests) {
+    rpb::ServerReflectionResponse response;
+    if (!stream->Write(request) || !stream->Read(&response)) break;
+    out.responses.push_back(response);
+  }
+  stream->WritesDone();
+  out.status = stream->Finish();
+  return out;
+}
+
+rpb::ServerReflectionRequest ListServices() {
+  rpb::ServerReflectionRequest r;
+  r.set_list_services("");
+  return r;
+}
+rpb::ServerReflectionRequest FileContainingSymbol(const std::string& symbol) {
+  rpb::ServerReflectionRequest r;
+  r.set_file_containing_symbol(symbol);
+  return r;
+}
+
+std::vector<std::string> ServiceNames(const rpb::ServerReflectionResponse& r) {
+  std::vector<std::string> names;
+  for (const auto& s : r.list_services_response().service()) names.push_back(s.name());
+  return names;
+}
+
 TEST_F(ClientsTest, ReflectionAndHealthAreServed) {
   auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
   EXPECT_EQ(HealthCheck(channel), 1);
   EXPECT_EQ(HealthCheck(channel, "phi3.v1.Phi3"), 1);
-  // grpc.reflection.v1alpha: ServerReflectionRequest{list_services: ""} is
-  // field 7, length-delimited, empty: bytes 0x3a 0x00.
-  grpc::GenericStub stub(channel);
-  grpc::CompletionQueue cq;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  auto call = stub.PrepareCall(
-      &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
-  void* tag;
-  bool ok = false;
-  auto wait = [&](intptr_t expected) {
-    return cq.Next(&tag, &ok) && reinterpret_cast<intptr_t>(tag) == expected && ok;
-  };
-  call->StartCall(reinterpret_cast<void*>(1));
-  ASSERT_TRUE(wait(1));
-  const std::string request("\x3a\x00", 2);
-  grpc::Slice slice(request);
-  grpc::ByteBuffer out(&slice, 1), in;
-  call->WriteLast(out, grpc::WriteOptions(), reinterpret_cast<void*>(2));
-  ASSERT_TRUE(wait(2));
-  call->Read(&in, reinterpret_cast<void*>(3));
-  ASSERT_TRUE(wait(3));
-  std::vector<grpc::Slice> slices;
-  ASSERT_TRUE(in.Dump(&slices).ok());
-  std::string bytes;
-  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  EXPECT_THAT(bytes, HasSubstr("phi3.v1.Phi3"));
-  EXPECT_THAT(bytes, HasSubstr("grpc.health.v1.Health"));
-  grpc::Status status;
-  call->Finish(&status, reinterpret_cast<void*>(4));
-  ASSERT_TRUE(wait(4));
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {}
+  // This server runs with --no-auth: reflection needs no key.
+  Reflected r = Reflect(channel, "", {ListServices()});
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  ASSERT_EQ(r.responses.size(), 1u);
+  EXPECT_THAT(ServiceNames(r.responses[0]),
+              ::testing::UnorderedElementsAre("phi3.v1.Phi3", "grpc.health.v1.Health",
+                                              "grpc.reflection.v1alpha.ServerReflection"));
+}
+
+TEST(Reflection, NeedsAKeyWhenAuthIsOnAndDescribesThePublicApi) {
+  const std::string keys = ScratchDir() + "/keys.txt";
+  std::ofstream(keys) << "key-alpha alpha\n";
+  auto server = ServerProcess::Start(
+      GetTools().server, {"--model=" + TinyModel(), "--api-keys=" + keys, "--threads=1"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto channel = grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials());
+
+  // Without a key, or with a wrong one: UNAUTHENTICATED; health stays open.
+  EXPECT_EQ(Reflect(channel, "", {ListServices()}).status.error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Reflect(channel, "wrong-key", {ListServices()}).status.error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(HealthCheck(channel), 1);
+  EXPECT_EQ(HealthCheck(channel, "phi3.v1.Phi3"), 1);
+
+  Reflected r = Reflect(channel, "key-alpha",
+                        {ListServices(), FileContainingSymbol("phi3.v1.Phi3"),
+                         FileContainingSymbol("phi3.v1.NoSuchThing")});
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  ASSERT_EQ(r.responses.size(), 3u);
+  EXPECT_THAT(ServiceNames(r.responses[0]), ::testing::Contains("phi3.v1.Phi3"));
+  EXPECT_THAT(ServiceNames(r.responses[0]), ::testing::Contains("grpc.health.v1.Health"));
+
+  // The descriptors (dependencies included) rebuild the service in a fresh pool.
+  const rpb::ServerReflectionResponse& files = r.responses[1];
+  ASSERT_TRUE(files.has_file_descriptor_response()) << files.DebugString();
+  google::protobuf::SimpleDescriptorDatabase database;
+  for (const std::string& bytes : files.file_descriptor_response().file_descriptor_proto()) {
+    google::protobuf::FileDescriptorProto proto;
+    ASSERT_TRUE(proto.ParseFromString(bytes));
+    ASSERT_TRUE(database.Add(proto)) << proto.name();
+  }
+  google::protobuf::DescriptorPool pool(&database);
+  const google::protobuf::ServiceDescriptor* phi3 = pool.FindServiceByName("phi3.v1.Phi3");
+  ASSERT_NE(phi3, nullptr);
+  const google::protobuf::MethodDescriptor* generate = phi3->FindMethodByName("Generate");
+  ASSERT_NE(generate, nullptr);
+  EXPECT_TRUE(generate->server_streaming());
+  EXPECT_EQ(generate->input_type()->full_name(), "phi3.v1.GenerateRequest");
+
+  const rpb::ServerReflectionResponse& unknown = r.responses[2];
+  ASSERT_TRUE(unknown.has_error_response()) << unknown.DebugString();
+  EXPECT_EQ(unknown.error_response().error_code(), static_cast<int>(grpc::StatusCode::NOT_FOUND));
 }
 
 }  // namespace
