@@ -223,10 +223,13 @@ int Run() {
   }
 
   const absl::Duration drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
-  Log(absl::StrCat("draining ", service.num_active_streams(), " streams (timeout ",
-                   absl::FormatDuration(drain_timeout), ")"));
+  // Refuse new work before saying so: whoever reads the log line may check
+  // health and send a call right away.
+  const int in_flight = service.num_active_streams();
   health->SetServingStatus(false);
   service.StartDrain();
+  Log(absl::StrCat("draining ", in_flight, " streams (timeout ",
+                   absl::FormatDuration(drain_timeout), ")"));
   if (!service.WaitUntilIdle(drain_timeout)) {
     Log(absl::StrCat("drain timeout: cancelling ", service.num_active_streams(), " streams"));
     service.CancelAll();
