@@ -19,12 +19,49 @@ float DotF32(const void* w, const void* a, int64_t n) {
   return sum;
 }
 
+// llama.cpp's x86 kernels reduce 8 f32 lanes as (i + i+4), (i + i+2), (0 + 1)
+// and 16 lanes as (i + i+8) first; the SIMD paths share this tree.
+float TreeSum(const float* v, int lanes) {
+  float t[16];
+  for (int i = 0; i < lanes; ++i) t[i] = v[i];
+  for (int half = lanes / 2; half >= 1; half /= 2) {
+    for (int i = 0; i < half; ++i) t[i] = t[i] + t[i + half];
+  }
+  return t[0];
+}
+
+// F16 in ggml_vec_dot_f16's order (decode): 4 x 16 lanes, one fma per
+// 64-element step each, double tail (see simd_f16_ops.h).
 float DotF16(const void* w, const void* a, int64_t n) {
   const uint16_t* x = static_cast<const uint16_t*>(w);
   const uint16_t* y = static_cast<const uint16_t*>(a);
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n; ++i) sum += F16ToF32(x[i]) * F16ToF32(y[i]);
-  return sum;
+  float acc[4][16] = {};
+  const int64_t np = n & ~int64_t{63};
+  for (int64_t i = 0; i < np; i += 64) {
+    for (int j = 0; j < 4; ++j) {
+      for (int l = 0; l < 16; ++l) {
+        const int64_t k = i + 16 * j + l;
+        acc[j][l] = std::fma(F16ToF32(x[k]), F16ToF32(y[k]), acc[j][l]);
+      }
+    }
+  }
+  float s[16];
+  for (int l = 0; l < 16; ++l) s[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+  double sum = TreeSum(s, 16);
+  for (int64_t i = np; i < n; ++i) sum += static_cast<double>(F16ToF32(x[i]) * F16ToF32(y[i]));
+  return static_cast<float>(sum);
+}
+
+// F16 in tinyBLAS's order (prompt batches): one 16-lane fma chain.
+[[maybe_unused]] float DotF16Batch(const void* w, const void* a, int64_t n) {
+  if (n % 16 != 0) return DotF16(w, a, n);
+  const uint16_t* x = static_cast<const uint16_t*>(w);
+  const uint16_t* y = static_cast<const uint16_t*>(a);
+  float acc[16] = {};
+  for (int64_t i = 0; i < n; i += 16) {
+    for (int l = 0; l < 16; ++l) acc[l] = std::fma(F16ToF32(x[i + l]), F16ToF32(y[i + l]), acc[l]);
+  }
+  return TreeSum(acc, 16);
 }
 
 float DotBF16(const void* w, const void* a, int64_t n) {
@@ -35,16 +72,21 @@ float DotBF16(const void* w, const void* a, int64_t n) {
   return sum;
 }
 
+// Q8_0 as ggml_vec_dot_q8_0_q8_0 (x86): lane k of 8 takes the exact sum of
+// bytes 4k..4k+3 of each block; acc[k] = fma(d_w * d_a, float(lane), acc[k]).
 float DotQ8_0(const void* w, const void* a, int64_t n) {
   const BlockQ8_0* x = static_cast<const BlockQ8_0*>(w);
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
-  float sum = 0.0f;
+  float acc[8] = {};
   for (int64_t i = 0; i < n / kQK8_0; ++i) {
-    int sumi = 0;
-    for (int j = 0; j < kQK8_0; ++j) sumi += x[i].qs[j] * y[i].qs[j];
-    sum += sumi * (F16ToF32(x[i].d) * F16ToF32(y[i].d));
+    const float d = F16ToF32(x[i].d) * F16ToF32(y[i].d);
+    for (int k = 0; k < 8; ++k) {
+      int32_t lane = 0;
+      for (int b = 4 * k; b < 4 * k + 4; ++b) lane += x[i].qs[b] * y[i].qs[b];
+      acc[k] = std::fma(d, static_cast<float>(lane), acc[k]);
+    }
   }
-  return sum;
+  return TreeSum(acc, 8);
 }
 
 float DotQ4_0(const void* w, const void* a, int64_t n) {
@@ -77,36 +119,37 @@ float DotQ4_1(const void* w, const void* a, int64_t n) {
   return sum;
 }
 
-// Q4_K and Q5_K share the scale/min handling; `bits5` selects the qh bit.
-template <bool kFiveBit, typename Block>
-float DotK45(const void* w, const void* a, int64_t n) {
-  const Block* x = static_cast<const Block*>(w);
+// Q5_K as ggml_vec_dot_q5_K_q8_K (x86): lane k of 8 takes the exact sum over
+// the 8 sub-blocks j of sc_j * (bytes 4k..4k+3 of q_j x a_j), with the
+// unsigned 5-bit quants; acc[k] = fma(d_a * d_w, float(lane), acc[k]) per
+// super-block; the mins go to one scalar: summs = fma(-(d_a * dmin_w),
+// float(sum_j m_j * bsum_j), summs); result = hsum(acc) + summs.
+float DotQ5_K(const void* w, const void* a, int64_t n) {
+  const BlockQ5_K* x = static_cast<const BlockQ5_K*>(w);
   const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
-  float sum = 0.0f;
+  float acc[8] = {};
+  float summs = 0.0f;
   for (int64_t i = 0; i < n / kQK_K; ++i) {
-    int32_t sumi = 0, summ = 0;
-    const int8_t* q8 = y[i].qs;
+    int32_t lanes[8] = {};
+    int32_t summ = 0;
     for (int j = 0; j < 8; ++j) {
       uint8_t sc, m;
       GetScaleMinK4(j, x[i].scales, &sc, &m);
-      const int c = j / 2;
-      const bool high = j & 1;
-      int32_t s = 0;
+      const uint8_t* qs = x[i].qs + 32 * (j / 2);
+      const int shift = (j & 1) ? 4 : 0;
       for (int l = 0; l < 32; ++l) {
-        int q = high ? (x[i].qs[32 * c + l] >> 4) : (x[i].qs[32 * c + l] & 0xF);
-        if constexpr (kFiveBit) {
-          if (x[i].qh[l] & (1 << j)) q += 16;
-        }
-        s += q * q8[32 * j + l];
+        int q = (qs[l] >> shift) & 0xF;
+        if (x[i].qh[l] & (1 << j)) q += 16;
+        lanes[l / 4] += sc * (q * y[i].qs[32 * j + l]);
       }
-      sumi += sc * s;
       summ += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
     }
     const float d = y[i].d * F16ToF32(x[i].d);
-    const float dmin = y[i].d * F16ToF32(x[i].dmin);
-    sum += d * sumi - dmin * summ;
+    for (int k = 0; k < 8; ++k) acc[k] = std::fma(d, static_cast<float>(lanes[k]), acc[k]);
+    const float dmin = -(y[i].d * F16ToF32(x[i].dmin));
+    summs = std::fma(dmin, static_cast<float>(summ), summs);
   }
-  return sum;
+  return TreeSum(acc, 8) + summs;
 }
 
 // Q4_K with llama.cpp's repacked-kernel rounding (see simd_lane_ops.h):
@@ -142,32 +185,40 @@ float DotQ4_KLane(const void* w, const void* a, int64_t n) {
   return acc - accm;
 }
 
+// Q6_K as ggml_vec_dot_q6_K_q8_K (x86): lane k of 8 takes the exact sum
+// over the 8 32-element chunks c of scale(c, l) * (q_c[l] x a[32c + l]) for
+// l in 4k..4k+3, with the UNSIGNED 6-bit quants (0..63), minus
+// 32 * (bsum_2k * sc_2k + bsum_2k+1 * sc_2k+1); acc[k] = fma(d_a * d_w,
+// float(lane), acc[k]) per super-block; result = hsum(acc).
 float DotQ6_K(const void* w, const void* a, int64_t n) {
   const BlockQ6_K* x = static_cast<const BlockQ6_K*>(w);
   const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
-  float sum = 0.0f;
+  float acc[8] = {};
   for (int64_t i = 0; i < n / kQK_K; ++i) {
-    int8_t q[kQK_K];
+    uint8_t q[kQK_K];  // element order
     for (int h = 0; h < 2; ++h) {
       const uint8_t* ql = x[i].ql + 64 * h;
       const uint8_t* qh = x[i].qh + 32 * h;
-      int8_t* qq = q + 128 * h;
+      uint8_t* qq = q + 128 * h;
       for (int l = 0; l < 32; ++l) {
-        qq[l] = static_cast<int8_t>(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
-        qq[l + 32] = static_cast<int8_t>(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
-        qq[l + 64] = static_cast<int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
-        qq[l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        qq[l] = static_cast<uint8_t>((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4));
+        qq[l + 32] = static_cast<uint8_t>((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4));
+        qq[l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+        qq[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
       }
     }
-    int32_t sumi = 0;
-    for (int j = 0; j < 16; ++j) {
-      int32_t s = 0;
-      for (int l = 0; l < 16; ++l) s += q[16 * j + l] * y[i].qs[16 * j + l];
-      sumi += x[i].scales[j] * s;
+    int32_t lanes[8] = {};
+    for (int e = 0; e < kQK_K; ++e) {
+      lanes[(e % 32) / 4] += x[i].scales[e / 16] * (q[e] * y[i].qs[e]);
     }
-    sum += (y[i].d * F16ToF32(x[i].d)) * sumi;
+    for (int k = 0; k < 8; ++k) {
+      lanes[k] -= 32 * (y[i].bsums[2 * k] * x[i].scales[2 * k] +
+                        y[i].bsums[2 * k + 1] * x[i].scales[2 * k + 1]);
+    }
+    const float d = y[i].d * F16ToF32(x[i].d);
+    for (int k = 0; k < 8; ++k) acc[k] = std::fma(d, static_cast<float>(lanes[k]), acc[k]);
   }
-  return sum;
+  return TreeSum(acc, 8);
 }
 
 void ToF16(const float* x, void* dst, int64_t n) {
@@ -215,7 +266,7 @@ KernelTable MakeTable() {
   t.q4_1 = Kernels<DotQ4_1>();
   t.q4_k = Kernels<DotQ4_KLane<false>>();
   t.q4_k_pairs = Kernels<DotQ4_KLane<true>>();
-  t.q5_k = Kernels<DotK45<true, BlockQ5_K>>();
+  t.q5_k = Kernels<DotQ5_K>();
   t.q6_k = Kernels<DotQ6_K>();
   t.to_f16 = ToF16;
   t.to_bf16 = ToBF16;

@@ -20,6 +20,7 @@
 #include "engine/kernels/simd_block_ops.h"
 #include "engine/kernels/simd_common.h"
 #include "engine/kernels/simd_encode.h"
+#include "engine/kernels/simd_f16_ops.h"
 #include "engine/kernels/simd_lane_ops.h"
 
 namespace phi3::internal {
@@ -28,7 +29,7 @@ namespace {
 KernelTable MakeSimdTable() {
   KernelTable t;
   t.f32 = MakeKernels<F32Ops>();
-  t.f16 = MakeKernels<F16Ops>();
+  t.f16 = TypeKernels{&F16VecDot, &F16VecTile};
   t.bf16 = MakeKernels<BF16Ops>();
   t.q8_0 = MakeKernels<Q8_0Ops>();
   t.q4_0 = MakeLaneKernels<LaneQ4_0>();

@@ -212,6 +212,62 @@ TEST_P(LevelTest, Q4_0AndQ4_KRoundLikeLlamaCppRepackedKernels) {
   }
 }
 
+// Q8_0, Q5_K, Q6_K and F16 are not repacked by llama.cpp on x86: it runs
+// ggml_vec_dot_* per (row, token), with their own lane layout and f32
+// accumulation order. The scalar reference spells that order out
+// (dot_scalar.cc); every SIMD level must agree with it bit for bit.
+TEST_P(LevelTest, VecDotTypesAreBitIdenticalToScalarOrder) {
+  const internal::KernelTable& scalar = internal::ScalarKernelTable();
+  for (TensorType type :
+       {TensorType::kQ8_0, TensorType::kQ5_K, TensorType::kQ6_K, TensorType::kF16}) {
+    const TensorType act = ActivationType(type);
+    std::vector<int64_t> sizes = Sizes(type);
+    if (type == TensorType::kF16) sizes.insert(sizes.end(), {64, 96, 160, 200, 1000});
+    for (int64_t n : sizes) {
+      for (int offset : {0, 2, 6}) {
+        const std::vector<float> w = testing::RandomVector(n, 500 + n);
+        const std::vector<float> x = testing::RandomVector(n, 600 + n, 3.0f);
+        Encoded we = Encode(type, w, offset);
+        Encoded xe = Encode(act, x, act == TensorType::kQ8_K ? 4 : offset);
+        const float got = DotRow(type, we.data, xe.data, n);
+        const float want = scalar.ForWeight(type)->dot(we.data, xe.data, n);
+        ASSERT_EQ(std::memcmp(&got, &want, 4), 0)
+            << TensorTypeName(type) << " n=" << n << " off=" << offset << " got " << got
+            << " want " << want;
+      }
+    }
+  }
+}
+
+// Outputs of ggml_mul_mat (libggml-cpu-zen4.so of node-llama-cpp 3.21.1,
+// one thread, rows 0..3 of weights RandomVector(n, 31 + 7r + n), activations
+// RandomVector(n, 32 + n, 2) as token 0; pinned: row 0). "decode" = the
+// single-token call (ggml_vec_dot_*).
+struct GgmlPin {
+  TensorType type;
+  int64_t n;
+  float decode;
+};
+constexpr GgmlPin kGgmlPins[] = {
+    {TensorType::kQ8_0, 256, 0x1.5920eep+4f}, {TensorType::kQ8_0, 3072, 0x1.df4e58p+6f},
+    {TensorType::kQ5_K, 256, 0x1.445a78p+4f}, {TensorType::kQ5_K, 3072, 0x1.ed9938p+6f},
+    {TensorType::kQ6_K, 256, 0x1.62095p+4f},  {TensorType::kQ6_K, 3072, 0x1.ee03acp+6f},
+    {TensorType::kF16, 160, 0x1.56efaep+4f},  {TensorType::kF16, 3072, 0x1.df44a8p+6f},
+};
+
+TEST_P(LevelTest, VecDotTypesEqualGgmlPinnedOutputs) {
+  for (const GgmlPin& pin : kGgmlPins) {
+    const TensorType act = ActivationType(pin.type);
+    const std::vector<float> w = testing::RandomVector(pin.n, 31 + pin.n);
+    const std::vector<float> x = testing::RandomVector(pin.n, 32 + pin.n, 2.0f);
+    std::vector<uint8_t> wq(RowBytes(pin.type, pin.n)), xq(RowBytes(act, pin.n));
+    QuantizeRow(pin.type, w.data(), wq.data(), pin.n);
+    QuantizeActivationRow(act, x.data(), xq.data(), pin.n);
+    EXPECT_EQ(DotRow(pin.type, wq.data(), xq.data(), pin.n), pin.decode)
+        << TensorTypeName(pin.type) << " n=" << pin.n;
+  }
+}
+
 TEST_P(LevelTest, F16ConversionRows) {
   std::vector<float> x = testing::RandomVector(1000, 9, 100.0f);
   x[5] = 1e9f;

@@ -23,7 +23,7 @@ struct PointerA {
   }
 };
 
-// F32, F16, BF16: 8 elements per step into one 8-lane accumulator; a tail
+// F32, BF16: 8 elements per step (F16: simd_f16_ops.h) into one 8-lane accumulator; a tail
 // of n % 8 elements is added in scalar after the horizontal sum.
 struct F32Ops : PointerA {
   static constexpr int kRows = 4, kTokens = kTileTokens;
@@ -44,30 +44,6 @@ struct F32Ops : PointerA {
     const float* x = reinterpret_cast<const float*>(w);
     const float* y = reinterpret_cast<const float*>(a);
     for (int64_t i = n / 8 * 8; i < n; ++i) s += x[i] * y[i];
-    return s;
-  }
-};
-
-struct F16Ops : PointerA {
-  static constexpr int kRows = 4, kTokens = kTileTokens;
-  using Acc = __m256;
-  using WBlock = __m256;
-  static void Init(Acc* acc) { *acc = _mm256_setzero_ps(); }
-  static int64_t NumBlocks(int64_t n) { return n / 8; }
-  static __m256 Load(const uint8_t* p, int64_t b) {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * b)));
-  }
-  static void LoadW(const uint8_t* w, int64_t b, WBlock* out) { *out = Load(w, b); }
-  static void Step(const WBlock& wb, const ABlock& ab_, Acc* acc) {
-    const uint8_t* a = ab_.a;
-    const int64_t b = ab_.b;
-    *acc = _mm256_fmadd_ps(wb, Load(a, b), *acc);
-  }
-  static float Finish(const Acc& acc, const uint8_t* w, const uint8_t* a, int64_t n) {
-    float s = HorizontalSum(acc);
-    const uint16_t* x = reinterpret_cast<const uint16_t*>(w);
-    const uint16_t* y = reinterpret_cast<const uint16_t*>(a);
-    for (int64_t i = n / 8 * 8; i < n; ++i) s += HalfToFloat(x[i]) * HalfToFloat(y[i]);
     return s;
   }
 };
@@ -225,13 +201,18 @@ struct Q4_1Ops : PointerA {
 // ---- K-quants ------------------------------------------------------------------
 
 // Q4_K / Q5_K: per super-block, sumi = sum_j sc_j * dot_j (int32 lanes) and
-// summ = sum_j m_j * bsum_j (int); acc += d*sumi, macc += dmin*summ.
+// summ = sum_j m_j * bsum_j (one int). As ggml_vec_dot_q5_K_q8_K (x86):
+// acc = fma(d_a * d_w, float(sumi), acc) in 8 lanes, and a scalar
+// summs = fma(-(d_a * dmin_w), float(summ), summs) (its C source says
+// summs += dmin * summ; the oracle's compiler contracted it: measured);
+// result = hsum(acc) + summs. (Q4_K runs the lane kernels instead; only
+// its unpacking is used from here.)
 template <bool kFiveBit>
 struct K45Ops : PointerA {
   static constexpr int kRows = 4, kTokens = kTileTokens;
   struct Acc {
     __m256 v;
-    __m256 m;
+    float m;
   };
   struct WBlock {
     __m256i q[8];     // quants of sub-block j = elements 32j .. 32j+31
@@ -241,7 +222,7 @@ struct K45Ops : PointerA {
   };
   static void Init(Acc* acc) {
     acc->v = _mm256_setzero_ps();
-    acc->m = _mm256_setzero_ps();
+    acc->m = 0.0f;
   }
   static int64_t NumBlocks(int64_t n) { return n / kQK_K; }
   static void LoadW(const uint8_t* w, int64_t b, WBlock* out) {
@@ -313,10 +294,11 @@ struct K45Ops : PointerA {
     __m256i sumi, summ;
     IntDot(wb, ab, &sumi, &summ);
     acc->v = _mm256_fmadd_ps(_mm256_set1_ps(ab->d * wb.d), _mm256_cvtepi32_ps(sumi), acc->v);
-    acc->m = _mm256_fmadd_ps(_mm256_set1_ps(ab->d * wb.dmin), _mm256_cvtepi32_ps(summ), acc->m);
+    const float dmin = -(ab->d * wb.dmin);
+    acc->m = std::fma(dmin, static_cast<float>(HorizontalSumI32(summ)), acc->m);
   }
   static float Finish(const Acc& acc, const uint8_t*, const uint8_t*, int64_t) {
-    return HorizontalSum(acc.v) - HorizontalSum(acc.m);
+    return HorizontalSum(acc.v) + acc.m;
   }
 };
 

@@ -1,0 +1,174 @@
+// F16 weights x F16 activations with llama.cpp's two x86 roundings (its
+// AVX-512 "zen4" build, the one the oracle runs). Part of the x86 SIMD
+// kernels: included only by dot_simd_impl.h (see there), inside the
+// anonymous namespace of each per-ISA translation unit.
+//
+// - Decode (ggml_vec_dot_f16, one token or a batch tinyBLAS refuses): four
+//   16-lane f32 accumulators, each fed by one fma per 64-element step
+//   (elements 64i + 16j + lane go to accumulator j); then acc0 += acc2,
+//   acc1 += acc3, acc0 += acc1, a pairwise tree sum of the 16 lanes
+//   (lane i + lane i+8, then i + i+4, i + i+2, 0 + 1), widened to double;
+//   the n % 64 tail elements are added in double, each product rounded to
+//   f32 first (exact for f16 inputs); the double is rounded to f32 once.
+// - Prompt batch (llamafile's tinyBLAS<16, __m512>, ggml_mul_mat with
+//   ne11 >= 2 when rows % 4 == 0 and cols % 16 == 0): one 16-lane
+//   accumulator per output, one fma per 16 elements, the same 16-lane tree
+//   sum. Needs n % 16 == 0; other n get the decode order (as in ggml,
+//   whose tinyBLAS then declines).
+// A 16-lane vector is one __m512 with AVX-512 and two __m256 halves with
+// AVX2: the lane arithmetic, hence every result, is identical.
+#ifndef PHI3_ENGINE_KERNELS_SIMD_F16_OPS_H_
+#define PHI3_ENGINE_KERNELS_SIMD_F16_OPS_H_
+
+#include "engine/kernels/simd_common.h"
+
+namespace phi3::internal {
+namespace {
+
+#if defined(PHI3_WIDE_REGISTERS)
+struct V16 {
+  __m512 v;
+};
+inline V16 V16Zero() { return {_mm512_setzero_ps()}; }
+inline V16 V16LoadF16(const uint16_t* p) {
+  // maskz forms: GCC 12's plain ones warn about their undefined source.
+  return {_mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))};
+}
+inline V16 V16Fma(V16 a, V16 b, V16 c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+inline V16 V16Add(V16 a, V16 b) { return {_mm512_add_ps(a.v, b.v)}; }
+inline float V16Sum(V16 x) {
+  return HorizontalSum(_mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, x.v, 0), _mm512_maskz_extractf32x8_ps(0xFF, x.v, 1)));
+}
+inline constexpr int kF16VecRows = 2;                        // 8 + 4 zmm
+inline constexpr int kF16BatchRows = 4, kF16BatchTokens = 4;  // 16 + 5 zmm
+#else
+struct V16 {
+  __m256 lo, hi;
+};
+inline V16 V16Zero() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+inline V16 V16LoadF16(const uint16_t* p) {
+  return {_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))),
+          _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8)))};
+}
+inline V16 V16Fma(V16 a, V16 b, V16 c) {
+  return {_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)};
+}
+inline V16 V16Add(V16 a, V16 b) { return {_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
+inline float V16Sum(V16 x) { return HorizontalSum(_mm256_add_ps(x.lo, x.hi)); }
+inline constexpr int kF16VecRows = 1;                        // 8 + 8 ymm
+inline constexpr int kF16BatchRows = 2, kF16BatchTokens = 2;  // 8 + 6 ymm
+#endif
+
+// ---- decode order (ggml_vec_dot_f16) -----------------------------------------
+
+// R rows x one activation row.
+template <int R>
+void F16VecRows(const uint8_t* w, int64_t w_stride, const uint16_t* a, int64_t n, float* y) {
+  V16 acc[R][4];
+  for (int r = 0; r < R; ++r) {
+    for (int j = 0; j < 4; ++j) acc[r][j] = V16Zero();
+  }
+  const int64_t np = n & ~int64_t{63};
+  for (int64_t i = 0; i < np; i += 64) {
+    V16 av[4];
+    for (int j = 0; j < 4; ++j) av[j] = V16LoadF16(a + i + 16 * j);
+    for (int r = 0; r < R; ++r) {
+      const uint16_t* wr = reinterpret_cast<const uint16_t*>(w + r * w_stride);
+      for (int j = 0; j < 4; ++j) acc[r][j] = V16Fma(V16LoadF16(wr + i + 16 * j), av[j], acc[r][j]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    const uint16_t* wr = reinterpret_cast<const uint16_t*>(w + r * w_stride);
+    const V16 s = V16Add(V16Add(acc[r][0], acc[r][2]), V16Add(acc[r][1], acc[r][3]));
+    double sum = V16Sum(s);
+    for (int64_t i = np; i < n; ++i) {
+      sum += static_cast<double>(HalfToFloat(wr[i]) * HalfToFloat(a[i]));
+    }
+    y[r] = static_cast<float>(sum);
+  }
+}
+
+float F16VecDot(const void* w, const void* a, int64_t n) {
+  float y;
+  F16VecRows<1>(static_cast<const uint8_t*>(w), 0, static_cast<const uint16_t*>(a), n, &y);
+  return y;
+}
+
+void F16VecTile(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a, int64_t a_stride,
+                int nt, int64_t n, float* y, int64_t y_stride) {
+  for (int t = 0; t < nt; ++t) {
+    const uint16_t* at = reinterpret_cast<const uint16_t*>(a + t * a_stride);
+    float* yt = y + t * y_stride;
+    int r = 0;
+    for (; r + kF16VecRows <= nr; r += kF16VecRows) {
+      F16VecRows<kF16VecRows>(w + r * w_stride, w_stride, at, n, yt + r);
+    }
+    for (; r < nr; ++r) F16VecRows<1>(w + r * w_stride, w_stride, at, n, yt + r);
+  }
+}
+
+// ---- prompt-batch order (tinyBLAS) -------------------------------------------
+
+template <int R, int T>
+void F16BatchKernel(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride,
+                    int64_t n, float* y, int64_t y_stride) {
+  V16 acc[R][T];
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < T; ++t) acc[r][t] = V16Zero();
+  }
+  for (int64_t l = 0; l < n; l += 16) {
+    V16 wv[R];
+    for (int r = 0; r < R; ++r) {
+      wv[r] = V16LoadF16(reinterpret_cast<const uint16_t*>(w + r * w_stride) + l);
+    }
+    for (int t = 0; t < T; ++t) {
+      const V16 av = V16LoadF16(reinterpret_cast<const uint16_t*>(a + t * a_stride) + l);
+      for (int r = 0; r < R; ++r) acc[r][t] = V16Fma(wv[r], av, acc[r][t]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < T; ++t) y[t * y_stride + r] = V16Sum(acc[r][t]);
+  }
+}
+
+[[maybe_unused]] float F16BatchDot(const void* w, const void* a, int64_t n) {
+  if (n % 16 != 0) return F16VecDot(w, a, n);
+  float y;
+  F16BatchKernel<1, 1>(static_cast<const uint8_t*>(w), 0, static_cast<const uint8_t*>(a), 0, n,
+                       &y, 1);
+  return y;
+}
+
+template <int R>
+void F16BatchRows(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride, int nt,
+                  int64_t n, float* y, int64_t y_stride) {
+  constexpr int T = kF16BatchTokens;
+  int t = 0;
+  for (; t + T <= nt; t += T) {
+    F16BatchKernel<R, T>(w, w_stride, a + t * a_stride, a_stride, n, y + t * y_stride, y_stride);
+  }
+  for (; t < nt; ++t) {
+    F16BatchKernel<R, 1>(w, w_stride, a + t * a_stride, a_stride, n, y + t * y_stride, y_stride);
+  }
+}
+
+[[maybe_unused]] void F16BatchTile(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a, int64_t a_stride,
+                  int nt, int64_t n, float* y, int64_t y_stride) {
+  if (n % 16 != 0) {
+    F16VecTile(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+    return;
+  }
+  constexpr int R = kF16BatchRows;
+  int r = 0;
+  for (; r + R <= nr; r += R) {
+    F16BatchRows<R>(w + r * w_stride, w_stride, a, a_stride, nt, n, y + r, y_stride);
+  }
+  for (; r < nr; ++r) {
+    F16BatchRows<1>(w + r * w_stride, w_stride, a, a_stride, nt, n, y + r, y_stride);
+  }
+}
+
+}  // namespace
+}  // namespace phi3::internal
+
+#endif  // PHI3_ENGINE_KERNELS_SIMD_F16_OPS_H_
