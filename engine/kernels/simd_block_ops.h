@@ -76,51 +76,58 @@ struct BF16Ops : PointerA {
 
 // ---- 32-element block types --------------------------------------------------
 
-// acc += (d_w * d_a) * int_dot per block, in 8 float lanes. The int dot
-// is exact on both paths: AVX2 uses |w| x sign(a, w); VNNI uses
-// (a + 128) x w - 128 * sum(w), with sum(w) computed once per weight block.
+// acc = fma(d_w * d_a, float(int_dot lanes), acc) per block, in 8 float
+// lanes (ggml_vec_dot_q8_0_q8_0's order). The int dot is exact on both
+// paths: AVX2 uses |w| x sign(a, w); VNNI uses (w + 128) x a - 128 * sum(a),
+// with the activation block's lane sums computed once per token (shared by
+// every row of a tile) and folded into the dpbusd accumulator. The scale
+// product is a vector multiply of broadcasts (same float as the scalar one).
 struct Q8_0Ops {
   static constexpr int kRows = 4, kTokens = kTileTokens;
   using Acc = __m256;
   struct WBlock {
-    __m256i q;
-#if defined(PHI3_VNNI)
-    __m256i sum128;  // 128 * sum of the block's weights, in lane 0
+    __m256i q;  // VNNI: w + 128 (as u8); AVX2: |w|
+#if !defined(PHI3_VNNI)
+    __m256i w;  // the signed weights (for the sign transfer)
 #endif
-    float d;
+    __m256 d;
   };
   struct ABlock {
-    __m256i q;  // VNNI: a + 128 (as u8); AVX2: a
-    float d;
+    __m256i q;
+#if defined(PHI3_VNNI)
+    __m256i neg_sum128;  // -128 * (sums of groups of 4 activations), per lane
+#endif
+    __m256 d;
   };
   static void Init(Acc* acc) { *acc = _mm256_setzero_ps(); }
   static int64_t NumBlocks(int64_t n) { return n / 32; }
   static void LoadW(const uint8_t* w, int64_t b, WBlock* out) {
     const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(w) + b;
-    out->q = Load256(blk->qs);
-    out->d = HalfToFloat(blk->d);
+    const __m256i q = Load256(blk->qs);
 #if defined(PHI3_VNNI)
-    const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), out->q);
-    out->sum128 = _mm256_slli_epi32(s, 7);
+    out->q = _mm256_xor_si256(q, _mm256_set1_epi8(char(0x80)));
+#else
+    out->q = _mm256_sign_epi8(q, q);
+    out->w = q;
 #endif
+    out->d = _mm256_set1_ps(HalfToFloat(blk->d));
   }
   static void LoadA(const uint8_t* a, int64_t b, ABlock* out) {
     const BlockQ8_0* ab = reinterpret_cast<const BlockQ8_0*>(a) + b;
-#if defined(PHI3_VNNI)
-    out->q = _mm256_xor_si256(Load256(ab->qs), _mm256_set1_epi8(char(0x80)));
-#else
     out->q = Load256(ab->qs);
+#if defined(PHI3_VNNI)
+    const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), out->q);
+    out->neg_sum128 = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s, 7));
 #endif
-    out->d = HalfToFloat(ab->d);
+    out->d = _mm256_set1_ps(HalfToFloat(ab->d));
   }
   static void Step(const WBlock& wb, const ABlock& ab, Acc* acc) {
 #if defined(PHI3_VNNI)
-    const __m256i sumi =
-        _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ab.q, wb.q), wb.sum128);
+    const __m256i sumi = _mm256_dpbusd_epi32(ab.neg_sum128, wb.q, ab.q);
 #else
-    const __m256i sumi = DotS8S8(_mm256_setzero_si256(), wb.q, ab.q);
+    const __m256i sumi = DotU8S8(_mm256_setzero_si256(), wb.q, _mm256_sign_epi8(ab.q, wb.w));
 #endif
-    *acc = _mm256_fmadd_ps(_mm256_set1_ps(wb.d * ab.d), _mm256_cvtepi32_ps(sumi), *acc);
+    *acc = _mm256_fmadd_ps(_mm256_mul_ps(wb.d, ab.d), _mm256_cvtepi32_ps(sumi), *acc);
   }
   static float Finish(const Acc& acc, const uint8_t*, const uint8_t*, int64_t) {
     return HorizontalSum(acc);
