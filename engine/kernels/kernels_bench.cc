@@ -7,6 +7,7 @@
 // Usage: kernels_bench [--types=q4_K,q6_K,...] [--tokens=1,4,16,64,512]
 //                      [--threads=1,2] [--shapes=3072x3072,...] [--reps=5]
 //                      [--bandwidth=0 to skip the read-bandwidth test]
+//                      [--packed=0,1: row-major and/or packed layout (Q4_0/Q4_K)]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "engine/kernels/cpu_features.h"
 #include "engine/kernels/matmul.h"
+#include "engine/kernels/packed_weights.h"
 #include "engine/kernels/quantize.h"
 #include "engine/kernels/thread_pool.h"
 
@@ -111,7 +113,8 @@ int Main(int argc, char** argv) {
     std::printf("ParallelFor dispatch, %d thread(s): median %.2f us, p10 %.2f us, min %.2f us\n",
                 nth, us[us.size() / 2], us[us.size() / 10], us[0]);
   }
-  std::printf("%-6s %-12s %3s %5s %10s %9s %9s %10s %10s\n", "type", "shape", "thr", "tok", "ms",
+  const auto packed_modes = ListFlag(argc, argv, "packed", "0,1");
+  std::printf("%-6s %-3s %-12s %3s %5s %10s %9s %9s %10s %10s\n", "type", "pk", "shape", "thr", "tok", "ms",
               "GB/s", "GFLOP/s", "cpu-ms", "min-ms");
   for (const std::string& tname : types) {
     const auto type = ParseType(tname);
@@ -135,11 +138,17 @@ int Main(int argc, char** argv) {
       for (int64_t i = 0; i < cols; ++i) row[i] = static_cast<float>((i * 7919) % 2003) / 1000.0f - 1.0f;
       QuantizeRow(*type, row.data(), w.data(), cols);
       for (int64_t r = 1; r < rows; ++r) std::memcpy(w.data() + r * row_bytes, w.data(), row_bytes);
-      const WeightMatrix m{*type, rows, cols, w.data()};
+      const WeightMatrix row_major{*type, rows, cols, w.data()};
       for (const std::string& th : threads) {
         int nth = 1;
         if (!absl::SimpleAtoi(th, &nth)) continue;
         ThreadPool pool(nth);
+        for (const std::string& pk : packed_modes) {
+        const bool packed = pk == "1";
+        if (packed && !CanPackWeights(row_major)) continue;
+        PackedWeights pw;
+        if (packed) pw = PackWeights(row_major, pool);
+        const WeightMatrix m = packed ? pw.matrix() : row_major;
         for (const std::string& tk : tokens) {
           int64_t nt = 1;
           if (!absl::SimpleAtoi(tk, &nt)) continue;
@@ -157,12 +166,13 @@ int Main(int argc, char** argv) {
             }
           }
           const double t = Median(times);
-          std::printf("%-6s %-12s %3d %5lld %10.3f %9.2f %9.1f %10.3f %10.3f\n", tname.c_str(),
-                      shape.c_str(), nth, static_cast<long long>(nt), t * 1e3,
+          std::printf("%-6s %-3s %-12s %3d %5lld %10.3f %9.2f %9.1f %10.3f %10.3f\n",
+                      tname.c_str(), packed ? "pk" : "rm", shape.c_str(), nth, static_cast<long long>(nt), t * 1e3,
                       row_bytes * rows / t / 1e9, 2.0 * rows * cols * nt / t / 1e9,
                       Median(cpu_times) * 1e3,
                       *std::min_element(times.begin(), times.end()) * 1e3);
           std::fflush(stdout);
+        }
         }
       }
     }

@@ -6,6 +6,7 @@
 
 #include "engine/kernels/dot.h"
 #include "engine/kernels/kernel_table.h"
+#include "engine/kernels/packed_internal.h"
 #include "engine/kernels/quantize.h"
 
 namespace phi3 {
@@ -80,6 +81,11 @@ void QuantizeActivations(TensorType weight, const float* x, int64_t num_tokens, 
 void MatMulQuantized(const WeightMatrix& w, const void* xq, int64_t num_tokens, float* y,
                      int64_t y_stride, ThreadPool& pool, int64_t q4k_gemm_tokens) {
   if (num_tokens <= 0 || w.rows <= 0) return;
+  if (w.layout == WeightLayout::kPacked16) {
+    internal::MatMulPacked(w, static_cast<const uint8_t*>(xq), num_tokens, y, y_stride, pool,
+                           q4k_gemm_tokens);
+    return;
+  }
   const internal::KernelTable& table = internal::ActiveKernelTable();
   const internal::TypeKernels* k = table.ForWeight(w.type);
   assert(k != nullptr);

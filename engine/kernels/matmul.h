@@ -28,13 +28,21 @@
 
 namespace phi3 {
 
-// A rows x cols weight matrix, row-major; row r starts at
-// data + r * RowBytes(type, cols). Not owned (usually points into the mmap).
+// How a WeightMatrix's bytes are ordered.
+enum class WeightLayout {
+  kRowMajor,  // row r starts at data + r * RowBytes(type, cols)
+  kPacked16,  // Q4_0/Q4_K interleaved in groups of 16 rows (packed_weights.h)
+};
+
+// A rows x cols weight matrix. Not owned (row-major: usually points into the
+// mmap; packed: into a PackedWeights). MatMul gives the same numbers for
+// either layout of the same weights.
 struct WeightMatrix {
   TensorType type = TensorType::kF32;
   int64_t rows = 0;
   int64_t cols = 0;
   const void* data = nullptr;
+  WeightLayout layout = WeightLayout::kRowMajor;
 };
 
 // Q4_K rounding. llama.cpp (x86, repacked Q4_K weights) rounds a token in

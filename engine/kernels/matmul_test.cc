@@ -6,6 +6,7 @@
 
 #include "engine/kernels/cpu_features.h"
 #include "engine/kernels/dot.h"
+#include "engine/kernels/packed_weights.h"
 #include "engine/kernels/quantize.h"
 #include "engine/kernels/test_util.h"
 #include "gtest/gtest.h"
@@ -181,6 +182,53 @@ TEST_P(MatMulTest, Q4_KGemmAndGemvRoundingLikeLlamaCpp) {
   // DotRow (a lone output) keeps the gemv order.
   EXPECT_EQ(DotRow(TensorType::kQ4_K, m.bytes.data(), xq.data(), kN),
             LlamaQ4_KReference(m.bytes.data(), xq.data(), kN, 256));
+}
+
+// The packed layout changes only the memory order: every output equals the
+// row-major path's bit for bit, for any batch, thread count, row tail and
+// Q4_K rounding split.
+TEST_P(MatMulTest, PackedEqualsRowMajor) {
+  ThreadPool pool1(1), pool2(2), pool3(3);
+  constexpr int64_t kTokens = 70;
+  for (TensorType type : {TensorType::kQ4_0, TensorType::kQ4_K}) {
+    for (int64_t rows : {int64_t{5}, int64_t{16}, int64_t{53}}) {
+      const int64_t cols = 768;
+      const Matrix m = MakeMatrix(type, rows, cols, 5000 + static_cast<uint32_t>(rows));
+      ASSERT_TRUE(CanPackWeights(m.view));
+      const PackedWeights p = PackWeights(m.view, pool2);
+      ASSERT_EQ(p.matrix().layout, WeightLayout::kPacked16);
+      const std::vector<float> x = testing::RandomVector(kTokens * cols, 31);
+      const std::vector<int64_t> splits =
+          type == TensorType::kQ4_K ? std::vector<int64_t>{0, 9, kTokens} : std::vector<int64_t>{0};
+      for (int64_t k : splits) {
+        for (int64_t nt : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{4}, int64_t{7}, int64_t{16},
+                           int64_t{17}, kTokens}) {
+          std::vector<float> want(nt * rows), got(nt * rows, -1.0f);
+          MatMul(m.view, x.data(), nt, want.data(), rows, pool1, k);
+          for (ThreadPool* pool : {&pool1, &pool2, &pool3}) {
+            MatMul(p.matrix(), x.data(), nt, got.data(), rows, *pool, k);
+            ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * 4))
+                << TensorTypeName(type) << " rows=" << rows << " tokens=" << nt << " gemm=" << k
+                << " threads=" << pool->num_threads();
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(PackedWeightsTest, OnlyRowMajorQ4Packs) {
+  std::vector<uint8_t> bytes(RowBytes(TensorType::kQ4_K, 512) * 3);
+  WeightMatrix w{TensorType::kQ4_K, 3, 512, bytes.data()};
+  EXPECT_TRUE(CanPackWeights(w));
+  w.type = TensorType::kQ6_K;
+  EXPECT_FALSE(CanPackWeights(w));
+  w.type = TensorType::kQ4_0;
+  w.cols = 48;  // not a whole number of blocks
+  EXPECT_FALSE(CanPackWeights(w));
+  w.cols = 512;
+  w.layout = WeightLayout::kPacked16;
+  EXPECT_FALSE(CanPackWeights(w));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLevels, MatMulTest,

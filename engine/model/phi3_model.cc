@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <new>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <thread>
 #include <utility>
 
@@ -21,6 +23,7 @@ absl::StatusOr<std::unique_ptr<Phi3Model>> Phi3Model::Open(const std::string& pa
   absl::StatusOr<std::unique_ptr<Phi3Model>> model = Load(**file, options);
   if (!model.ok()) return model.status();
   (*model)->owned_file_ = *std::move(file);
+  (*model)->ReleasePackedFilePages();
   return model;
 }
 
@@ -59,7 +62,51 @@ absl::StatusOr<std::unique_ptr<Phi3Model>> Phi3Model::Load(const GgufFile& file,
   int threads = options.num_threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   model->pool_ = std::make_unique<ThreadPool>(threads);
+  if (options.pack_weights && WeightPackingEnabled()) model->PackMatrices();
   return model;
+}
+
+void Phi3Model::PackMatrices() {
+  std::vector<WeightView*> views;
+  for (Phi3LayerWeights& L : weights_.layers) {
+    for (WeightView* v : {&L.qkv, &L.q, &L.k, &L.v, &L.attn_output, &L.ffn_up, &L.ffn_down}) {
+      views.push_back(v);
+    }
+  }
+  // A tied head shares token_embd's bytes, which are read by row: its pages
+  // must stay, but a packed copy still speeds up the head MatMul.
+  views.push_back(&weights_.output);
+  packed_.reserve(views.size());
+  for (WeightView* v : views) {
+    if (v->data == nullptr) continue;
+    const WeightMatrix m{v->type, v->rows, v->cols, v->data, WeightLayout::kRowMajor};
+    if (!CanPackWeights(m)) continue;
+    packed_.push_back(PackWeights(m, *pool_));
+    v->packed = packed_.back().matrix();
+  }
+}
+
+void Phi3Model::ReleasePackedFilePages() {
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  auto release = [&](const WeightView& v) {
+    if (v.packed.data == nullptr || v.data == weights_.token_embd.data) return;
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(v.data) + page - 1) / page * page;
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(v.data) + v.rows * v.row_bytes) / page * page;
+    // Advisory: a failure only costs memory.
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  };
+  for (const Phi3LayerWeights& L : weights_.layers) {
+    for (const WeightView* v : {&L.qkv, &L.q, &L.k, &L.v, &L.attn_output, &L.ffn_up, &L.ffn_down}) {
+      release(*v);
+    }
+  }
+  release(weights_.output);
+}
+
+int64_t Phi3Model::packed_bytes() const {
+  int64_t total = 0;
+  for (const PackedWeights& p : packed_) total += p.bytes();
+  return total;
 }
 
 int64_t Phi3Model::KvBytesPerToken(KvCacheType type) const {

@@ -34,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
 #include "engine/gguf/gguf_file.h"
+#include "engine/kernels/packed_weights.h"
 #include "engine/kernels/thread_pool.h"
 #include "engine/model/forward.h"
 #include "engine/model/phi3_hparams.h"
@@ -46,6 +47,10 @@ struct ModelOptions {
   // Positions per sequence (llama.cpp's n_ctx); 0 = min(4096, context_length).
   // Decides the LongRoPE factor set. Must be <= the trained context_length.
   int context_size = 0;
+  // Repack every Q4_0/Q4_K matrix MatMul reads (not token_embd, which is
+  // read by row) into the 16-row interleaved layout at load (same numbers,
+  // ~2x faster decode). Also off when PHI3_PACK_WEIGHTS=0 is set.
+  bool pack_weights = true;
 };
 
 // Mutable state of forward steps. All buffers are resized on demand.
@@ -81,6 +86,11 @@ class Phi3Model : public ForwardModel {
   static absl::StatusOr<std::unique_ptr<Phi3Model>> Load(const GgufFile& file,
                                                          const ModelOptions& options);
   // Opens `path` (GgufFile::Open errors) and loads; the model owns the file.
+  // Memory: the file mapping pages of the matrices that were packed are
+  // released (madvise MADV_DONTNEED, page-aligned inside each tensor), so
+  // resident memory holds each packed matrix once; the kernel re-reads them
+  // from the page cache if anything still reads those rows. Load() (file
+  // not owned) packs too but leaves the caller's mapping alone.
   static absl::StatusOr<std::unique_ptr<Phi3Model>> Open(const std::string& path,
                                                          const ModelOptions& options);
   ~Phi3Model() override;
@@ -103,11 +113,15 @@ class Phi3Model : public ForwardModel {
   const Phi3Weights& weights() const { return weights_; }
   const GgufFile& file() const { return *file_; }
   int num_threads() const { return pool_->num_threads(); }
+  // Bytes of repacked weights this model owns (0 when packing is off).
+  int64_t packed_bytes() const;
   // True when this run uses rope_factors_long.
   bool uses_long_rope_factors() const { return use_long_factors_; }
 
  private:
   Phi3Model() = default;
+  void PackMatrices();
+  void ReleasePackedFilePages();
 
   std::unique_ptr<GgufFile> owned_file_;  // set by Open
   const GgufFile* file_ = nullptr;
@@ -116,6 +130,7 @@ class Phi3Model : public ForwardModel {
   int context_size_ = 0;
   bool use_long_factors_ = false;
   std::unique_ptr<ThreadPool> pool_;
+  std::vector<PackedWeights> packed_;  // referenced by weights_' WeightView::packed
   Phi3ForwardState state_;
 };
 

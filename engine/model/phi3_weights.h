@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "engine/common/tensor_type.h"
 #include "engine/gguf/gguf_file.h"
+#include "engine/kernels/matmul.h"
 #include "engine/model/phi3_hparams.h"
 
 namespace phi3 {
@@ -26,8 +27,18 @@ struct WeightView {
   int64_t row_bytes = 0;
   const uint8_t* data = nullptr;  // [rows][row_bytes], inside the mapping
   const char* name = "";          // the GGUF tensor name (owned by the GgufFile)
+  // The repacked copy MatMul reads (layout kPacked16, owned by the
+  // Phi3Model), or data == nullptr when the matrix is used as in the file.
+  // When set, the file pages of `data` may have been released (madvise):
+  // row() still works (the kernel re-reads them from the file) but is slow.
+  WeightMatrix packed;
 
   const uint8_t* row(int64_t r) const { return data + r * row_bytes; }
+  // The matrix MatMul should use: the packed copy when there is one.
+  WeightMatrix matrix() const {
+    if (packed.data != nullptr) return packed;
+    return WeightMatrix{type, rows, cols, data, WeightLayout::kRowMajor};
+  }
 };
 
 struct Phi3LayerWeights {

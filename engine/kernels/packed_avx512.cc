@@ -1,0 +1,175 @@
+// AVX-512 (VNNI) kernels for the packed layouts: one zmm lane per row of a
+// 16-row group, vpdpbusd of a 64-byte weight chunk (4 bytes per row) with a
+// broadcast 4-byte activation chunk. Rounding per lane as the row-major
+// lane kernels (simd_lane_ops.h): acc = fma(float(S_b), d_w * d_a, acc).
+// Token tiles of 4 reuse each unpacked weight chunk for 4 tokens; a token's
+// arithmetic is the same in any tile (batch invariance).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "engine/kernels/packed_internal.h"
+#include "engine/kernels/quantize.h"
+
+// GCC 12 warns inside its own AVX-512 conversion intrinsics (_mm512_undefined).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+namespace phi3::internal {
+namespace {
+
+inline __m512i Bcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+template <int T>
+void Q4_0Tile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
+              int64_t aux_stride, int64_t nb, float* out) {
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const PackedQ4_0Block* blk = reinterpret_cast<const PackedQ4_0Block*>(group) + b;
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->d)));
+    __m512i q[8];
+    for (int c = 0; c < 4; ++c) {
+      const __m512i v = _mm512_loadu_si512(blk->qs[c]);
+      q[2 * c] = _mm512_and_si512(v, low);
+      q[2 * c + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+    }
+    for (int t = 0; t < T; ++t) {
+      const int8_t* qa = (reinterpret_cast<const BlockQ8_0*>(a + t * a_stride) + b)->qs;
+      const PackedActQ4_0& x = reinterpret_cast<const PackedActQ4_0*>(aux + t * aux_stride)[b];
+      __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], Bcast4(qa));
+      __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[1], Bcast4(qa + 16));
+      s0 = _mm512_dpbusd_epi32(s0, q[2], Bcast4(qa + 4));
+      s1 = _mm512_dpbusd_epi32(s1, q[3], Bcast4(qa + 20));
+      s0 = _mm512_dpbusd_epi32(s0, q[4], Bcast4(qa + 8));
+      s1 = _mm512_dpbusd_epi32(s1, q[5], Bcast4(qa + 24));
+      s0 = _mm512_dpbusd_epi32(s0, q[6], Bcast4(qa + 12));
+      s1 = _mm512_dpbusd_epi32(s1, q[7], Bcast4(qa + 28));
+      const __m512i s = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(x.corr));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(x.d)),
+                               acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + t * kPackRows, acc[t]);
+}
+
+template <int T, bool kPairs>
+void Q4KTile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
+             int64_t aux_stride, int64_t nb, float* out) {
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  __m512 acc[T], accm[T];
+  for (int t = 0; t < T; ++t) acc[t] = accm[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const PackedQ4KBlock* blk = reinterpret_cast<const PackedQ4KBlock*>(group) + b;
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->d)));
+    const __m512 dmw =
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->dmin)));
+    __m512 dd[T], ddm[T];
+    const int8_t* qa[T];
+    const PackedActQ4K* x[T];
+    __m512i sumi[T];
+    for (int t = 0; t < T; ++t) {
+      const BlockQ8_K* ab = reinterpret_cast<const BlockQ8_K*>(a + t * a_stride) + b;
+      qa[t] = ab->qs;
+      x[t] = reinterpret_cast<const PackedActQ4K*>(aux + t * aux_stride) + b;
+      const __m512 da = _mm512_set1_ps(x[t]->d);
+      dd[t] = _mm512_mul_ps(dw, da);
+      ddm[t] = _mm512_mul_ps(dmw, da);
+      sumi[t] = _mm512_setzero_si512();
+    }
+    for (int c = 0; c < 4; ++c) {
+      __m512i dlo[T], dhi[T];
+      for (int t = 0; t < T; ++t) dlo[t] = dhi[t] = _mm512_setzero_si512();
+      for (int k = 0; k < 8; ++k) {
+        const __m512i v = _mm512_loadu_si512(blk->qs[8 * c + k]);
+        const __m512i lo = _mm512_and_si512(v, low);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+        for (int t = 0; t < T; ++t) {
+          dlo[t] = _mm512_dpbusd_epi32(dlo[t], lo, Bcast4(qa[t] + 64 * c + 4 * k));
+          dhi[t] = _mm512_dpbusd_epi32(dhi[t], hi, Bcast4(qa[t] + 64 * c + 32 + 4 * k));
+        }
+      }
+      const __m512i sc_lo = _mm512_cvtepu8_epi32(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->scales[2 * c])));
+      const __m512i sc_hi = _mm512_cvtepu8_epi32(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->scales[2 * c + 1])));
+      for (int t = 0; t < T; ++t) {
+        const __m512i s =
+            _mm512_add_epi32(_mm512_mullo_epi32(dlo[t], sc_lo), _mm512_mullo_epi32(dhi[t], sc_hi));
+        if constexpr (kPairs) {
+          const __m512i mins = _mm512_cvtepu8_epi16(
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->mins[c])));
+          const __m512i m = _mm512_madd_epi16(mins, _mm512_set1_epi32(x[t]->bsum_pairs[c]));
+          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), dd[t], acc[t]);
+          accm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), ddm[t], accm[t]);
+        } else {
+          sumi[t] = _mm512_add_epi32(sumi[t], s);
+        }
+      }
+    }
+    if constexpr (!kPairs) {
+      for (int t = 0; t < T; ++t) {
+        __m512i m = _mm512_setzero_si512();
+        for (int p = 0; p < 4; ++p) {
+          const __m512i mins = _mm512_cvtepu8_epi16(
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->mins[p])));
+          m = _mm512_add_epi32(m, _mm512_madd_epi16(mins, _mm512_set1_epi32(x[t]->bsum_pairs[p])));
+        }
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[t]), dd[t], acc[t]);
+        accm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), ddm[t], accm[t]);
+      }
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + t * kPackRows, _mm512_sub_ps(acc[t], accm[t]));
+}
+
+using TileBody = void (*)(const uint8_t*, const uint8_t*, int64_t, const uint8_t*, int64_t,
+                          int64_t, float*);
+
+template <TileBody k4, TileBody k1>
+void Tiles(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
+           int64_t aux_stride, int nt, int64_t nb, float* y, int64_t y_stride) {
+  alignas(64) float out[4 * kPackRows];
+  int t = 0;
+  for (; t + 4 <= nt; t += 4) {
+    k4(group, a + t * a_stride, a_stride, aux + t * aux_stride, aux_stride, nb, out);
+    StorePackedRows(out, 4, nr, y + t * y_stride, y_stride);
+  }
+  for (; t < nt; ++t) {
+    k1(group, a + t * a_stride, a_stride, aux + t * aux_stride, aux_stride, nb, out);
+    if (nr == kPackRows) {
+      std::memcpy(y + t * y_stride, out, sizeof(float) * kPackRows);
+    } else {
+      StorePackedRows(out, 1, nr, y + t * y_stride, y_stride);
+    }
+  }
+}
+
+void Q4_0Packed(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
+                const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
+                int64_t y_stride) {
+  Tiles<&Q4_0Tile<4>, &Q4_0Tile<1>>(group, nr, a, a_stride, aux, aux_stride, nt, n / kQK4_0, y,
+                                    y_stride);
+}
+
+template <bool kPairs>
+void Q4KPacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
+               const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
+               int64_t y_stride) {
+  Tiles<&Q4KTile<4, kPairs>, &Q4KTile<1, kPairs>>(group, nr, a, a_stride, aux, aux_stride, nt,
+                                                  n / kQK_K, y, y_stride);
+}
+
+}  // namespace
+
+const PackedKernels& Avx512PackedKernels() {
+  static const PackedKernels k{&Q4_0Packed, &Q4KPacked<false>, &Q4KPacked<true>};
+  return k;
+}
+
+}  // namespace phi3::internal

@@ -1,0 +1,92 @@
+// Internal to engine/kernels: the packed (16-row interleaved) Q4_0 / Q4_K
+// layouts and the per-SIMD-level kernels that read them.
+//
+// A packed matrix is ceil(rows / 16) groups of 16 rows (the last one padded
+// with zero rows); group g holds rows 16g .. 16g+15 and is `nb` group-blocks
+// long (nb = cols / block elements), one after the other. One 64-byte chunk
+// gives each of the 16 rows 4 bytes of the same block, so a single
+// vpdpbusd (or two 256-bit maddubs halves on AVX2) with a broadcast 4-byte
+// activation chunk accumulates one int32 per row lane: no horizontal sums.
+//
+// Contract every level keeps (matmul_test pins it): a packed tile writes,
+// for each (row, token), exactly the float the same level's row-major
+// tile/dot writes for that pair (same fma order per block; integer sums
+// are exact whatever their order).
+#ifndef PHI3_ENGINE_KERNELS_PACKED_INTERNAL_H_
+#define PHI3_ENGINE_KERNELS_PACKED_INTERNAL_H_
+
+#include <cstdint>
+
+#include "engine/kernels/matmul.h"
+#include "engine/kernels/thread_pool.h"
+
+namespace phi3::internal {
+
+inline constexpr int kPackRows = 16;
+
+// Q4_0 group-block (32 elements x 16 rows), 288 bytes = 16 file blocks.
+// qs[c][r] = bytes 4c .. 4c+3 of row r's block: low nibbles are elements
+// 4c .. 4c+3, high nibbles 16+4c .. 16+4c+3 (unsigned; the -8 offset is
+// applied as -8 * sum(activations)).
+struct PackedQ4_0Block {
+  uint16_t d[kPackRows];  // f16 scales as in the file (converted 16 at a time)
+  uint8_t qs[4][kPackRows][4];
+};
+static_assert(sizeof(PackedQ4_0Block) == 288);
+
+// Q4_K group-superblock (256 elements x 16 rows), 2368 bytes (file: 2304).
+// qs[k][r] = bytes 4k .. 4k+3 of row r's qs: with c = k / 8 and i =
+// 4 * (k % 8), low nibbles are elements 64c + i .. +3 (sub-block 2c), high
+// nibbles 64c + 32 + i .. +3 (sub-block 2c + 1). The 6-bit scales/mins are
+// unpacked: scales[j][r] = sc_j of row r; mins[p][r] = {m_2p, m_2p+1}.
+struct PackedQ4KBlock {
+  uint16_t d[kPackRows];
+  uint16_t dmin[kPackRows];
+  uint8_t scales[8][kPackRows];
+  uint8_t mins[4][kPackRows][2];
+  uint8_t qs[32][kPackRows][4];
+};
+static_assert(sizeof(PackedQ4KBlock) == 2368);
+
+// Per-token, per-block activation side data, computed once per MatMul.
+struct PackedActQ4_0 {
+  float d;       // the Q8_0 block's scale as f32
+  int32_t corr;  // 8 * sum of the block's 32 quants
+};
+struct PackedActQ4K {
+  float d;                  // the Q8_K block's scale
+  int32_t bsum_pairs[4];    // pair p: i16 {bsum_2p, bsum_2p+1}, bsum_j = sum of sub-block j
+};
+
+// y[t * y_stride + r] for r in [0, nr), t in [0, nt) from one group of 16
+// rows. a: the encoded activations (Q8_0 / Q8_K rows, a_stride apart);
+// aux: PackedAct* rows of n / block entries, aux_stride bytes apart.
+using PackedTileFn = void (*)(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
+                              const uint8_t* aux, int64_t aux_stride, int nt, int64_t n,
+                              float* y, int64_t y_stride);
+
+struct PackedKernels {
+  PackedTileFn q4_0 = nullptr;
+  PackedTileFn q4_k = nullptr;        // gemv rounding (per super-block)
+  PackedTileFn q4_k_pairs = nullptr;  // gemm rounding (per 64 elements)
+};
+
+const PackedKernels& ScalarPackedKernels();
+const PackedKernels& Avx2PackedKernels();    // REQUIRES: AVX2+FMA+F16C
+const PackedKernels& Avx512PackedKernels();  // REQUIRES: the kAvx512 set
+const PackedKernels& ActivePackedKernels();  // of ActiveSimdLevel()
+
+// MatMulQuantized for w.layout == kPacked16 (matmul.cc dispatches here).
+void MatMulPacked(const WeightMatrix& w, const uint8_t* xq, int64_t num_tokens, float* y,
+                  int64_t y_stride, ThreadPool& pool, int64_t q4k_gemm_tokens);
+
+// Writes the nr <= 16 first lanes of each of nt rows of out ([nt][16]).
+inline void StorePackedRows(const float* out, int nt, int nr, float* y, int64_t y_stride) {
+  for (int t = 0; t < nt; ++t) {
+    for (int r = 0; r < nr; ++r) y[t * y_stride + r] = out[t * kPackRows + r];
+  }
+}
+
+}  // namespace phi3::internal
+
+#endif  // PHI3_ENGINE_KERNELS_PACKED_INTERNAL_H_

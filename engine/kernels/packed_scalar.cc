@@ -1,0 +1,84 @@
+// Scalar kernels for the packed layouts: the same rounding as the scalar
+// row-major dots of dot_scalar.cc (Q4_0: sum += S * (d_w * d_a); Q4_K:
+// fma per super-block or per 64 elements, see DotQ4_KLane).
+#include <cmath>
+#include <cstring>
+
+#include "engine/kernels/packed_internal.h"
+#include "engine/kernels/quantize.h"
+
+namespace phi3::internal {
+namespace {
+
+void Q4_0Scalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
+                const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
+                int64_t y_stride) {
+  const PackedQ4_0Block* w = reinterpret_cast<const PackedQ4_0Block*>(group);
+  const int64_t nb = n / kQK4_0;
+  for (int t = 0; t < nt; ++t) {
+    const BlockQ8_0* at = reinterpret_cast<const BlockQ8_0*>(a + t * a_stride);
+    const PackedActQ4_0* xt = reinterpret_cast<const PackedActQ4_0*>(aux + t * aux_stride);
+    for (int r = 0; r < nr; ++r) {
+      float sum = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        int32_t s = 0;
+        for (int c = 0; c < 4; ++c) {
+          for (int i = 0; i < 4; ++i) {
+            const uint8_t q = w[b].qs[c][r][i];
+            s += (q & 0xF) * at[b].qs[4 * c + i] + (q >> 4) * at[b].qs[16 + 4 * c + i];
+          }
+        }
+        s -= xt[b].corr;
+        sum += static_cast<float>(s) * (F16ToF32(w[b].d[r]) * xt[b].d);
+      }
+      y[t * y_stride + r] = sum;
+    }
+  }
+}
+
+template <bool kPairs>
+void Q4KScalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
+               const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
+               int64_t y_stride) {
+  const PackedQ4KBlock* w = reinterpret_cast<const PackedQ4KBlock*>(group);
+  const int64_t nb = n / kQK_K;
+  for (int t = 0; t < nt; ++t) {
+    const BlockQ8_K* at = reinterpret_cast<const BlockQ8_K*>(a + t * a_stride);
+    for (int r = 0; r < nr; ++r) {
+      float acc = 0.0f, accm = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        const float d = F16ToF32(w[b].d[r]) * at[b].d;
+        const float dmin = F16ToF32(w[b].dmin[r]) * at[b].d;
+        int32_t sumi = 0, summ = 0;
+        for (int j = 0; j < 8; ++j) {
+          const int c = j / 2, shift = (j & 1) ? 4 : 0;
+          int32_t s = 0;
+          for (int k = 8 * c; k < 8 * c + 8; ++k) {
+            for (int i = 0; i < 4; ++i) {
+              s += ((w[b].qs[k][r][i] >> shift) & 0xF) * at[b].qs[32 * j + 4 * (k % 8) + i];
+            }
+          }
+          sumi += w[b].scales[j][r] * s;
+          summ += w[b].mins[j / 2][r][j % 2] * (at[b].bsums[2 * j] + at[b].bsums[2 * j + 1]);
+          if (j == 7 || (kPairs && (j & 1))) {
+            acc = std::fma(static_cast<float>(sumi), d, acc);
+            accm = std::fma(static_cast<float>(summ), dmin, accm);
+            sumi = summ = 0;
+          }
+        }
+      }
+      y[t * y_stride + r] = acc - accm;
+    }
+  }
+  (void)aux;
+  (void)aux_stride;
+}
+
+}  // namespace
+
+const PackedKernels& ScalarPackedKernels() {
+  static const PackedKernels k{&Q4_0Scalar, &Q4KScalar<false>, &Q4KScalar<true>};
+  return k;
+}
+
+}  // namespace phi3::internal

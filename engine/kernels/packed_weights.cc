@@ -1,0 +1,202 @@
+#include "engine/kernels/packed_weights.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "engine/kernels/cpu_features.h"
+#include "engine/kernels/packed_internal.h"
+#include "engine/kernels/quantize.h"
+
+namespace phi3 {
+namespace {
+
+using internal::kPackRows;
+using internal::PackedActQ4_0;
+using internal::PackedActQ4K;
+using internal::PackedQ4_0Block;
+using internal::PackedQ4KBlock;
+
+int64_t PackedBlockBytes(TensorType type) {
+  return type == TensorType::kQ4_0 ? int64_t{sizeof(PackedQ4_0Block)}
+                                   : int64_t{sizeof(PackedQ4KBlock)};
+}
+
+int64_t BlockElements(TensorType type) { return type == TensorType::kQ4_0 ? kQK4_0 : kQK_K; }
+
+void PackQ4_0Group(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
+  PackedQ4_0Block* out = reinterpret_cast<PackedQ4_0Block*>(dst);
+  std::memset(dst, 0, nb * sizeof(PackedQ4_0Block));
+  for (int r = 0; r < nr; ++r) {
+    const BlockQ4_0* row = reinterpret_cast<const BlockQ4_0*>(src + r * row_bytes);
+    for (int64_t b = 0; b < nb; ++b) {
+      out[b].d[r] = row[b].d;
+      for (int c = 0; c < 4; ++c) std::memcpy(out[b].qs[c][r], row[b].qs + 4 * c, 4);
+    }
+  }
+}
+
+void PackQ4KGroup(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
+  PackedQ4KBlock* out = reinterpret_cast<PackedQ4KBlock*>(dst);
+  std::memset(dst, 0, nb * sizeof(PackedQ4KBlock));
+  for (int r = 0; r < nr; ++r) {
+    const BlockQ4_K* row = reinterpret_cast<const BlockQ4_K*>(src + r * row_bytes);
+    for (int64_t b = 0; b < nb; ++b) {
+      out[b].d[r] = row[b].d;
+      out[b].dmin[r] = row[b].dmin;
+      for (int j = 0; j < 8; ++j) {
+        uint8_t sc, m;
+        GetScaleMinK4(j, row[b].scales, &sc, &m);
+        out[b].scales[j][r] = sc;
+        out[b].mins[j / 2][r][j % 2] = m;
+      }
+      for (int k = 0; k < 32; ++k) std::memcpy(out[b].qs[k][r], row[b].qs + 4 * k, 4);
+    }
+  }
+}
+
+// aux rows for tokens [0, num_tokens): see PackedActQ4_0 / PackedActQ4K.
+void PrepareAux(TensorType type, const uint8_t* xq, int64_t a_stride, int64_t num_tokens,
+                int64_t nb, uint8_t* aux, int64_t aux_stride, ThreadPool& pool) {
+  auto body = [&](int64_t begin, int64_t end, int) {
+    for (int64_t t = begin; t < end; ++t) {
+      if (type == TensorType::kQ4_0) {
+        const BlockQ8_0* a = reinterpret_cast<const BlockQ8_0*>(xq + t * a_stride);
+        PackedActQ4_0* out = reinterpret_cast<PackedActQ4_0*>(aux + t * aux_stride);
+        for (int64_t b = 0; b < nb; ++b) {
+          int32_t sum = 0;
+          for (int i = 0; i < kQK8_0; ++i) sum += a[b].qs[i];
+          out[b].d = F16ToF32(a[b].d);
+          out[b].corr = 8 * sum;
+        }
+      } else {
+        const BlockQ8_K* a = reinterpret_cast<const BlockQ8_K*>(xq + t * a_stride);
+        PackedActQ4K* out = reinterpret_cast<PackedActQ4K*>(aux + t * aux_stride);
+        for (int64_t b = 0; b < nb; ++b) {
+          out[b].d = a[b].d;
+          for (int p = 0; p < 4; ++p) {
+            const int32_t lo = a[b].bsums[4 * p] + a[b].bsums[4 * p + 1];
+            const int32_t hi = a[b].bsums[4 * p + 2] + a[b].bsums[4 * p + 3];
+            out[b].bsum_pairs[p] =
+                static_cast<int32_t>((static_cast<uint32_t>(hi) << 16) | (static_cast<uint32_t>(lo) & 0xFFFF));
+          }
+        }
+      }
+    }
+  };
+  if (num_tokens == 1) {
+    body(0, 1, 0);
+  } else {
+    pool.ParallelFor(num_tokens, body);
+  }
+}
+
+uint8_t* AuxScratch(size_t bytes) {
+  thread_local std::vector<uint8_t> scratch;
+  if (scratch.size() < bytes) scratch.resize(bytes);
+  return scratch.data();
+}
+
+}  // namespace
+
+bool CanPackWeights(const WeightMatrix& w) {
+  if (w.layout != WeightLayout::kRowMajor || w.rows <= 0 || w.data == nullptr) return false;
+  if (w.type != TensorType::kQ4_0 && w.type != TensorType::kQ4_K) return false;
+  return w.cols > 0 && w.cols % BlockElements(w.type) == 0;
+}
+
+bool WeightPackingEnabled() {
+  const char* v = std::getenv("PHI3_PACK_WEIGHTS");
+  return v == nullptr || std::strcmp(v, "0") != 0;
+}
+
+void PackedWeights::Free::operator()(uint8_t* p) const { std::free(p); }
+
+PackedWeights PackWeights(const WeightMatrix& w, ThreadPool& pool) {
+  assert(CanPackWeights(w));
+  const int64_t nb = w.cols / BlockElements(w.type);
+  const int64_t group_bytes = nb * PackedBlockBytes(w.type);
+  const int64_t groups = (w.rows + kPackRows - 1) / kPackRows;
+  const int64_t row_bytes = RowBytes(w.type, w.cols);
+  PackedWeights p;
+  p.bytes_ = groups * group_bytes;
+  const size_t alloc = static_cast<size_t>((p.bytes_ + 63) / 64 * 64);
+  p.buffer_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, alloc)));
+  uint8_t* dst = p.buffer_.get();
+  const uint8_t* src = static_cast<const uint8_t*>(w.data);
+  pool.ParallelFor(groups, [&](int64_t begin, int64_t end, int) {
+    for (int64_t g = begin; g < end; ++g) {
+      const int nr = static_cast<int>(std::min<int64_t>(kPackRows, w.rows - g * kPackRows));
+      const uint8_t* s = src + g * kPackRows * row_bytes;
+      if (w.type == TensorType::kQ4_0) {
+        PackQ4_0Group(s, row_bytes, nr, nb, dst + g * group_bytes);
+      } else {
+        PackQ4KGroup(s, row_bytes, nr, nb, dst + g * group_bytes);
+      }
+    }
+  });
+  p.matrix_ = w;
+  p.matrix_.data = dst;
+  p.matrix_.layout = WeightLayout::kPacked16;
+  return p;
+}
+
+namespace internal {
+
+const PackedKernels& ActivePackedKernels() {
+  switch (ActiveSimdLevel()) {
+    case SimdLevel::kAvx512:
+      return Avx512PackedKernels();
+    case SimdLevel::kAvx2:
+      return Avx2PackedKernels();
+    case SimdLevel::kScalar:
+      break;
+  }
+  return ScalarPackedKernels();
+}
+
+void MatMulPacked(const WeightMatrix& w, const uint8_t* xq, int64_t num_tokens, float* y,
+                  int64_t y_stride, ThreadPool& pool, int64_t q4k_gemm_tokens) {
+  const PackedKernels& k = ActivePackedKernels();
+  const bool q4k = w.type == TensorType::kQ4_K;
+  const PackedTileFn tile = q4k ? k.q4_k : k.q4_0;
+  const int64_t gemm_tokens = q4k ? std::clamp<int64_t>(q4k_gemm_tokens, 0, num_tokens) : 0;
+  const int64_t nb = w.cols / BlockElements(w.type);
+  const int64_t group_bytes = nb * PackedBlockBytes(w.type);
+  const int64_t a_stride = ActivationRowBytes(w.type, w.cols);
+  const int64_t aux_stride =
+      nb * (q4k ? int64_t{sizeof(PackedActQ4K)} : int64_t{sizeof(PackedActQ4_0)});
+  uint8_t* aux = AuxScratch(static_cast<size_t>(aux_stride * num_tokens));
+  PrepareAux(w.type, xq, a_stride, num_tokens, nb, aux, aux_stride, pool);
+  const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
+  // Token blocks keep one block's activations in L2 while the groups pass;
+  // each group is then re-read from L1/L2 by every token tile of the block.
+  const int64_t token_block =
+      std::max<int64_t>(4, std::min<int64_t>(64, (256 * 1024) / a_stride) & ~int64_t{3});
+  const int64_t groups = (w.rows + kPackRows - 1) / kPackRows;
+  pool.ParallelFor(groups, [&](int64_t begin, int64_t end, int) {
+    for (int64_t t0 = 0; t0 < num_tokens; t0 += token_block) {
+      const int nt = static_cast<int>(std::min(token_block, num_tokens - t0));
+      const int ng = static_cast<int>(std::clamp<int64_t>(gemm_tokens - t0, 0, nt));
+      for (int64_t g = begin; g < end; ++g) {
+        const int nr = static_cast<int>(std::min<int64_t>(kPackRows, w.rows - g * kPackRows));
+        const uint8_t* wg = wdata + g * group_bytes;
+        float* yg = y + g * kPackRows;
+        if (ng > 0) {
+          k.q4_k_pairs(wg, nr, xq + t0 * a_stride, a_stride, aux + t0 * aux_stride, aux_stride,
+                       ng, w.cols, yg + t0 * y_stride, y_stride);
+        }
+        if (ng < nt) {
+          const int64_t t1 = t0 + ng;
+          tile(wg, nr, xq + t1 * a_stride, a_stride, aux + t1 * aux_stride, aux_stride, nt - ng,
+               w.cols, yg + t1 * y_stride, y_stride);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace internal
+}  // namespace phi3
