@@ -23,6 +23,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "engine/gguf/gguf_file.h"
+#include "engine/tools/bench/bench_report.h"
 #include "engine/tools/bench/bench_stats.h"
 #include "engine/tools/bench/flat_json.h"
 #include "engine/tools/bench/llama_client.h"
@@ -48,55 +49,6 @@ ABSL_FLAG(int, bandwidth_mib, 1024, "buffer size of the bandwidth test");
 
 namespace phi3::bench {
 namespace {
-
-struct FigureResult {
-  std::string figure;
-  std::vector<double> ours, llama;
-  std::map<std::string, std::vector<double>> ours_extras, llama_extras;
-  std::string ours_runner;
-  std::string error;
-};
-
-std::string Unit(const std::string& figure) {
-  if (absl::StartsWith(figure, "mem:")) return "bytes";
-  if (figure == "ttft") return "warm/cold";
-  return "tok/s";
-}
-bool LowerIsBetter(const std::string& figure) {
-  return absl::StartsWith(figure, "mem:") || figure == "ttft";
-}
-
-std::string CpuName() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (absl::StartsWith(line, "model name")) {
-      auto pos = line.find(':');
-      if (pos != std::string::npos) return line.substr(pos + 2);
-    }
-  }
-  return "unknown";
-}
-
-std::string UtcNow() {
-  std::time_t t = std::time(nullptr);
-  char buf[64];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
-std::string JsonArray(const std::vector<double>& v) {
-  std::vector<std::string> parts;
-  for (double x : v) parts.push_back(JsonNumber(x));
-  return absl::StrCat("[", absl::StrJoin(parts, ","), "]");
-}
-
-std::string Human(double v, const std::string& unit) {
-  if (!std::isfinite(v)) return "-";
-  if (unit == "bytes") return absl::StrFormat("%.1f MiB", v / (1 << 20));
-  if (unit == "warm/cold") return absl::StrFormat("%.4f", v);
-  return absl::StrFormat("%.2f", v);
-}
 
 class Bench {
  public:
@@ -159,8 +111,8 @@ class Bench {
     // Each figure's JSON line is printed as soon as it is measured, so a long
     // run that is interrupted still leaves its results; the table comes last.
     for (const std::string& figure : figures) {
-      results.push_back(RunFigure(figure, ours));
-      std::printf("%s\n", FigureJson(results.back(), model).c_str());
+      results.push_back(RunOneFigure(figure, ours));
+      std::printf("%s\n", FigureJson(results.back(), model, threads_, reps_).c_str());
       std::fflush(stdout);
     }
 
@@ -177,33 +129,13 @@ class Bench {
   }
 
  private:
-  FigureResult RunFigure(const std::string& figure, const std::string& ours) {
-    FigureResult r;
-    r.figure = figure;
-    for (int rep = 0; rep < reps_; ++rep) {
-      Log(absl::StrCat(figure, " rep ", rep + 1, "/", reps_));
-      auto mine = RunOurs(figure, ours, &r.ours_runner);
-      if (!mine.ok()) {
-        r.error = absl::StrCat("ours: ", mine.status().ToString());
-        Log(r.error);
-        break;
-      }
-      r.ours.push_back(mine->value);
-      for (const auto& [k, v] : mine->extras) r.ours_extras[k].push_back(v);
-      if (llama_ != nullptr) {
-        auto theirs = llama_->Run(figure);
-        if (!theirs.ok()) {
-          r.error = absl::StrCat("llama.cpp: ", theirs.status().ToString());
-          Log(r.error);
-          break;
-        }
-        r.llama.push_back(*theirs->Number("value"));
-        for (const auto& [k, v] : theirs->numbers) {
-          if (k != "value") r.llama_extras[k].push_back(v);
-        }
-      }
-    }
-    return r;
+  FigureResult RunOneFigure(const std::string& figure, const std::string& ours) {
+    LlamaFn llama;
+    if (llama_ != nullptr) llama = [this](const std::string& f) { return llama_->Run(f); };
+    return RunFigure(
+        figure, reps_,
+        [&](const std::string& f, std::string* runner) { return RunOurs(f, ours, runner); },
+        llama, "phi3-bench");
   }
 
   absl::StatusOr<Measurement> RunOurs(const std::string& figure, const std::string& ours,
@@ -225,28 +157,6 @@ class Bench {
     return model_->Run(figure);
   }
 
-  // One JSON line: ours, llama_cpp and ratio are medians; samples follow.
-  std::string FigureJson(const FigureResult& r, const std::string& model) const {
-    const double o = Median(r.ours), l = Median(r.llama);
-    std::string line = absl::StrCat(
-        "{\"figure\":", JsonQuote(r.figure), ",\"ours\":", JsonNumber(o),
-        ",\"llama_cpp\":", JsonNumber(l), ",\"ratio\":", JsonNumber(o / l),
-        ",\"unit\":", JsonQuote(Unit(r.figure)),
-        ",\"better\":", LowerIsBetter(r.figure) ? "\"lower\"" : "\"higher\"",
-        ",\"ours_runner\":", JsonQuote(r.ours_runner), ",\"threads\":", threads_,
-        ",\"reps\":", reps_, ",\"model\":", JsonQuote(model));
-    for (const auto& [k, v] : r.ours_extras) {
-      absl::StrAppend(&line, ",\"ours_", k, "\":", JsonNumber(Median(v)));
-    }
-    for (const auto& [k, v] : r.llama_extras) {
-      absl::StrAppend(&line, ",\"llama_cpp_", k, "\":", JsonNumber(Median(v)));
-    }
-    absl::StrAppend(&line, ",\"ours_samples\":", JsonArray(r.ours),
-                    ",\"llama_cpp_samples\":", JsonArray(r.llama));
-    if (!r.error.empty()) absl::StrAppend(&line, ",\"error\":", JsonQuote(r.error));
-    return line + "}";
-  }
-
   void Print(const std::vector<FigureResult>& results, const std::string& model) {
     const double ours_tg = Median(Find(results, "tg128", true));
     const double llama_tg = Median(Find(results, "tg128", false));
@@ -256,24 +166,7 @@ class Bench {
                 model.c_str(), threads_, reps_);
     std::printf("CPU: %s   llama.cpp CPU variant: %s\n", CpuName().c_str(),
                 llama_ ? llama_->info().String("cpu_variant").c_str() : "-");
-    std::printf("%-14s %14s %14s %8s  %-9s %s\n", "figure", "ours", "llama.cpp", "ratio", "unit",
-                "notes");
-    for (const auto& r : results) {
-      const std::string unit = Unit(r.figure);
-      const double o = Median(r.ours), l = Median(r.llama);
-      std::string notes = r.ours_runner.empty() ? "" : absl::StrCat("ours=", r.ours_runner);
-      for (const char* k : {"itl_p50_ms", "itl_p99_ms", "cold_ms", "warm_ms"}) {
-        auto a = r.ours_extras.find(k), b = r.llama_extras.find(k);
-        if (a == r.ours_extras.end() && b == r.llama_extras.end()) continue;
-        absl::StrAppend(&notes, " ", k, "=",
-                        Human(a == r.ours_extras.end() ? NAN : Median(a->second), ""), "/",
-                        Human(b == r.llama_extras.end() ? NAN : Median(b->second), ""));
-      }
-      if (!r.error.empty()) absl::StrAppend(&notes, " ERROR ", r.error);
-      std::printf("%-14s %14s %14s %8s  %-9s %s\n", r.figure.c_str(), Human(o, unit).c_str(),
-                  Human(l, unit).c_str(), Human(o / l, "warm/cold").c_str(), unit.c_str(),
-                  notes.c_str());
-    }
+    std::printf("load average: %s\n%s", LoadAverage().c_str(), FigureTable(results).c_str());
     if (bwn_ > 0) {
       std::printf(
           "roofline: read bandwidth %.2f GB/s (1 thread), %.2f GB/s (%d threads); %.1f MiB "
@@ -293,8 +186,10 @@ class Bench {
           JsonNumber(roofline).c_str(), JsonQuote(model).c_str());
     }
     std::printf("{\"figure\":\"system\",\"date\":%s,\"cpu\":%s,\"threads\":%d,"
-                "\"llama_cpp_cpu_variant\":%s,\"llama_cpp_flash_attention\":%s,\"model\":%s}\n",
+                "\"load_average\":%s,\"llama_cpp_cpu_variant\":%s,\"llama_cpp_flash_attention\":%s,"
+                "\"model\":%s}\n",
                 JsonQuote(UtcNow()).c_str(), JsonQuote(CpuName()).c_str(), threads_,
+                JsonQuote(LoadAverage()).c_str(),
                 JsonQuote(llama_ ? llama_->info().String("cpu_variant") : "").c_str(),
                 JsonQuote(llama_ ? llama_->info().String("flash_attention") : "").c_str(),
                 JsonQuote(model).c_str());
