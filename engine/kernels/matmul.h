@@ -13,7 +13,9 @@
 //   the block uses them; register tiles of 4-8 rows x 2-4 tokens). A batch
 //   then costs compute, not bandwidth: ~90 GFLOP/s per core for the 8-bit
 //   types and f16 on AVX-512 (Zen 4), i.e. batching pays until ~4-8 tokens
-//   per step, beyond which cost grows linearly with tokens.
+//   per step, beyond which cost grows linearly with tokens. Packed Q4_0/Q4_K
+//   (WeightLayout::kPacked16) reach ~220-250 GFLOP/s per core (token tiles
+//   of 8/4 x 16 rows): 16 tokens cost ~3-5x one DRAM-bound token.
 //
 // Thread safety: calls may run concurrently from different threads, each
 // with its own ThreadPool (or sharing one: the pool serialises jobs). The
@@ -45,17 +47,30 @@ struct WeightMatrix {
   WeightLayout layout = WeightLayout::kRowMajor;
 };
 
-// Q4_K rounding. llama.cpp (x86, repacked Q4_K weights) rounds a token in
-// one of two ways: tokens in the full groups of 4 of a mul_mat batch (its
-// gemm: prompt processing) get one fma per 64 elements, the others (its gemv:
-// decode, the last n % 4 tokens of a prompt batch, and the last layer's
-// output-only rows) one per 256-element super-block; the integer sums are
-// exact either way. By default every token gets the gemv order. A caller
-// that mirrors llama.cpp's batches passes q4k_gemm_tokens = k: tokens
-// [0, k) of the call then get the gemm order (for a prompt of P tokens
-// evaluated in one llama.cpp batch: k = P - P % 4 for every layer's
-// matrices except the last layer's after-attention rows). A token's output
-// depends only on x[t], W and whether t < k. Ignored for other types.
+// llama.cpp rounds a mul_mat differently when it has >= 2 token columns (a
+// prompt batch) than for one token (decode), for some weight types (all
+// checked against its x86 zen4 build, the oracle's):
+// - Q4_K (repacked): tokens in the full groups of 4 of a batch (its gemm)
+//   get one fma per 64 elements; the others (its gemv: decode, the last
+//   n % 4 tokens of a batch) one per 256-element super-block.
+// - F16: a batch (when rows % 4 == 0 and cols % 16 == 0) goes through
+//   tinyBLAS (one 16-lane fma chain per output); decode through
+//   ggml_vec_dot_f16 (4 x 16 lanes per 64 elements, double tail).
+// - Q8_0, Q5_K, Q6_K, Q4_0 and the rest: the same rounding either way.
+// By default every token gets the decode rounding. A caller that mirrors
+// llama.cpp's batches orders the tokens of a call by class and says where
+// the classes end; a token's output depends only on x[t], W and its class.
+struct MatMulRounding {
+  // Tokens [0, batch_tokens) belong to llama.cpp mul_mats of >= 2 columns
+  // (for a prompt of P tokens evaluated in one llama.cpp ubatch: its P
+  // tokens; the last layer's after-attention rows and the output head: the
+  // output rows, if there are >= 2 of them).
+  int64_t batch_tokens = 0;
+  // Tokens [0, q4k_gemm_tokens) are in the full groups of 4 of such batches
+  // (prompt of P tokens: P - P % 4). REQUIRES q4k_gemm_tokens <=
+  // batch_tokens when both are used.
+  int64_t q4k_gemm_tokens = 0;
+};
 
 // Bytes of one encoded activation row for weights of type `weight`.
 int64_t ActivationRowBytes(TensorType weight, int64_t cols);
@@ -67,6 +82,9 @@ int64_t ActivationRowBytes(TensorType weight, int64_t cols);
 void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
             ThreadPool& pool);
 void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+            int64_t y_stride, ThreadPool& pool, const MatMulRounding& rounding);
+// Shorthand: {.batch_tokens = 0, .q4k_gemm_tokens = q4k_gemm_tokens}.
+void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
             int64_t y_stride, ThreadPool& pool, int64_t q4k_gemm_tokens = 0);
 
 // Encodes x ([num_tokens][cols] f32) for weights of type `weight` into
@@ -76,6 +94,8 @@ void QuantizeActivations(TensorType weight, const float* x, int64_t num_tokens, 
 
 // As MatMul, with activations already encoded by QuantizeActivations (lets
 // several matrices that read the same input share one encoding).
+void MatMulQuantized(const WeightMatrix& w, const void* xq, int64_t num_tokens, float* y,
+                     int64_t y_stride, ThreadPool& pool, const MatMulRounding& rounding);
 void MatMulQuantized(const WeightMatrix& w, const void* xq, int64_t num_tokens, float* y,
                      int64_t y_stride, ThreadPool& pool, int64_t q4k_gemm_tokens = 0);
 

@@ -2,7 +2,7 @@
 // 16-row group, vpdpbusd of a 64-byte weight chunk (4 bytes per row) with a
 // broadcast 4-byte activation chunk. Rounding per lane as the row-major
 // lane kernels (simd_lane_ops.h): acc = fma(float(S_b), d_w * d_a, acc).
-// Token tiles of 4 reuse each unpacked weight chunk for 4 tokens; a token's
+// Token tiles of 8 (Q4_0) or 4 reuse each unpacked weight chunk; a token's
 // arithmetic is the same in any tile (batch invariance).
 #include <immintrin.h>
 
@@ -42,7 +42,8 @@ void Q4_0Tile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const ui
     for (int t = 0; t < T; ++t) {
       const int8_t* qa = (reinterpret_cast<const BlockQ8_0*>(a + t * a_stride) + b)->qs;
       const PackedActQ4_0& x = reinterpret_cast<const PackedActQ4_0*>(aux + t * aux_stride)[b];
-      __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], Bcast4(qa));
+      // -8 * sum(a) seeds one chain (exact int32 either way).
+      __m512i s0 = _mm512_dpbusd_epi32(_mm512_set1_epi32(-x.corr), q[0], Bcast4(qa));
       __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[1], Bcast4(qa + 16));
       s0 = _mm512_dpbusd_epi32(s0, q[2], Bcast4(qa + 4));
       s1 = _mm512_dpbusd_epi32(s1, q[3], Bcast4(qa + 20));
@@ -50,7 +51,7 @@ void Q4_0Tile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const ui
       s1 = _mm512_dpbusd_epi32(s1, q[5], Bcast4(qa + 24));
       s0 = _mm512_dpbusd_epi32(s0, q[6], Bcast4(qa + 12));
       s1 = _mm512_dpbusd_epi32(s1, q[7], Bcast4(qa + 28));
-      const __m512i s = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(x.corr));
+      const __m512i s = _mm512_add_epi32(s0, s1);
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(x.d)),
                                acc[t]);
     }
@@ -69,7 +70,6 @@ void Q4KTile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uin
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->d)));
     const __m512 dmw =
         _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->dmin)));
-    __m512 dd[T], ddm[T];
     const int8_t* qa[T];
     const PackedActQ4K* x[T];
     __m512i sumi[T];
@@ -77,9 +77,6 @@ void Q4KTile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uin
       const BlockQ8_K* ab = reinterpret_cast<const BlockQ8_K*>(a + t * a_stride) + b;
       qa[t] = ab->qs;
       x[t] = reinterpret_cast<const PackedActQ4K*>(aux + t * aux_stride) + b;
-      const __m512 da = _mm512_set1_ps(x[t]->d);
-      dd[t] = _mm512_mul_ps(dw, da);
-      ddm[t] = _mm512_mul_ps(dmw, da);
       sumi[t] = _mm512_setzero_si512();
     }
     for (int c = 0; c < 4; ++c) {
@@ -105,8 +102,9 @@ void Q4KTile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uin
           const __m512i mins = _mm512_cvtepu8_epi16(
               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->mins[c])));
           const __m512i m = _mm512_madd_epi16(mins, _mm512_set1_epi32(x[t]->bsum_pairs[c]));
-          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), dd[t], acc[t]);
-          accm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), ddm[t], accm[t]);
+          const __m512 da = _mm512_set1_ps(x[t]->d);
+          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, da), acc[t]);
+          accm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), _mm512_mul_ps(dmw, da), accm[t]);
         } else {
           sumi[t] = _mm512_add_epi32(sumi[t], s);
         }
@@ -120,8 +118,9 @@ void Q4KTile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uin
               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->mins[p])));
           m = _mm512_add_epi32(m, _mm512_madd_epi16(mins, _mm512_set1_epi32(x[t]->bsum_pairs[p])));
         }
-        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[t]), dd[t], acc[t]);
-        accm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), ddm[t], accm[t]);
+        const __m512 da = _mm512_set1_ps(x[t]->d);
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[t]), _mm512_mul_ps(dw, da), acc[t]);
+        accm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), _mm512_mul_ps(dmw, da), accm[t]);
       }
     }
   }
@@ -131,11 +130,17 @@ void Q4KTile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uin
 using TileBody = void (*)(const uint8_t*, const uint8_t*, int64_t, const uint8_t*, int64_t,
                           int64_t, float*);
 
-template <TileBody k4, TileBody k1>
+// Token tiles of TA (8 or 4), then 4, then single tokens: a token's
+// arithmetic is the same in each (lanes never mix tokens).
+template <int TA, TileBody kA, TileBody k4, TileBody k1>
 void Tiles(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
            int64_t aux_stride, int nt, int64_t nb, float* y, int64_t y_stride) {
-  alignas(64) float out[4 * kPackRows];
+  alignas(64) float out[8 * kPackRows];
   int t = 0;
+  for (; t + TA <= nt; t += TA) {
+    kA(group, a + t * a_stride, a_stride, aux + t * aux_stride, aux_stride, nb, out);
+    StorePackedRows(out, TA, nr, y + t * y_stride, y_stride);
+  }
   for (; t + 4 <= nt; t += 4) {
     k4(group, a + t * a_stride, a_stride, aux + t * aux_stride, aux_stride, nb, out);
     StorePackedRows(out, 4, nr, y + t * y_stride, y_stride);
@@ -153,16 +158,16 @@ void Tiles(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, con
 void Q4_0Packed(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
                 const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
                 int64_t y_stride) {
-  Tiles<&Q4_0Tile<4>, &Q4_0Tile<1>>(group, nr, a, a_stride, aux, aux_stride, nt, n / kQK4_0, y,
-                                    y_stride);
+  Tiles<8, &Q4_0Tile<8>, &Q4_0Tile<4>, &Q4_0Tile<1>>(group, nr, a, a_stride, aux, aux_stride,
+                                                     nt, n / kQK4_0, y, y_stride);
 }
 
 template <bool kPairs>
 void Q4KPacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
                const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
                int64_t y_stride) {
-  Tiles<&Q4KTile<4, kPairs>, &Q4KTile<1, kPairs>>(group, nr, a, a_stride, aux, aux_stride, nt,
-                                                  n / kQK_K, y, y_stride);
+  Tiles<4, &Q4KTile<4, kPairs>, &Q4KTile<4, kPairs>, &Q4KTile<1, kPairs>>(
+      group, nr, a, a_stride, aux, aux_stride, nt, n / kQK_K, y, y_stride);
 }
 
 }  // namespace
