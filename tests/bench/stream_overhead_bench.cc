@@ -168,7 +168,6 @@ int main(int argc, char** argv) {
     if (round % 2 == 0) sink = run_engine();
 
     grpc::ClientContext context;
-    const absl::Time rpc_start = absl::Now();
     const double rpc_cpu0 = ProcessCpuSeconds();
     auto reader = stub->Generate(&context, rpc_request);
     std::vector<absl::Time> times;
