@@ -53,7 +53,7 @@ float DotF16(const void* w, const void* a, int64_t n) {
 }
 
 // F16 in tinyBLAS's order (prompt batches): one 16-lane fma chain.
-[[maybe_unused]] float DotF16Batch(const void* w, const void* a, int64_t n) {
+float DotF16Batch(const void* w, const void* a, int64_t n) {
   if (n % 16 != 0) return DotF16(w, a, n);
   const uint16_t* x = static_cast<const uint16_t*>(w);
   const uint16_t* y = static_cast<const uint16_t*>(a);
@@ -260,6 +260,7 @@ KernelTable MakeTable() {
   KernelTable t;
   t.f32 = Kernels<DotF32>();
   t.f16 = Kernels<DotF16>();
+  t.f16_batch = Kernels<DotF16Batch>();
   t.bf16 = Kernels<DotBF16>();
   t.q8_0 = Kernels<DotQ8_0>();
   t.q4_0 = Kernels<DotQ4_0>();

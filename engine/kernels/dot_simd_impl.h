@@ -30,6 +30,7 @@ KernelTable MakeSimdTable() {
   KernelTable t;
   t.f32 = MakeKernels<F32Ops>();
   t.f16 = TypeKernels{&F16VecDot, &F16VecTile};
+  t.f16_batch = TypeKernels{&F16BatchDot, &F16BatchTile};
   t.bf16 = MakeKernels<BF16Ops>();
   t.q8_0 = MakeKernels<Q8_0Ops>();
   t.q4_0 = MakeLaneKernels<LaneQ4_0>();

@@ -8,6 +8,7 @@
 
 #include "engine/kernels/cpu_features.h"
 #include "engine/kernels/kernel_table.h"
+#include "engine/kernels/matmul.h"
 #include "engine/kernels/quantize.h"
 #include "engine/kernels/test_util.h"
 #include "gtest/gtest.h"
@@ -135,16 +136,23 @@ TEST_P(LevelTest, TileIsBitIdenticalToDot) {
       const auto v = testing::RandomVector(n, 400 + t);
       QuantizeRow(act, v.data(), a.data() + t * a_stride, n);
     }
-    const internal::TypeKernels* k = table.ForWeight(type);
-    for (int nr = 1; nr <= kRows; nr += 3) {
-      for (int nt = 1; nt <= kTokens; nt += 2) {
-        std::vector<float> y(nt * 16, -1.0f);
-        k->tile(w.data(), w_stride, nr, a.data(), a_stride, nt, n, y.data(), 16);
-        for (int r = 0; r < nr; ++r) {
-          for (int t = 0; t < nt; ++t) {
-            const float d = k->dot(w.data() + r * w_stride, a.data() + t * a_stride, n);
-            ASSERT_EQ(std::memcmp(&d, &y[t * 16 + r], 4), 0)
-                << TensorTypeName(type) << " nr=" << nr << " nt=" << nt << " r=" << r << " t=" << t;
+    // The type's kernels and its prompt-batch variant, if any.
+    std::vector<const internal::TypeKernels*> variants = {table.ForWeight(type)};
+    if (type == TensorType::kF16) variants.push_back(&table.f16_batch);
+    if (type == TensorType::kQ4_K) variants.push_back(&table.q4_k_pairs);
+    for (size_t v = 0; v < variants.size(); ++v) {
+      const internal::TypeKernels* k = variants[v];
+      for (int nr = 1; nr <= kRows; nr += 3) {
+        for (int nt = 1; nt <= kTokens; nt += 2) {
+          std::vector<float> y(nt * 16, -1.0f);
+          k->tile(w.data(), w_stride, nr, a.data(), a_stride, nt, n, y.data(), 16);
+          for (int r = 0; r < nr; ++r) {
+            for (int t = 0; t < nt; ++t) {
+              const float d = k->dot(w.data() + r * w_stride, a.data() + t * a_stride, n);
+              ASSERT_EQ(std::memcmp(&d, &y[t * 16 + r], 4), 0)
+                  << TensorTypeName(type) << " variant " << v << " nr=" << nr << " nt=" << nt
+                  << " r=" << r << " t=" << t;
+            }
           }
         }
       }
@@ -243,16 +251,23 @@ TEST_P(LevelTest, VecDotTypesAreBitIdenticalToScalarOrder) {
 // one thread, rows 0..3 of weights RandomVector(n, 31 + 7r + n), activations
 // RandomVector(n, 32 + n, 2) as token 0; pinned: row 0). "decode" = the
 // single-token call (ggml_vec_dot_*).
+// "batch" = token 0 of a 2-token call (ggml_mul_mat with ne11 = 2: tinyBLAS
+// for F16; the same vec_dot as decode for the others).
 struct GgmlPin {
   TensorType type;
   int64_t n;
   float decode;
+  float batch;
 };
 constexpr GgmlPin kGgmlPins[] = {
-    {TensorType::kQ8_0, 256, 0x1.5920eep+4f}, {TensorType::kQ8_0, 3072, 0x1.df4e58p+6f},
-    {TensorType::kQ5_K, 256, 0x1.445a78p+4f}, {TensorType::kQ5_K, 3072, 0x1.ed9938p+6f},
-    {TensorType::kQ6_K, 256, 0x1.62095p+4f},  {TensorType::kQ6_K, 3072, 0x1.ee03acp+6f},
-    {TensorType::kF16, 160, 0x1.56efaep+4f},  {TensorType::kF16, 3072, 0x1.df44a8p+6f},
+    {TensorType::kQ8_0, 256, 0x1.5920eep+4f, 0x1.5920eep+4f},
+    {TensorType::kQ8_0, 3072, 0x1.df4e58p+6f, 0x1.df4e58p+6f},
+    {TensorType::kQ5_K, 256, 0x1.445a78p+4f, 0x1.445a78p+4f},
+    {TensorType::kQ5_K, 3072, 0x1.ed9938p+6f, 0x1.ed9938p+6f},
+    {TensorType::kQ6_K, 256, 0x1.62095p+4f, 0x1.62095p+4f},
+    {TensorType::kQ6_K, 3072, 0x1.ee03acp+6f, 0x1.ee03acp+6f},
+    {TensorType::kF16, 160, 0x1.56efaep+4f, 0x1.56efbp+4f},
+    {TensorType::kF16, 3072, 0x1.df44a8p+6f, 0x1.df44a4p+6f},
 };
 
 TEST_P(LevelTest, VecDotTypesEqualGgmlPinnedOutputs) {
@@ -265,7 +280,70 @@ TEST_P(LevelTest, VecDotTypesEqualGgmlPinnedOutputs) {
     QuantizeActivationRow(act, x.data(), xq.data(), pin.n);
     EXPECT_EQ(DotRow(pin.type, wq.data(), xq.data(), pin.n), pin.decode)
         << TensorTypeName(pin.type) << " n=" << pin.n;
+    // The same through MatMul: 4 rows (row 0 pinned), 2 tokens, as one
+    // llama.cpp batch and as two decode steps.
+    std::vector<float> w4;
+    for (int r = 0; r < 4; ++r) {
+      const auto v = testing::RandomVector(pin.n, 31 + 7 * r + pin.n);
+      w4.insert(w4.end(), v.begin(), v.end());
+    }
+    std::vector<uint8_t> w4q(4 * RowBytes(pin.type, pin.n));
+    for (int r = 0; r < 4; ++r) {
+      QuantizeRow(pin.type, w4.data() + r * pin.n, w4q.data() + r * RowBytes(pin.type, pin.n),
+                  pin.n);
+    }
+    std::vector<float> x2 = x;
+    const auto x1 = testing::RandomVector(pin.n, 33 + pin.n, 2.0f);
+    x2.insert(x2.end(), x1.begin(), x1.end());
+    const WeightMatrix m{pin.type, 4, pin.n, w4q.data()};
+    ThreadPool pool(2);
+    std::vector<float> y(8);
+    MatMul(m, x2.data(), 2, y.data(), 4, pool, MatMulRounding{.batch_tokens = 2});
+    EXPECT_EQ(y[0], pin.batch) << TensorTypeName(pin.type) << " n=" << pin.n;
+    MatMul(m, x2.data(), 2, y.data(), 4, pool, MatMulRounding{});
+    EXPECT_EQ(y[0], pin.decode) << TensorTypeName(pin.type) << " n=" << pin.n;
   }
+}
+
+// F16 prompt batches: tokens [0, batch_tokens) get tinyBLAS's order, the
+// rest ggml_vec_dot_f16's; when ggml's tinyBLAS declines the shape (rows %
+// 4 != 0, or cols % 16 != 0) every token gets the decode order.
+TEST_P(LevelTest, F16BatchRoundingFollowsTinyBlasRules) {
+  const internal::KernelTable& table = internal::ActiveKernelTable();
+  const internal::KernelTable& scalar = internal::ScalarKernelTable();
+  ThreadPool pool1(1), pool3(3);
+  int orders_differ = 0;
+  for (int64_t rows : {int64_t{8}, int64_t{6}}) {
+    for (int64_t cols : {int64_t{3072}, int64_t{200}, int64_t{24}}) {
+      constexpr int64_t kTokens = 11;
+      const auto wf = testing::RandomVector(rows * cols, 700 + rows + cols);
+      const auto x = testing::RandomVector(kTokens * cols, 800 + cols, 2.0f);
+      std::vector<uint16_t> w(rows * cols), xh(kTokens * cols);
+      ConvertF32ToF16Row(wf.data(), w.data(), rows * cols);
+      ConvertF32ToF16Row(x.data(), xh.data(), kTokens * cols);
+      const WeightMatrix m{TensorType::kF16, rows, cols, w.data()};
+      const bool tiny_blas = rows % 4 == 0 && cols % 16 == 0;
+      for (int64_t batch : {int64_t{0}, int64_t{5}, kTokens}) {
+        for (ThreadPool* pool : {&pool1, &pool3}) {
+          std::vector<float> y(kTokens * rows);
+          MatMul(m, x.data(), kTokens, y.data(), rows, *pool, MatMulRounding{.batch_tokens = batch});
+          for (int64_t t = 0; t < kTokens; ++t) {
+            for (int64_t r = 0; r < rows; ++r) {
+              const uint16_t* wr = w.data() + r * cols;
+              const uint16_t* xr = xh.data() + t * cols;
+              const float vec = scalar.f16.dot(wr, xr, cols);
+              const float tb = scalar.f16_batch.dot(wr, xr, cols);
+              ASSERT_EQ(table.f16_batch.dot(wr, xr, cols), tb);
+              ASSERT_EQ(y[t * rows + r], tiny_blas && t < batch ? tb : vec)
+                  << "rows=" << rows << " cols=" << cols << " batch=" << batch << " t=" << t;
+              orders_differ += vec != tb;
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(orders_differ, 100);
 }
 
 TEST_P(LevelTest, F16ConversionRows) {

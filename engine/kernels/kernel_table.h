@@ -37,6 +37,9 @@ struct KernelTable {
   // Q4_K in llama.cpp's gemm rounding (one fma per 64 elements); q4_k is
   // its gemv rounding (per super-block). See matmul.h.
   TypeKernels q4_k_pairs;
+  // F16 in llama.cpp's prompt-batch (tinyBLAS) rounding; f16 is its decode
+  // (ggml_vec_dot_f16) rounding. See matmul.h.
+  TypeKernels f16_batch;
   QuantizeFn to_f16 = nullptr, to_bf16 = nullptr, to_q8_0 = nullptr, to_q8_1 = nullptr,
              to_q8_k = nullptr;
   SiluMulFn silu_mul = nullptr;

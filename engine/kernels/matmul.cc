@@ -79,21 +79,29 @@ void QuantizeActivations(TensorType weight, const float* x, int64_t num_tokens, 
 }
 
 void MatMulQuantized(const WeightMatrix& w, const void* xq, int64_t num_tokens, float* y,
-                     int64_t y_stride, ThreadPool& pool, int64_t q4k_gemm_tokens) {
+                     int64_t y_stride, ThreadPool& pool, const MatMulRounding& rounding) {
   if (num_tokens <= 0 || w.rows <= 0) return;
   if (w.layout == WeightLayout::kPacked16) {
     internal::MatMulPacked(w, static_cast<const uint8_t*>(xq), num_tokens, y, y_stride, pool,
-                           q4k_gemm_tokens);
+                           rounding.q4k_gemm_tokens);
     return;
   }
   const internal::KernelTable& table = internal::ActiveKernelTable();
   const internal::TypeKernels* k = table.ForWeight(w.type);
   assert(k != nullptr);
   const internal::TileFn tile = k->tile;
-  // Tokens [0, gemm_tokens) use the Q4_K gemm rounding (matmul.h).
-  const int64_t gemm_tokens =
-      w.type == TensorType::kQ4_K ? std::clamp<int64_t>(q4k_gemm_tokens, 0, num_tokens) : 0;
-  const internal::TileFn tile_gemm = table.q4_k_pairs.tile;
+  // Tokens [0, gemm_tokens) use tile_gemm: the type's prompt-batch rounding
+  // where it has one (matmul.h).
+  int64_t gemm_tokens = 0;
+  internal::TileFn tile_gemm = nullptr;
+  if (w.type == TensorType::kQ4_K) {
+    gemm_tokens = rounding.q4k_gemm_tokens;
+    tile_gemm = table.q4_k_pairs.tile;
+  } else if (w.type == TensorType::kF16 && w.rows % 4 == 0 && w.cols % 16 == 0) {
+    gemm_tokens = rounding.batch_tokens;
+    tile_gemm = table.f16_batch.tile;
+  }
+  gemm_tokens = std::clamp<int64_t>(gemm_tokens, 0, num_tokens);
   const int64_t w_stride = RowBytes(w.type, w.cols);
   const int64_t a_stride = ActivationRowBytes(w.type, w.cols);
   const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
@@ -122,17 +130,29 @@ void MatMulQuantized(const WeightMatrix& w, const void* xq, int64_t num_tokens, 
   });
 }
 
+void MatMulQuantized(const WeightMatrix& w, const void* xq, int64_t num_tokens, float* y,
+                     int64_t y_stride, ThreadPool& pool, int64_t q4k_gemm_tokens) {
+  MatMulQuantized(w, xq, num_tokens, y, y_stride, pool,
+                  MatMulRounding{.batch_tokens = 0, .q4k_gemm_tokens = q4k_gemm_tokens});
+}
+
 void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
-            int64_t y_stride, ThreadPool& pool, int64_t q4k_gemm_tokens) {
+            int64_t y_stride, ThreadPool& pool, const MatMulRounding& rounding) {
   if (num_tokens <= 0) return;
   if (ActivationType(w.type) == TensorType::kF32) {
-    MatMulQuantized(w, x, num_tokens, y, y_stride, pool);
+    MatMulQuantized(w, x, num_tokens, y, y_stride, pool, rounding);
     return;
   }
   const int64_t a_stride = ActivationRowBytes(w.type, w.cols);
   uint8_t* xq = ScratchBytes(static_cast<size_t>(a_stride * num_tokens));
   QuantizeActivations(w.type, x, num_tokens, w.cols, xq, pool);
-  MatMulQuantized(w, xq, num_tokens, y, y_stride, pool, q4k_gemm_tokens);
+  MatMulQuantized(w, xq, num_tokens, y, y_stride, pool, rounding);
+}
+
+void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+            int64_t y_stride, ThreadPool& pool, int64_t q4k_gemm_tokens) {
+  MatMul(w, x, num_tokens, y, y_stride, pool,
+         MatMulRounding{.batch_tokens = 0, .q4k_gemm_tokens = q4k_gemm_tokens});
 }
 
 void MatMul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,

@@ -131,7 +131,7 @@ void F16BatchKernel(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_
   }
 }
 
-[[maybe_unused]] float F16BatchDot(const void* w, const void* a, int64_t n) {
+float F16BatchDot(const void* w, const void* a, int64_t n) {
   if (n % 16 != 0) return F16VecDot(w, a, n);
   float y;
   F16BatchKernel<1, 1>(static_cast<const uint8_t*>(w), 0, static_cast<const uint8_t*>(a), 0, n,
@@ -152,7 +152,7 @@ void F16BatchRows(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t 
   }
 }
 
-[[maybe_unused]] void F16BatchTile(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a, int64_t a_stride,
+void F16BatchTile(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a, int64_t a_stride,
                   int nt, int64_t n, float* y, int64_t y_stride) {
   if (n % 16 != 0) {
     F16VecTile(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
