@@ -214,6 +214,25 @@ struct Q4_1Ops : PointerA {
 // summs += dmin * summ; the oracle's compiler contracted it: measured);
 // result = hsum(acc) + summs. (Q4_K runs the lane kernels instead; only
 // its unpacking is used from here.)
+// q | 16 * (bit j of each byte of qh), for q < 16.
+template <int j>
+inline __m256i WithBit4(__m256i q, __m256i qh) {
+  __m256i at4;  // bit j of each byte moved to bit 4 (16-bit shifts keep it in its byte)
+  if constexpr (j < 4) {
+    at4 = _mm256_slli_epi16(qh, 4 - j);
+  } else if constexpr (j > 4) {
+    at4 = _mm256_srli_epi16(qh, j - 4);
+  } else {
+    at4 = qh;
+  }
+#if defined(PHI3_WIDE_REGISTERS)
+  // q | (at4 & 0x10) in one instruction: A = q, B = at4, C = 0x10.
+  return _mm256_ternarylogic_epi32(q, at4, _mm256_set1_epi8(0x10), 0xF8);
+#else
+  return _mm256_or_si256(q, _mm256_and_si256(at4, _mm256_set1_epi8(0x10)));
+#endif
+}
+
 template <bool kFiveBit>
 struct K45Ops : PointerA {
   static constexpr int kRows = 4, kTokens = kTileTokens;
@@ -251,20 +270,24 @@ struct K45Ops : PointerA {
       d = blk->d;
       dmin = blk->dmin;
     }
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    for (int c = 0; c < 4; ++c) {
+    // Unrolled (compile-time shift counts): sub-blocks 2c and 2c+1 are the
+    // low and high nibbles of qs[32c..32c+31]; Q5_K adds 16 * bit j of qh.
+    auto unpack = [&]<int c>() {
       const __m256i v = Load256(qs + 32 * c);
-      out->q[2 * c] = _mm256_and_si256(v, low);
-      out->q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+      const __m256i lo = _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0F));
       if constexpr (kFiveBit) {
-        for (int h = 0; h < 2; ++h) {
-          const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << (2 * c + h)));
-          const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit);
-          out->q[2 * c + h] =
-              _mm256_or_si256(out->q[2 * c + h], _mm256_and_si256(set, _mm256_set1_epi8(16)));
-        }
+        out->q[2 * c] = WithBit4<2 * c>(lo, qh);
+        out->q[2 * c + 1] = WithBit4<2 * c + 1>(hi, qh);
+      } else {
+        out->q[2 * c] = lo;
+        out->q[2 * c + 1] = hi;
       }
-    }
+    };
+    unpack.template operator()<0>();
+    unpack.template operator()<1>();
+    unpack.template operator()<2>();
+    unpack.template operator()<3>();
     // The 12 packed bytes as words w0..w2 decode to 8 scales and 8 mins
     // with word-wide masks (same values as GetScaleMinK4):
     //   sc[0..3] = w0 & 63, m[0..3] = w1 & 63,
@@ -275,9 +298,14 @@ struct K45Ops : PointerA {
     alignas(16) uint32_t dec[4] = {
         wd[0] & k63, (wd[2] & k15) | (((wd[0] >> 6) & k3) << 4),
         wd[1] & k63, ((wd[2] >> 4) & k15) | (((wd[1] >> 6) & k3) << 4)};
-    const uint8_t* sc = reinterpret_cast<const uint8_t*>(dec);  // sc[0..7], mins at sc[8..15]
-    for (int j = 0; j < 8; ++j) out->sc16[j] = _mm256_set1_epi16(sc[j]);
-    const __m128i m8 = _mm_srli_si128(_mm_load_si128(reinterpret_cast<const __m128i*>(dec)), 8);
+    // sc[0..7] in bytes 0..7, mins in bytes 8..15; each scale broadcast as
+    // i16 by one byte shuffle of the widened scales.
+    const __m128i sc_m = _mm_load_si128(reinterpret_cast<const __m128i*>(dec));
+    const __m256i sc_all = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc_m));
+    for (int j = 0; j < 8; ++j) {
+      out->sc16[j] = _mm256_shuffle_epi8(sc_all, _mm256_set1_epi16(static_cast<int16_t>(0x0100 * (2 * j + 1) + 2 * j)));
+    }
+    const __m128i m8 = _mm_srli_si128(sc_m, 8);
     out->mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
     out->d = HalfToFloat(d);
     out->dmin = HalfToFloat(dmin);
