@@ -24,12 +24,36 @@ struct SequenceSlice {
   std::span<const int32_t> block_table;
   // Produce logits for the last new token.
   bool want_logits = false;
+  // The llama.cpp evaluation these tokens belong to (see "Rounding"): this
+  // sequence's positions [eval_begin, eval_end) evaluated by one llama_decode
+  // call, of which this slice may be a chunk. eval_end == 0 (default): the
+  // slice alone. REQUIRES when set: eval_begin <= start_pos and
+  // start_pos + tokens.size() <= eval_end.
+  int32_t eval_begin = 0;
+  int32_t eval_end = 0;
 };
 
 struct ForwardBatch {
   std::vector<SequenceSlice> sequences;
 };
 
+// Rounding. llama.cpp's CPU kernels round a token's products differently in
+// a multi-token evaluation (prompt processing) than in a single-token one
+// (decode), and Q4_K also by the token's place in the batch. A model that
+// mirrors llama.cpp assigns each new token the rounding it would get if its
+// evaluation (SequenceSlice::eval_begin/eval_end, default the slice itself)
+// were a llama_decode call of its own, with n_ubatch a multiple of 4:
+//   - evaluation of n = 1 token: decode rounding;
+//   - n >= 2: prompt rounding; Q4_K's 4-token gemm order for all but the last
+//     n % 4 tokens of the evaluation (whatever the chunking into slices);
+//   - the last layer after attention, and the output head, only for the
+//     logit rows, with decode rounding (llama.cpp computes them on its output
+//     rows only; one per sequence).
+// So a token's numbers depend only on its sequence's tokens and on its
+// evaluation range, never on the other sequences of the batch; a prompt run
+// alone (or chunked by the scheduler with the range passed on) and then
+// decoded token by token reproduces llama.cpp's numbers for one sequence.
+//
 // Thread safety: Forward calls are serialised by the caller (the engine loop).
 class ForwardModel {
  public:

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "engine/kernels/dot.h"
 #include "engine/kernels/quantize.h"
 
 namespace phi3 {
@@ -39,10 +40,7 @@ void RopeNeoxHead(const float* cs, int rope_dims, float* x) {
 }
 
 void SwiGluRow(const float* gate, const float* up, int n, float* y) {
-  for (int i = 0; i < n; ++i) {
-    const float g = gate[i];
-    y[i] = (g / (1.0f + std::exp(-g))) * up[i];
-  }
+  SiluMulRow(gate, up, n, y);
 }
 
 void RoundToF16(float* x, int n) {

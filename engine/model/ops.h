@@ -34,7 +34,8 @@ void RopeTable(const RopeParams& params, int32_t pos, float* cs);
 // rope_dims are unchanged.
 void RopeNeoxHead(const float* cs, int rope_dims, float* x);
 
-// y[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)).
+// y[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)), with
+// ggml_vec_swiglu_f32's exp (bit for bit; see SiluMulRow in kernels/dot.h).
 void SwiGluRow(const float* gate, const float* up, int n, float* y);
 
 // x[i] = the f16 value nearest to x[i] (round to nearest even), as ggml does

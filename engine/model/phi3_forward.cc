@@ -2,8 +2,16 @@
 //
 // All T new tokens of the batch go through every weight matmul together
 // (MatMul is batch-invariant, so a token's numbers do not depend on its
-// neighbours); attention runs per (token, head) over the token's own
-// sequence, after every new token's K/V has been written to its slot.
+// neighbours, only on its rounding class); attention runs per (token, head)
+// over the token's own sequence, after every new token's K/V has been
+// written to its slot.
+//
+// Rows are ordered by rounding class (forward.h "Rounding"), not by
+// sequence: [0, G) llama.cpp prompt tokens in full groups of 4 (Q4_K gemm),
+// [G, B) the other prompt tokens, [B, T) single-token evaluations, so each
+// MatMul gets its rounding as two prefix counts. token_seq/token_pos name a
+// row's sequence and position. The last layer after attention runs on the
+// logit rows only, as llama.cpp's inp_out_ids does (decode rounding).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -19,18 +27,20 @@
 namespace phi3 {
 namespace {
 
-WeightMatrix AsMatrix(const WeightView& w) {
-  WeightMatrix m;
-  m.type = w.type;
-  m.rows = w.rows;
-  m.cols = w.cols;
-  m.data = w.data;
-  return m;
-}
-
 template <typename T>
 void EnsureSize(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
+}
+
+// Rounding class of a token (see forward.h): 0 = prompt gemm group,
+// 1 = prompt tail, 2 = single-token evaluation.
+int RoundingClass(const SequenceSlice& q, int32_t pos) {
+  const int32_t begin = q.eval_end == 0 ? q.start_pos : q.eval_begin;
+  const int32_t end =
+      q.eval_end == 0 ? q.start_pos + static_cast<int32_t>(q.tokens.size()) : q.eval_end;
+  const int32_t n = end - begin;
+  if (n <= 1) return 2;
+  return pos < end - n % 4 ? 0 : 1;
 }
 
 absl::Status ValidateBatch(const ForwardBatch& batch, const Phi3ForwardState& s, int vocab,
@@ -57,6 +67,12 @@ absl::Status ValidateBatch(const ForwardBatch& batch, const Phi3ForwardState& s,
         return absl::InvalidArgumentError(absl::StrCat("sequence ", i, ": token id ", t,
                                                        " outside [0, ", vocab, ")"));
       }
+    }
+    if (q.eval_end != 0 && (q.eval_begin < 0 || q.eval_begin > q.start_pos ||
+                            q.eval_end < q.start_pos + n)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sequence ", i, ": evaluation [", q.eval_begin, ", ", q.eval_end,
+          ") does not contain the new positions [", q.start_pos, ", ", q.start_pos + n, ")"));
     }
     const int64_t blocks_needed = (q.start_pos + n + s.block_size - 1) / s.block_size;
     if (static_cast<int64_t>(q.block_table.size()) < blocks_needed) {
@@ -118,17 +134,34 @@ absl::Status Phi3Model::Forward(const ForwardBatch& batch, std::span<float> logi
   }
   for (auto& sc : s.scores) EnsureSize(sc, context_size_);
 
-  // Token bookkeeping and embeddings (ggml_get_rows dequantizes to f32).
+  // Token rows grouped by rounding class; out_rows[r] = the row of the r-th
+  // logit row's token (last new token of a want_logits slice, batch order).
+  int64_t G = 0, B = 0;
+  std::vector<int64_t> out_rows;
+  out_rows.reserve(R);
   {
-    int64_t t = 0;
+    int64_t count[3] = {0, 0, 0};
+    for (const SequenceSlice& q : batch.sequences) {
+      for (size_t j = 0; j < q.tokens.size(); ++j) {
+        ++count[RoundingClass(q, q.start_pos + static_cast<int32_t>(j))];
+      }
+    }
+    G = count[0];
+    B = count[0] + count[1];
+    int64_t next[3] = {0, G, B};
     for (size_t i = 0; i < batch.sequences.size(); ++i) {
       const SequenceSlice& q = batch.sequences[i];
-      for (size_t j = 0; j < q.tokens.size(); ++j, ++t) {
+      for (size_t j = 0; j < q.tokens.size(); ++j) {
+        const int32_t pos = q.start_pos + static_cast<int32_t>(j);
+        const int64_t t = next[RoundingClass(q, pos)]++;
         s.token_seq[t] = static_cast<int32_t>(i);
-        s.token_pos[t] = q.start_pos + static_cast<int32_t>(j);
+        s.token_pos[t] = pos;
+        if (q.want_logits && j + 1 == q.tokens.size()) out_rows.push_back(t);
       }
     }
   }
+  const MatMulRounding prompt = {.batch_tokens = B, .q4k_gemm_tokens = G};
+  // Embeddings (ggml_get_rows dequantizes to f32) and rotation tables.
   RopeParams rope;
   rope.rope_dims = rope_dims;
   rope.freq_base = h.rope_freq_base;
@@ -159,11 +192,11 @@ absl::Status Phi3Model::Forward(const ForwardBatch& batch, std::span<float> logi
       }
     });
     if (L.fused_qkv()) {
-      MatMul(AsMatrix(L.qkv), s.xn.data(), T, s.qkv.data(), qkv_dim, pool);
+      MatMul(L.qkv.matrix(), s.xn.data(), T, s.qkv.data(), qkv_dim, pool, prompt);
     } else {
-      MatMul(AsMatrix(L.q), s.xn.data(), T, s.qkv.data(), qkv_dim, pool);
-      MatMul(AsMatrix(L.k), s.xn.data(), T, s.qkv.data() + q_dim, qkv_dim, pool);
-      MatMul(AsMatrix(L.v), s.xn.data(), T, s.qkv.data() + q_dim + kv_dim, qkv_dim, pool);
+      MatMul(L.q.matrix(), s.xn.data(), T, s.qkv.data(), qkv_dim, pool, prompt);
+      MatMul(L.k.matrix(), s.xn.data(), T, s.qkv.data() + q_dim, qkv_dim, pool, prompt);
+      MatMul(L.v.matrix(), s.xn.data(), T, s.qkv.data() + q_dim + kv_dim, qkv_dim, pool, prompt);
     }
     // RoPE on Q and K, Q scaled then rounded to f16 (ggml converts it for the
     // f16 K . Q matmul), K and V stored in the cache.
@@ -208,25 +241,44 @@ absl::Status Phi3Model::Forward(const ForwardBatch& batch, std::span<float> logi
                    &s.attn[t * q_dim + hd * head_dim]);
       }
     });
-    MatMul(AsMatrix(L.attn_output), s.attn.data(), T, s.proj.data(), pool);
-    pool.ParallelFor(T, [&](int64_t begin, int64_t end, int) {
+    MatMul(L.attn_output.matrix(), s.attn.data(), T, s.proj.data(), n_embd, pool, prompt);
+    // The last layer continues on the logit rows only (llama.cpp's
+    // inp_out_ids), compacted to rows [0, R) of x; 1-row products there get
+    // decode rounding. Nothing after this point feeds the KV cache.
+    const bool last = il == h.num_layers - 1;
+    if (last) {
+      if (R == 0) return absl::OkStatus();
+      EnsureSize(s.head_in, R * n_embd);
+      for (int64_t r = 0; r < R; ++r) {
+        const float* x = &s.x[out_rows[r] * n_embd];
+        const float* p = &s.proj[out_rows[r] * n_embd];
+        float* y = &s.head_in[r * n_embd];
+        for (int i = 0; i < n_embd; ++i) y[i] = p[i] + x[i];
+      }
+      std::copy_n(s.head_in.begin(), R * n_embd, s.x.begin());
+    }
+    const int64_t rows = last ? R : T;  // rows of the feed-forward block
+    const MatMulRounding ffn_rounding = last ? MatMulRounding{} : prompt;
+    pool.ParallelFor(rows, [&](int64_t begin, int64_t end, int) {
       for (int64_t t = begin; t < end; ++t) {
         float* x = &s.x[t * n_embd];
-        const float* p = &s.proj[t * n_embd];
-        for (int i = 0; i < n_embd; ++i) x[i] = p[i] + x[i];
+        if (!last) {
+          const float* p = &s.proj[t * n_embd];
+          for (int i = 0; i < n_embd; ++i) x[i] = p[i] + x[i];
+        }
         RmsNormRow(x, L.ffn_norm.data(), n_embd, h.rms_norm_eps, &s.xn[t * n_embd]);
       }
     });
     // ---- feed-forward block
-    MatMul(AsMatrix(L.ffn_up), s.xn.data(), T, s.up.data(), pool);
-    pool.ParallelFor(T, [&](int64_t begin, int64_t end, int) {
+    MatMul(L.ffn_up.matrix(), s.xn.data(), rows, s.up.data(), 2 * n_ff, pool, ffn_rounding);
+    pool.ParallelFor(rows, [&](int64_t begin, int64_t end, int) {
       for (int64_t t = begin; t < end; ++t) {
         const float* g = &s.up[t * 2 * n_ff];
         SwiGluRow(g, g + n_ff, n_ff, &s.act[t * n_ff]);
       }
     });
-    MatMul(AsMatrix(L.ffn_down), s.act.data(), T, s.proj.data(), pool);
-    pool.ParallelFor(T, [&](int64_t begin, int64_t end, int) {
+    MatMul(L.ffn_down.matrix(), s.act.data(), rows, s.proj.data(), n_embd, pool, ffn_rounding);
+    pool.ParallelFor(rows, [&](int64_t begin, int64_t end, int) {
       for (int64_t t = begin; t < end; ++t) {
         float* x = &s.x[t * n_embd];
         const float* p = &s.proj[t * n_embd];
@@ -235,20 +287,12 @@ absl::Status Phi3Model::Forward(const ForwardBatch& batch, std::span<float> logi
     });
   }
 
-  if (R == 0) return absl::OkStatus();
-  // Output head only for the last new token of each sequence that wants it.
-  EnsureSize(s.head_in, R * n_embd);
-  {
-    int64_t t_end = 0, r = 0;
-    for (const SequenceSlice& q : batch.sequences) {
-      t_end += static_cast<int64_t>(q.tokens.size());
-      if (!q.want_logits) continue;
-      RmsNormRow(&s.x[(t_end - 1) * n_embd], w.output_norm.data(), n_embd, h.rms_norm_eps,
-                 &s.head_in[r * n_embd]);
-      ++r;
-    }
+  // Output head on the R compacted logit rows, in batch order.
+  for (int64_t r = 0; r < R; ++r) {
+    RmsNormRow(&s.x[r * n_embd], w.output_norm.data(), n_embd, h.rms_norm_eps,
+               &s.head_in[r * n_embd]);
   }
-  MatMul(AsMatrix(w.output), s.head_in.data(), R, logits.data(), pool);
+  MatMul(w.output.matrix(), s.head_in.data(), R, logits.data(), pool);
   return absl::OkStatus();
 }
 

@@ -29,6 +29,7 @@ struct MicroSpec {
   std::string skip_tensor;  // omit this tensor
   std::string bad_shape_tensor;  // give this tensor one extra row
   TensorType norm_type = TensorType::kF32;
+  TensorType layer_type = TensorType::kF32;  // attn_qkv/q/k/v, attn_output, ffn_up/down
   std::string rope_scaling;  // phi3.rope.scaling.type if set
 };
 
@@ -132,16 +133,16 @@ std::string BuildGguf(const MicroSpec& s, const MicroWeights& w) {
     const std::string p = absl::StrCat("blk.", i, ".");
     add(p + "attn_norm.weight", s.norm_type, {E}, L.attn_norm);
     if (s.split_qkv) {
-      add(p + "attn_q.weight", TensorType::kF32, {E, E}, L.qkv, 0);
-      add(p + "attn_k.weight", TensorType::kF32, {E, E}, L.qkv, E * E);
-      add(p + "attn_v.weight", TensorType::kF32, {E, E}, L.qkv, 2 * E * E);
+      add(p + "attn_q.weight", s.layer_type, {E, E}, L.qkv, 0);
+      add(p + "attn_k.weight", s.layer_type, {E, E}, L.qkv, E * E);
+      add(p + "attn_v.weight", s.layer_type, {E, E}, L.qkv, 2 * E * E);
     } else {
-      add(p + "attn_qkv.weight", TensorType::kF32, {E, 3 * E}, L.qkv);
+      add(p + "attn_qkv.weight", s.layer_type, {E, 3 * E}, L.qkv);
     }
-    add(p + "attn_output.weight", TensorType::kF32, {E, E}, L.wo);
+    add(p + "attn_output.weight", s.layer_type, {E, E}, L.wo);
     add(p + "ffn_norm.weight", s.norm_type, {E}, L.ffn_norm);
-    add(p + "ffn_up.weight", TensorType::kF32, {E, 2 * s.n_ff}, L.up);
-    add(p + "ffn_down.weight", TensorType::kF32, {s.n_ff, E}, L.down);
+    add(p + "ffn_up.weight", s.layer_type, {E, 2 * s.n_ff}, L.up);
+    add(p + "ffn_down.weight", s.layer_type, {s.n_ff, E}, L.down);
   }
   absl::StatusOr<std::string> bytes = wr.WriteToString();
   EXPECT_TRUE(bytes.ok()) << bytes.status();
@@ -272,8 +273,10 @@ std::vector<int32_t> Prompt(int n, int vocab, int salt) {
 
 // Runs tokens through `model` in chunks of `chunk` tokens (one sequence,
 // blocks 0..), returning the logits after the last chunk.
+// one_evaluation: the chunks name the whole sequence as their llama.cpp
+// evaluation (forward.h "Rounding"); else each chunk is its own.
 std::vector<float> RunChunked(Phi3Model& model, const std::vector<int32_t>& tokens, int chunk,
-                              const std::vector<int32_t>& blocks) {
+                              const std::vector<int32_t>& blocks, bool one_evaluation = false) {
   std::vector<float> logits(model.vocab_size());
   for (size_t p = 0; p < tokens.size(); p += chunk) {
     ForwardBatch b;
@@ -283,6 +286,7 @@ std::vector<float> RunChunked(Phi3Model& model, const std::vector<int32_t>& toke
     s.start_pos = p;
     s.block_table = blocks;
     s.want_logits = p + n == tokens.size();
+    if (one_evaluation) s.eval_end = static_cast<int32_t>(tokens.size());
     b.sequences.push_back(s);
     absl::Status st = model.Forward(b, logits);
     EXPECT_TRUE(st.ok()) << st;
@@ -348,6 +352,55 @@ TEST(Phi3ModelTest, ChunkingBatchingAndThreadsDoNotChangeLogits) {
   ASSERT_TRUE(three->model->Forward(batch, logits).ok());
   EXPECT_EQ(std::vector<float>(logits.begin(), logits.begin() + spec.n_vocab), b_full);
   EXPECT_EQ(std::vector<float>(logits.begin() + spec.n_vocab, logits.end()), a_full);
+}
+
+// Q4_K rounds llama.cpp's prompt tokens in groups of 4 differently from
+// single tokens: a prompt's logits depend on its evaluation range, not on how
+// the scheduler chunks it or on the other sequences of a step.
+TEST(Phi3ModelTest, PromptRoundingFollowsTheEvaluation) {
+  MicroSpec spec;
+  spec.n_embd = 256;  // Q4_K rows hold 256-element super-blocks
+  spec.n_head = 8;
+  spec.n_ff = 256;
+  spec.layer_type = TensorType::kQ4_K;
+  MicroWeights w = MakeWeights(spec);
+  absl::StatusOr<Loaded> l = LoadMicro(spec, w, {.num_threads = 2});
+  ASSERT_TRUE(l.ok()) << l.status();
+  Phi3Model& m = *l->model;
+  ASSERT_TRUE(m.InitKvCache(16, 4, KvCacheType::kF16).ok());
+  // 12 tokens = 3 gemm groups: the last token's own products differ too.
+  const std::vector<int32_t> a = Prompt(12, spec.n_vocab, 5);
+  const std::vector<int32_t> b = Prompt(6, spec.n_vocab, 6);
+  const std::vector<int32_t> a_blocks = Iota(0, 4), b_blocks = Iota(4, 2);
+  const std::vector<float> whole = RunChunked(m, a, 12, a_blocks);
+  EXPECT_EQ(RunChunked(m, a, 3, a_blocks, /*one_evaluation=*/true), whole);
+  EXPECT_EQ(RunChunked(m, a, 5, a_blocks, /*one_evaluation=*/true), whole);
+  // Chunks of 3 evaluated as prompts of their own: no gemm group at all.
+  EXPECT_NE(RunChunked(m, a, 3, a_blocks), whole);
+  const std::vector<float> b_whole = RunChunked(m, b, 6, b_blocks);
+
+  // One step holding b's second chunk (of the evaluation [0, 6)) and a
+  // decode token of a: each as if alone.
+  auto forward = [&](std::vector<SequenceSlice> slices, int rows) {
+    ForwardBatch batch;
+    batch.sequences = std::move(slices);
+    std::vector<float> logits(rows * spec.n_vocab);
+    absl::Status st = m.Forward(batch, logits);
+    EXPECT_TRUE(st.ok()) << st;
+    return logits;
+  };
+  std::vector<int32_t> a_next = a;
+  a_next.push_back(7);
+  const std::span<const int32_t> a_tail = std::span<const int32_t>(a_next).subspan(12);
+  RunChunked(m, a, 12, a_blocks);
+  const std::vector<float> decode_alone = forward({{a_tail, 12, a_blocks, true}}, 1);
+  forward({{std::span<const int32_t>(b).first(3), 0, b_blocks, false, 0, 6}}, 0);
+  const std::vector<float> both = forward(
+      {{std::span<const int32_t>(b).subspan(3), 3, b_blocks, true, 0, 6},
+       {a_tail, 12, a_blocks, true}},
+      2);
+  EXPECT_EQ(std::vector<float>(both.begin(), both.begin() + spec.n_vocab), b_whole);
+  EXPECT_EQ(std::vector<float>(both.begin() + spec.n_vocab, both.end()), decode_alone);
 }
 
 TEST(Phi3ModelTest, SplitQkvEqualsFused) {
@@ -481,6 +534,10 @@ TEST(Phi3ModelTest, ForwardRejectsBadBatches) {
   b.sequences[0].start_pos = 0;
   b.sequences[0].block_table = blocks;
   EXPECT_THAT(m.Forward(b, small).message(), HasSubstr("logits span"));
+  b.sequences[0].eval_begin = 1;
+  b.sequences[0].eval_end = 3;
+  EXPECT_THAT(m.Forward(b, logits).message(),
+              HasSubstr("evaluation [1, 3) does not contain the new positions [0, 3)"));
 }
 
 }  // namespace

@@ -215,8 +215,14 @@ bool EngineCore::Step() {
     batch.sequences.reserve(plan.scheduled.size());
     int rows = 0;
     for (const ScheduledSequence& e : plan.scheduled) {
-      const Sequence& s = *e.seq;
+      Sequence& s = *e.seq;
+      if (e.admit || s.num_computed_tokens >= s.eval_end) {
+        s.eval_begin = s.num_computed_tokens;
+        s.eval_end = static_cast<int>(s.tokens.size());
+      }
       SequenceSlice slice;
+      slice.eval_begin = s.eval_begin;
+      slice.eval_end = s.eval_end;
       slice.tokens =
           std::span<const int32_t>(s.tokens).subspan(s.num_computed_tokens, e.num_new_tokens);
       slice.start_pos = s.num_computed_tokens;

@@ -345,6 +345,12 @@ TEST_F(EngineCoreTest, ChunkedPrefillNeverStallsDecodes) {
     EXPECT_EQ(calls[i].num_new_tokens[1], i == 9 ? 4 : 7);
     EXPECT_EQ(calls[i].start_pos[1], 7 * static_cast<int>(i - 1));
     EXPECT_EQ(calls[i].want_logits[1], i == 9);  // 60 = 8 * 7 + 4 -> 9th chunk is the last
+    // Every chunk of b's prompt names the whole prompt as its evaluation (the
+    // model's rounding rule, forward.h); a's decode token is its own.
+    EXPECT_EQ(calls[i].eval_begin[1], 0);
+    EXPECT_EQ(calls[i].eval_end[1], 60);
+    EXPECT_EQ(calls[i].eval_begin[0], calls[i].start_pos[0]);
+    EXPECT_EQ(calls[i].eval_end[0], calls[i].start_pos[0] + 1);
   }
   RunUntilIdle();
   EXPECT_EQ(a->tokens(), Reference(Prompt(3, 1), 30));

@@ -25,6 +25,11 @@ struct Sequence {
   int num_prompt_tokens = 0;
   // tokens[0, num_computed_tokens) have KV in kv.block_table.
   int num_computed_tokens = 0;
+  // The evaluation in progress, [eval_begin, eval_end): the tokens that were
+  // uncomputed when the sequence was (re)admitted or last caught up; its
+  // chunks are passed to the model as one evaluation (forward.h "Rounding").
+  int eval_begin = 0;
+  int eval_end = 0;
   SequenceKv kv;
 
   bool ever_scheduled = false;

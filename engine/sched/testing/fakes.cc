@@ -71,6 +71,8 @@ absl::Status FakeModel::Forward(const ForwardBatch& batch, std::span<float> logi
       rec.num_new_tokens.push_back(static_cast<int>(s.tokens.size()));
       rec.start_pos.push_back(s.start_pos);
       rec.want_logits.push_back(s.want_logits);
+      rec.eval_begin.push_back(s.eval_begin);
+      rec.eval_end.push_back(s.eval_end);
     }
     calls_.push_back(std::move(rec));
   }

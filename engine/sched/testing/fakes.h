@@ -52,6 +52,7 @@ class FakeModel : public ForwardModel {
     std::vector<int> num_new_tokens;  // per sequence, in batch order
     std::vector<int> start_pos;
     std::vector<bool> want_logits;
+    std::vector<int> eval_begin, eval_end;  // SequenceSlice's evaluation range
   };
   std::vector<CallRecord> calls() const;
   int num_calls() const;
