@@ -163,7 +163,8 @@ TEST_P(LevelTest, TileIsBitIdenticalToDot) {
 // llama.cpp's repacked x86 kernels (the ones it runs for Q4_0 and Q4_K)
 // keep one f32 accumulator per output and add each block in order with one
 // fused multiply-add: acc = fma(float(S_b), d_w * d_a, acc), Q4_K with a
-// second accumulator for the mins. The SIMD paths must round exactly so.
+// second accumulator for the mins (testing::LlamaQ4_KReference). The SIMD
+// paths must round exactly so.
 float RepackedQ4_0Reference(const BlockQ4_0* w, const BlockQ8_0* a, int64_t nb) {
   float acc = 0.0f;
   for (int64_t b = 0; b < nb; ++b) {
@@ -174,27 +175,6 @@ float RepackedQ4_0Reference(const BlockQ4_0* w, const BlockQ8_0* a, int64_t nb) 
     acc = std::fma(static_cast<float>(s), F16ToF32(w[b].d) * F16ToF32(a[b].d), acc);
   }
   return acc;
-}
-
-float RepackedQ4_KReference(const BlockQ4_K* w, const BlockQ8_K* a, int64_t nb) {
-  float acc = 0.0f, accm = 0.0f;
-  for (int64_t b = 0; b < nb; ++b) {
-    int s = 0, m_sum = 0;
-    for (int j = 0; j < 8; ++j) {
-      uint8_t sc, m;
-      GetScaleMinK4(j, w[b].scales, &sc, &m);
-      int d = 0;
-      for (int l = 0; l < 32; ++l) {
-        const uint8_t q = w[b].qs[32 * (j / 2) + l];
-        d += ((j & 1) ? (q >> 4) : (q & 0xF)) * a[b].qs[32 * j + l];
-      }
-      s += sc * d;
-      m_sum += m * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
-    }
-    acc = std::fma(static_cast<float>(s), F16ToF32(w[b].d) * a[b].d, acc);
-    accm = std::fma(static_cast<float>(m_sum), F16ToF32(w[b].dmin) * a[b].d, accm);
-  }
-  return acc - accm;
 }
 
 TEST_P(LevelTest, Q4_0AndQ4_KRoundLikeLlamaCppRepackedKernels) {
@@ -211,8 +191,7 @@ TEST_P(LevelTest, Q4_0AndQ4_KRoundLikeLlamaCppRepackedKernels) {
     QuantizeRow(TensorType::kQ8_K, x.data(), ak.data(), n);
     const float want0 = RepackedQ4_0Reference(reinterpret_cast<const BlockQ4_0*>(w0.data()),
                                               reinterpret_cast<const BlockQ8_0*>(a0.data()), n / 32);
-    const float wantk = RepackedQ4_KReference(reinterpret_cast<const BlockQ4_K*>(wk.data()),
-                                              reinterpret_cast<const BlockQ8_K*>(ak.data()), n / 256);
+    const float wantk = testing::LlamaQ4_KReference(wk.data(), ak.data(), n, 256);
     if (check_q4_0) {
       EXPECT_EQ(DotRow(TensorType::kQ4_0, w0.data(), a0.data(), n), want0) << n;
     }
