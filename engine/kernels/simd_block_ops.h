@@ -367,12 +367,19 @@ struct Q6_KOps : PointerA {
       out->q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low), hi3);
     }
     const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->scales));
-    for (int k = 0; k < 8; ++k) {
-      const __m128i pick = _mm_set_epi64x(0x0101010101010101LL * (2 * k + 1),
-                                          0x0101010101010101LL * (2 * k));
-      out->sc16[k] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, pick));
-    }
     out->all16 = _mm256_cvtepi8_epi16(sc8);
+    // Scales 0..7 (low half of all16) and 8..15 (high half) in both 128-bit
+    // lanes; then one in-lane shuffle per k picks i16 2k (low lane) and
+    // 2k + 1 (high lane).
+    const __m256i lo = _mm256_permute4x64_epi64(out->all16, 0x44);
+    const __m256i hi = _mm256_permute4x64_epi64(out->all16, 0xEE);
+    for (int k = 0; k < 8; ++k) {
+      const int e = 2 * (2 * k % 8), o = 2 * ((2 * k + 1) % 8);  // byte offsets in a lane
+      const __m256i pick = _mm256_setr_epi8(
+          e, e + 1, e, e + 1, e, e + 1, e, e + 1, e, e + 1, e, e + 1, e, e + 1, e, e + 1,
+          o, o + 1, o, o + 1, o, o + 1, o, o + 1, o, o + 1, o, o + 1, o, o + 1, o, o + 1);
+      out->sc16[k] = _mm256_shuffle_epi8(k < 4 ? lo : hi, pick);
+    }
     out->d = HalfToFloat(blk->d);
   }
   static void Step(const WBlock& wb, const ABlock& ab_, Acc* acc) {
