@@ -4,6 +4,7 @@
 #include <cassert>
 #include <cstdlib>
 #include <cstring>
+#include <sys/mman.h>
 #include <vector>
 
 #include "engine/kernels/cpu_features.h"
@@ -28,7 +29,8 @@ int64_t BlockElements(TensorType type) { return type == TensorType::kQ4_0 ? kQK4
 
 void PackQ4_0Group(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
   PackedQ4_0Block* out = reinterpret_cast<PackedQ4_0Block*>(dst);
-  std::memset(dst, 0, nb * sizeof(PackedQ4_0Block));
+  // A full group writes every byte; a tail group's padding rows are zero.
+  if (nr < kPackRows) std::memset(dst, 0, nb * sizeof(PackedQ4_0Block));
   for (int r = 0; r < nr; ++r) {
     const BlockQ4_0* row = reinterpret_cast<const BlockQ4_0*>(src + r * row_bytes);
     for (int64_t b = 0; b < nb; ++b) {
@@ -40,7 +42,7 @@ void PackQ4_0Group(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, ui
 
 void PackQ4KGroup(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
   PackedQ4KBlock* out = reinterpret_cast<PackedQ4KBlock*>(dst);
-  std::memset(dst, 0, nb * sizeof(PackedQ4KBlock));
+  if (nr < kPackRows) std::memset(dst, 0, nb * sizeof(PackedQ4KBlock));
   for (int r = 0; r < nr; ++r) {
     const BlockQ4_K* row = reinterpret_cast<const BlockQ4_K*>(src + r * row_bytes);
     for (int64_t b = 0; b < nb; ++b) {
@@ -122,9 +124,16 @@ PackedWeights PackWeights(const WeightMatrix& w, ThreadPool& pool) {
   const int64_t row_bytes = RowBytes(w.type, w.cols);
   PackedWeights p;
   p.bytes_ = groups * group_bytes;
-  const size_t alloc = static_cast<size_t>((p.bytes_ + 63) / 64 * 64);
-  p.buffer_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, alloc)));
+  // Large matrices go on 2 MiB-aligned memory with transparent huge pages
+  // requested: decode streams them once per token, and 4 KiB pages would
+  // cost a TLB walk (and a page fault at load) every 4 KiB.
+  constexpr size_t kHuge = size_t{2} << 20;
+  const size_t align = p.bytes_ >= static_cast<int64_t>(kHuge) ? kHuge : 64;
+  const size_t alloc = (static_cast<size_t>(p.bytes_) + align - 1) / align * align;
+  p.buffer_.reset(static_cast<uint8_t*>(std::aligned_alloc(align, alloc)));
   uint8_t* dst = p.buffer_.get();
+  if (dst == nullptr) return PackedWeights();
+  if (align == kHuge) madvise(dst, alloc, MADV_HUGEPAGE);  // advisory
   const uint8_t* src = static_cast<const uint8_t*>(w.data);
   pool.ParallelFor(groups, [&](int64_t begin, int64_t end, int) {
     for (int64_t g = begin; g < end; ++g) {

@@ -51,7 +51,8 @@ class PackedWeights {
 };
 
 // Copies w into the packed layout, in parallel on `pool` (~1-2 GB/s per
-// thread). REQUIRES: CanPackWeights(w).
+// thread). Returns an empty PackedWeights (matrix().data == nullptr) if the
+// memory cannot be allocated. REQUIRES: CanPackWeights(w).
 PackedWeights PackWeights(const WeightMatrix& w, ThreadPool& pool);
 
 }  // namespace phi3

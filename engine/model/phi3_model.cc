@@ -81,7 +81,9 @@ void Phi3Model::PackMatrices() {
     if (v->data == nullptr) continue;
     const WeightMatrix m{v->type, v->rows, v->cols, v->data, WeightLayout::kRowMajor};
     if (!CanPackWeights(m)) continue;
-    packed_.push_back(PackWeights(m, *pool_));
+    PackedWeights p = PackWeights(m, *pool_);
+    if (p.matrix().data == nullptr) continue;  // out of memory: stay row-major
+    packed_.push_back(std::move(p));
     v->packed = packed_.back().matrix();
   }
 }
