@@ -123,35 +123,6 @@ TEST_P(MatMulTest, StridedOutputAndPrequantizedInput) {
   }
 }
 
-// llama.cpp's repacked Q4_K rounding (ggml-cpu/arch/x86/repack.cpp): exact
-// int sums, fma into a value and a min accumulator per `span` elements (256
-// in its gemv, 64 in its gemm), result acc - accm.
-float LlamaQ4_KReference(const uint8_t* w_row, const uint8_t* a_row, int64_t n, int span) {
-  const BlockQ4_K* w = reinterpret_cast<const BlockQ4_K*>(w_row);
-  const BlockQ8_K* a = reinterpret_cast<const BlockQ8_K*>(a_row);
-  float acc = 0.0f, accm = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b) {
-    int s = 0, m_sum = 0;
-    for (int j = 0; j < 8; ++j) {
-      uint8_t sc, m;
-      GetScaleMinK4(j, w[b].scales, &sc, &m);
-      int d = 0;
-      for (int l = 0; l < 32; ++l) {
-        const uint8_t q = w[b].qs[32 * (j / 2) + l];
-        d += ((j & 1) ? (q >> 4) : (q & 0xF)) * a[b].qs[32 * j + l];
-      }
-      s += sc * d;
-      m_sum += m * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
-      if ((32 * (j + 1)) % span == 0) {
-        acc = std::fma(static_cast<float>(s), F16ToF32(w[b].d) * a[b].d, acc);
-        accm = std::fma(static_cast<float>(m_sum), F16ToF32(w[b].dmin) * a[b].d, accm);
-        s = m_sum = 0;
-      }
-    }
-  }
-  return acc - accm;
-}
-
 TEST_P(MatMulTest, Q4_KGemmAndGemvRoundingLikeLlamaCpp) {
   ThreadPool pool1(1), pool3(3);
   constexpr int64_t kN = 768;  // 3 super-blocks
@@ -170,8 +141,8 @@ TEST_P(MatMulTest, Q4_KGemmAndGemvRoundingLikeLlamaCpp) {
         for (int64_t r = 0; r < kRows; ++r) {
           const uint8_t* wr = m.bytes.data() + r * w_bytes;
           const uint8_t* ar = xq.data() + t * a_bytes;
-          const float gemv = LlamaQ4_KReference(wr, ar, kN, 256);
-          const float gemm = LlamaQ4_KReference(wr, ar, kN, 64);
+          const float gemv = testing::LlamaQ4_KReference(wr, ar, kN, 256);
+          const float gemm = testing::LlamaQ4_KReference(wr, ar, kN, 64);
           ASSERT_EQ(y[t * kRows + r], t < k ? gemm : gemv) << "k=" << k << " t=" << t << " r=" << r;
           gemm_differs += gemm != gemv;
         }
@@ -181,7 +152,7 @@ TEST_P(MatMulTest, Q4_KGemmAndGemvRoundingLikeLlamaCpp) {
   EXPECT_GT(gemm_differs, 0);  // the two orders are distinguishable here
   // DotRow (a lone output) keeps the gemv order.
   EXPECT_EQ(DotRow(TensorType::kQ4_K, m.bytes.data(), xq.data(), kN),
-            LlamaQ4_KReference(m.bytes.data(), xq.data(), kN, 256));
+            testing::LlamaQ4_KReference(m.bytes.data(), xq.data(), kN, 256));
 }
 
 // The packed layout changes only the memory order: every output equals the
