@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "clients/cpp/client_args.h"
 #include "grpcpp/grpcpp.h"
+#include "nlohmann/json.hpp"
 #include "proto/phi3/v1/phi3.grpc.pb.h"
 
 namespace phi3::client {
@@ -67,37 +68,11 @@ int Failed(const grpc::Status& status) {
   return 1;
 }
 
-// JSON string literal: escapes quotes, backslashes and control bytes; other
-// bytes (UTF-8) pass through.
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  return out + "\"";
-}
+using Json = nlohmann::ordered_json;  // keeps the contract's key order
 
-template <typename Ints>
-std::string JsonInts(const Ints& values) {
-  std::string out = "[";
-  bool first = true;
-  for (auto v : values) {
-    absl::StrAppend(&out, first ? "" : ",", v);
-    first = false;
-  }
-  return out + "]";
+// One line of JSON; invalid UTF-8 (never sent by the server) becomes U+FFFD.
+void PrintJson(const Json& value) {
+  std::printf("%s\n", value.dump(-1, ' ', false, Json::error_handler_t::replace).c_str());
 }
 
 std::string FinishName(v1::FinishReason reason) {
@@ -193,14 +168,16 @@ int Stream(const ClientArgs& args, std::unique_ptr<grpc::ClientReader<v1::Genera
   const v1::Usage& u = last.usage();
   const v1::Timings& t = last.timings();
   if (json) {
-    std::printf(
-        "{\"text\":%s,\"completion_tokens\":%s,\"finish_reason\":%s,"
-        "\"usage\":{\"prompt_tokens\":%d,\"cached_prompt_tokens\":%d,\"completion_tokens\":%d},"
-        "\"cost_usd\":%.10g,\"timings\":{\"queue_ms\":%.3f,\"ttft_ms\":%.3f,\"total_ms\":%.3f}}\n",
-        JsonString(text).c_str(), JsonInts(tokens).c_str(),
-        JsonString(FinishName(last.finish_reason())).c_str(), u.prompt_tokens(),
-        u.cached_prompt_tokens(), u.completion_tokens(), last.cost_usd(), t.queue_ms(),
-        t.ttft_ms(), t.total_ms());
+    Json out;
+    out["text"] = text;
+    out["completion_tokens"] = tokens;
+    out["finish_reason"] = FinishName(last.finish_reason());
+    out["usage"] = {{"prompt_tokens", u.prompt_tokens()},
+                    {"cached_prompt_tokens", u.cached_prompt_tokens()},
+                    {"completion_tokens", u.completion_tokens()}};
+    out["cost_usd"] = last.cost_usd();
+    out["timings"] = {{"queue_ms", t.queue_ms()}, {"ttft_ms", t.ttft_ms()}, {"total_ms", t.total_ms()}};
+    PrintJson(out);
   } else if (args.Has("stats")) {
     const double decode_ms = t.total_ms() - t.ttft_ms();
     std::fprintf(stderr,
@@ -273,8 +250,10 @@ int Tokenize(const ClientArgs& args, v1::Phi3::Stub& stub) {
   const grpc::Status status = stub.Tokenize(&context, request, &response);
   if (!status.ok()) return Failed(status);
   if (args.Has("json")) {
-    std::printf("{\"token_ids\":%s,\"num_tokens\":%d}\n", JsonInts(response.token_ids()).c_str(),
-                response.num_tokens());
+    Json out;
+    out["token_ids"] = std::vector<int32_t>(response.token_ids().begin(), response.token_ids().end());
+    out["num_tokens"] = response.num_tokens();
+    PrintJson(out);
   } else {
     std::string line;
     for (int32_t id : response.token_ids()) absl::StrAppend(&line, line.empty() ? "" : " ", id);
@@ -292,20 +271,26 @@ int Info(const ClientArgs& args, v1::Phi3::Stub& stub) {
   if (!status.ok()) return Failed(status);
   const v1::EngineLimits& l = r.limits();
   if (args.Has("json")) {
-    std::printf(
-        "{\"name\":%s,\"architecture\":%s,\"context_length\":%d,\"context_size\":%d,"
-        "\"vocab_size\":%d,\"quantization\":%s,\"file_sha256\":%s,\"parameter_count\":%lld,"
-        "\"num_layers\":%d,\"embedding_size\":%d,\"max_running_sequences\":%d,"
-        "\"max_batched_tokens\":%d,\"max_waiting_requests\":%d,\"kv_block_size\":%d,"
-        "\"prices_usd_per_million\":{\"input\":%g,\"cached_input\":%g,\"output\":%g},"
-        "\"server_version\":%s}\n",
-        JsonString(r.name()).c_str(), JsonString(r.architecture()).c_str(), r.context_length(),
-        l.context_size(), r.vocab_size(), JsonString(r.quantization()).c_str(),
-        JsonString(r.file_sha256()).c_str(), static_cast<long long>(r.parameter_count()),
-        r.num_layers(), r.embedding_size(), l.max_running_sequences(), l.max_batched_tokens(),
-        l.max_waiting_requests(), l.kv_block_size(), r.prices().input_usd_per_million(),
-        r.prices().cached_input_usd_per_million(), r.prices().output_usd_per_million(),
-        JsonString(r.server_version()).c_str());
+    Json out;
+    out["name"] = r.name();
+    out["architecture"] = r.architecture();
+    out["context_length"] = r.context_length();
+    out["context_size"] = l.context_size();
+    out["vocab_size"] = r.vocab_size();
+    out["quantization"] = r.quantization();
+    out["file_sha256"] = r.file_sha256();
+    out["parameter_count"] = r.parameter_count();
+    out["num_layers"] = r.num_layers();
+    out["embedding_size"] = r.embedding_size();
+    out["max_running_sequences"] = l.max_running_sequences();
+    out["max_batched_tokens"] = l.max_batched_tokens();
+    out["max_waiting_requests"] = l.max_waiting_requests();
+    out["kv_block_size"] = l.kv_block_size();
+    out["prices_usd_per_million"] = {{"input", r.prices().input_usd_per_million()},
+                                     {"cached_input", r.prices().cached_input_usd_per_million()},
+                                     {"output", r.prices().output_usd_per_million()}};
+    out["server_version"] = r.server_version();
+    PrintJson(out);
     return 0;
   }
   std::printf(

@@ -33,6 +33,7 @@
 #include "engine/engine.h"
 #include "engine/model/phi3_model.h"
 #include "engine/tokenizer/detokenizer.h"
+#include "nlohmann/json.hpp"
 
 namespace phi3 {
 namespace {
@@ -137,27 +138,15 @@ std::string ParseFlags(int argc, char** argv, Flags& f, bool& help) {
 constexpr int kExitBadInput = 2;
 constexpr int kExitFailure = 1;
 
-std::string JsonString(std::string_view raw) {
-  const std::string s = ReplaceInvalidUtf8(raw);
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
+// The --json line: {"prompt_tokens":[...],"completion_tokens":[...],"text":"..."}
+// (the CLI contract's key order). Text is made valid UTF-8 first (U+FFFD).
+std::string JsonResult(const std::vector<int32_t>& prompt, const std::vector<int32_t>& completion,
+                       std::string_view text) {
+  nlohmann::ordered_json out;
+  out["prompt_tokens"] = prompt;
+  out["completion_tokens"] = completion;
+  out["text"] = ReplaceInvalidUtf8(text);
+  return out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 // Collects a request's output; streams text when asked.
@@ -375,10 +364,7 @@ int Run(const Flags& flags) {
   }
   for (size_t i = 0; i < prompts.size(); ++i) {
     if (json) {
-      std::printf("{\"prompt_tokens\":[%s],\"completion_tokens\":[%s],\"text\":%s}\n",
-                  absl::StrJoin(prompts[i], ",").c_str(),
-                  absl::StrJoin(sinks[i]->tokens(), ",").c_str(),
-                  JsonString(sinks[i]->text()).c_str());
+      std::printf("%s\n", JsonResult(prompts[i], sinks[i]->tokens(), sinks[i]->text()).c_str());
     } else if (max_tokens == 0) {
       std::printf("%s\n", absl::StrJoin(prompts[i], " ").c_str());
     } else {
