@@ -39,7 +39,7 @@ inline V16 V16Add(V16 a, V16 b) { return {_mm512_add_ps(a.v, b.v)}; }
 inline float V16Sum(V16 x) {
   return HorizontalSum(_mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, x.v, 0), _mm512_maskz_extractf32x8_ps(0xFF, x.v, 1)));
 }
-inline constexpr int kF16VecRows = 2;                        // 8 + 4 zmm
+inline constexpr int kF16VecRows = 4;                        // 16 + 4 + 1 zmm
 inline constexpr int kF16BatchRows = 4, kF16BatchTokens = 4;  // 16 + 5 zmm
 #else
 struct V16 {
@@ -61,50 +61,80 @@ inline constexpr int kF16BatchRows = 2, kF16BatchTokens = 2;  // 8 + 6 ymm
 
 // ---- decode order (ggml_vec_dot_f16) -----------------------------------------
 
-// R rows x one activation row.
-template <int R>
-void F16VecRows(const uint8_t* w, int64_t w_stride, const uint16_t* a, int64_t n, float* y) {
-  V16 acc[R][4];
+// R rows x T activation rows: 4 * R * T accumulators.
+template <int R, int T>
+void F16VecKernel(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride,
+                  int64_t n, float* y, int64_t y_stride) {
+  V16 acc[R][T][4];
   for (int r = 0; r < R; ++r) {
-    for (int j = 0; j < 4; ++j) acc[r][j] = V16Zero();
+    for (int t = 0; t < T; ++t) {
+      for (int j = 0; j < 4; ++j) acc[r][t][j] = V16Zero();
+    }
   }
   const int64_t np = n & ~int64_t{63};
   for (int64_t i = 0; i < np; i += 64) {
-    V16 av[4];
-    for (int j = 0; j < 4; ++j) av[j] = V16LoadF16(a + i + 16 * j);
-    for (int r = 0; r < R; ++r) {
-      const uint16_t* wr = reinterpret_cast<const uint16_t*>(w + r * w_stride);
-      for (int j = 0; j < 4; ++j) acc[r][j] = V16Fma(V16LoadF16(wr + i + 16 * j), av[j], acc[r][j]);
+    for (int j = 0; j < 4; ++j) {
+      V16 wv[R], av[T];
+      for (int r = 0; r < R; ++r) {
+        wv[r] = V16LoadF16(reinterpret_cast<const uint16_t*>(w + r * w_stride) + i + 16 * j);
+      }
+      for (int t = 0; t < T; ++t) {
+        av[t] = V16LoadF16(reinterpret_cast<const uint16_t*>(a + t * a_stride) + i + 16 * j);
+      }
+      for (int r = 0; r < R; ++r) {
+        for (int t = 0; t < T; ++t) acc[r][t][j] = V16Fma(wv[r], av[t], acc[r][t][j]);
+      }
     }
   }
   for (int r = 0; r < R; ++r) {
     const uint16_t* wr = reinterpret_cast<const uint16_t*>(w + r * w_stride);
-    const V16 s = V16Add(V16Add(acc[r][0], acc[r][2]), V16Add(acc[r][1], acc[r][3]));
-    double sum = V16Sum(s);
-    for (int64_t i = np; i < n; ++i) {
-      sum += static_cast<double>(HalfToFloat(wr[i]) * HalfToFloat(a[i]));
+    for (int t = 0; t < T; ++t) {
+      const V16 s = V16Add(V16Add(acc[r][t][0], acc[r][t][2]), V16Add(acc[r][t][1], acc[r][t][3]));
+      double sum = V16Sum(s);
+      for (int64_t i = np; i < n; ++i) {
+        const float ai = HalfToFloat(reinterpret_cast<const uint16_t*>(a + t * a_stride)[i]);
+        sum += static_cast<double>(HalfToFloat(wr[i]) * ai);
+      }
+      y[t * y_stride + r] = static_cast<float>(sum);
     }
-    y[r] = static_cast<float>(sum);
   }
 }
 
 float F16VecDot(const void* w, const void* a, int64_t n) {
   float y;
-  F16VecRows<1>(static_cast<const uint8_t*>(w), 0, static_cast<const uint16_t*>(a), n, &y);
+  F16VecKernel<1, 1>(static_cast<const uint8_t*>(w), 0, static_cast<const uint8_t*>(a), 0, n, &y,
+                     1);
   return y;
+}
+
+// Rows [0, nr) x one token, kF16VecRows rows at a time.
+inline void F16VecOneToken(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a,
+                           int64_t n, float* y) {
+  int r = 0;
+  for (; r + kF16VecRows <= nr; r += kF16VecRows) {
+    F16VecKernel<kF16VecRows, 1>(w + r * w_stride, w_stride, a, 0, n, y + r, 1);
+  }
+  for (; r < nr; ++r) F16VecKernel<1, 1>(w + r * w_stride, w_stride, a, 0, n, y + r, 1);
 }
 
 void F16VecTile(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a, int64_t a_stride,
                 int nt, int64_t n, float* y, int64_t y_stride) {
-  for (int t = 0; t < nt; ++t) {
-    const uint16_t* at = reinterpret_cast<const uint16_t*>(a + t * a_stride);
-    float* yt = y + t * y_stride;
+  int t = 0;
+#if defined(PHI3_WIDE_REGISTERS)
+  // Several tokens (batched decode): 2 rows x 2 tokens share their loads.
+  for (; t + 2 <= nt; t += 2) {
     int r = 0;
-    for (; r + kF16VecRows <= nr; r += kF16VecRows) {
-      F16VecRows<kF16VecRows>(w + r * w_stride, w_stride, at, n, yt + r);
+    for (; r + 2 <= nr; r += 2) {
+      F16VecKernel<2, 2>(w + r * w_stride, w_stride, a + t * a_stride, a_stride, n,
+                         y + t * y_stride + r, y_stride);
     }
-    for (; r < nr; ++r) F16VecRows<1>(w + r * w_stride, w_stride, at, n, yt + r);
+    for (; r < nr; ++r) {
+      F16VecKernel<1, 2>(w + r * w_stride, w_stride, a + t * a_stride, a_stride, n,
+                         y + t * y_stride + r, y_stride);
+    }
   }
+#endif
+  for (; t < nt; ++t) F16VecOneToken(w, w_stride, nr, a + t * a_stride, n, y + t * y_stride);
 }
 
 // ---- prompt-batch order (tinyBLAS) -------------------------------------------
