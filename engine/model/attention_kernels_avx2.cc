@@ -46,3 +46,26 @@ void AxpyF16Avx2(float a, const uint16_t* v, float* y, int n) {
 const AttentionKernels kAvx2AttentionKernels = {"avx2", DotF16Avx2, AxpyF16Avx2};
 
 }  // namespace phi3::internal
+
+#include "engine/model/attention_rope.h"
+#include "engine/model/attention_tile_generic.h"
+
+namespace phi3::internal {
+
+void F16ToF32Avx2(const uint16_t* x, float* dst, int n) {
+  for (int i = 0; i < n; i += 8) _mm256_storeu_ps(dst + i, Load8F16(x + i));
+}
+
+void RoundF16Avx2(float* x, int n) {
+  for (int i = 0; i < n; i += 8) {
+    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm256_storeu_ps(x + i, _mm256_cvtph_ps(h));
+  }
+}
+
+const AttentionTileKernels kAvx2TileKernels = {
+    "avx2",        ScoresPromptGeneric, ScoresDecodeGeneric,          AccumulatePvGeneric,
+    F16ToF32Avx2,  RoundF16Avx2,        ScoresDecodeF16Generic,       AccumulatePvDecodeF16Generic,
+    RopeNeoxFused};
+
+}  // namespace phi3::internal

@@ -10,6 +10,50 @@ namespace phi3::internal {
 // AVX2 + FMA + F16C.
 extern const AttentionKernels kAvx2AttentionKernels;
 
+// Tile kernels of RunAttentionLayer over f32 tiles of KV positions of one
+// head (tile[j * head_dim + d]), or straight from an f16 pool (rows at
+// base + offsets[j]). Every level computes bit-identical results (the orders
+// are fixed in attention.h; only the vector width differs).
+// REQUIRES: head_dim % 16 == 0, head_dim <= 128 for the *_f16 kernels.
+struct AttentionTileKernels {
+  const char* name;
+  // scores[j] = q . k_j, prompt rounding, j < 16.
+  void (*scores_prompt)(const float* q, const float* k_tile, int head_dim, float* scores);
+  // scores[j] = q . k_j, decode rounding, j < 16.
+  void (*scores_decode)(const float* q, const float* k_tile, int head_dim, float* scores);
+  // Lane classes: for j < n (n <= 64, the tile starting at a multiple of
+  // 64) with p[j] != 0, in ascending j: acc[(j % classes) * head_dim + d] =
+  // fma(v_j[d], p[j], acc[...]). classes is 16 or 64.
+  void (*accumulate_pv)(const float* p, const float* v_tile, int n, int head_dim, int classes,
+                        float* acc);
+  // dst[i] = f16 x[i] as f32 (exact), n % 16 == 0.
+  void (*f16_to_f32)(const uint16_t* x, float* dst, int n);
+  // x[i] = the f16 value nearest x[i] (round to nearest even), n % 16 == 0.
+  void (*round_f16)(float* x, int n);
+  // scores_decode on 16 f16 rows at base + offsets[j] (bytes).
+  void (*scores_decode_f16)(const float* q, const uint8_t* base, const int64_t* offsets,
+                            int head_dim, float* scores);
+  // accumulate_pv with classes = 64 over positions [0, n) of f16 rows at
+  // base + offsets[j]; acc holds 64 classes (zeroed by the caller).
+  void (*accumulate_pv_decode_f16)(const float* p, const uint8_t* base, const int64_t* offsets,
+                                   int n, int head_dim, float* acc);
+  // NEOX RoPE of one head in place, llama.cpp's fused rounding (attention_rope.h).
+  void (*rope_neox)(const float* cs, int rope_dims, float* x);
+};
+
+extern const AttentionTileKernels kScalarTileKernels;
+extern const AttentionTileKernels kAvx2TileKernels;
+extern const AttentionTileKernels kAvx512TileKernels;
+
+// tree16 of attention.h.
+inline float Tree16(const float* x) {
+  float s8[8], s4[4], s2[2];
+  for (int i = 0; i < 8; ++i) s8[i] = x[i] + x[i + 8];
+  for (int i = 0; i < 4; ++i) s4[i] = s8[i] + s8[i + 4];
+  for (int i = 0; i < 2; ++i) s2[i] = s4[i] + s4[i + 2];
+  return s2[0] + s2[1];
+}
+
 }  // namespace phi3::internal
 
 #endif  // PHI3_ENGINE_MODEL_ATTENTION_KERNELS_INTERNAL_H_
