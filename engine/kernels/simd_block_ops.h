@@ -235,7 +235,9 @@ inline __m256i WithBit4(__m256i q, __m256i qh) {
 
 template <bool kFiveBit>
 struct K45Ops : PointerA {
-  static constexpr int kRows = 4, kTokens = kTileTokens;
+  // One row per register tile: an unpacked super-block is 17 vectors, so
+  // several rows would spill; the tokens of a tile reuse it instead.
+  static constexpr int kRows = 1, kTokens = 2 * kTileTokens;
   struct Acc {
     __m256 v;
     float m;
@@ -340,7 +342,9 @@ struct K45Ops : PointerA {
 // Q6_K: unsigned 6-bit quants q (0..63); dot_j = sum q*a - 32 * bsum_j,
 // folded into the int32 sums (exact).
 struct Q6_KOps : PointerA {
-  static constexpr int kRows = 4, kTokens = kTileTokens;
+  // One row per register tile: an unpacked super-block is 17 vectors, so
+  // several rows would spill; the tokens of a tile reuse it instead.
+  static constexpr int kRows = 1, kTokens = 2 * kTileTokens;
   using Acc = __m256;
   struct WBlock {
     __m256i q[8];     // elements 32k .. 32k+31
