@@ -13,6 +13,10 @@
 
 namespace phi3 {
 
+// llama.cpp's n_ubatch as the oracle runs it (node-llama-cpp: batch size 512,
+// n_ubatch = n_batch); must be a multiple of 4.
+inline constexpr int kLlamaUbatchTokens = 512;
+
 // One sequence's share of a forward step.
 struct SequenceSlice {
   // New tokens, at positions [start_pos, start_pos + tokens.size()).
@@ -42,10 +46,13 @@ struct ForwardBatch {
 // (decode), and Q4_K also by the token's place in the batch. A model that
 // mirrors llama.cpp assigns each new token the rounding it would get if its
 // evaluation (SequenceSlice::eval_begin/eval_end, default the slice itself)
-// were a llama_decode call of its own, with n_ubatch a multiple of 4:
-//   - evaluation of n = 1 token: decode rounding;
-//   - n >= 2: prompt rounding; Q4_K's 4-token gemm order for all but the last
-//     n % 4 tokens of the evaluation (whatever the chunking into slices);
+// were a llama_decode call of its own, split into ubatches of
+// kLlamaUbatchTokens:
+//   - a ubatch of 1 token (decode; or the last token of a prompt of
+//     k * kLlamaUbatchTokens + 1): decode rounding;
+//   - otherwise prompt rounding, and Q4_K's 4-token gemm order for all but
+//     the last n % 4 tokens of the n-token evaluation (the ubatch size is a
+//     multiple of 4), whatever the chunking into slices;
 //   - the last layer after attention, and the output head, only for the
 //     logit rows, with decode rounding (llama.cpp computes them on its output
 //     rows only; one per sequence).

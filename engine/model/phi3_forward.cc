@@ -33,13 +33,14 @@ void EnsureSize(std::vector<T>& v, size_t n) {
 }
 
 // Rounding class of a token (see forward.h): 0 = prompt gemm group,
-// 1 = prompt tail, 2 = single-token evaluation.
+// 1 = prompt tail, 2 = single-token llama_decode ubatch (decode rounding;
+// also the last token of a prompt of k * kLlamaUbatchTokens + 1 tokens).
 int RoundingClass(const SequenceSlice& q, int32_t pos) {
   const int32_t begin = q.eval_end == 0 ? q.start_pos : q.eval_begin;
   const int32_t end =
       q.eval_end == 0 ? q.start_pos + static_cast<int32_t>(q.tokens.size()) : q.eval_end;
   const int32_t n = end - begin;
-  if (n <= 1) return 2;
+  if (n % kLlamaUbatchTokens == 1 && pos == end - 1) return 2;
   return pos < end - n % 4 ? 0 : 1;
 }
 

@@ -18,7 +18,11 @@
 // path: f16 K/V cache, f16-rounded Q and probabilities), f16 KV cache (the
 // default), one sequence, context size --ctx (llama.cpp pads it to 256; with
 // LongRoPE files it picks the long factors when that exceeds the original
-// context).
+// context), batch size 512 (node-llama-cpp sets n_ubatch = n_batch): a prompt
+// is one llama_decode per 512 tokens and only its last token has logits, so
+// llama.cpp computes the last layer after attention on that row only. Our
+// model mirrors exactly this (engine/model/forward.h "Rounding"); the prompt
+// rounding does not depend on the split as long as it is a multiple of 4.
 import fs from 'node:fs';
 import {getLlama, LlamaLogLevel} from 'node-llama-cpp';
 
@@ -51,6 +55,7 @@ const llama = await getLlama({gpu: false, build: 'never', logLevel: LlamaLogLeve
 const model = await llama.loadModel({modelPath: args.model});
 const context = await model.createContext({
   contextSize: args.ctx, threads: args.threads, flashAttention: false, sequences: 1,
+  batchSize: Math.min(args.ctx, 512),
 });
 const seq = context.getSequence();
 const greedy = {generateNext: {token: true, probabilities: true}};
