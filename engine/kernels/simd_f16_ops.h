@@ -121,11 +121,12 @@ void F16VecTile(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a, in
                 int nt, int64_t n, float* y, int64_t y_stride) {
   int t = 0;
 #if defined(PHI3_WIDE_REGISTERS)
-  // Several tokens (batched decode): 2 rows x 2 tokens share their loads.
+  // Several tokens (batched decode): 3 rows x 2 tokens share their loads
+  // (24 accumulators + 5 operands of the 32 zmm registers).
   for (; t + 2 <= nt; t += 2) {
     int r = 0;
-    for (; r + 2 <= nr; r += 2) {
-      F16VecKernel<2, 2>(w + r * w_stride, w_stride, a + t * a_stride, a_stride, n,
+    for (; r + 3 <= nr; r += 3) {
+      F16VecKernel<3, 2>(w + r * w_stride, w_stride, a + t * a_stride, a_stride, n,
                          y + t * y_stride + r, y_stride);
     }
     for (; r < nr; ++r) {
