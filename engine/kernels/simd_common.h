@@ -113,6 +113,16 @@ void TileByKernel(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a, 
                   int nt, int64_t n, float* y, int64_t y_stride) {
   constexpr int R = Ops::kRows;
   int r = 0;
+  if (nt == 1) {
+    // Decode streams the weights from DRAM: one row at a time keeps a single
+    // sequential stream, which the hardware prefetchers follow; reading R
+    // rows (R * row bytes apart) at once measured 2-4x slower from DRAM on
+    // Zen 4 (Q8_0 25.6 vs 6.5 GB/s per core), while equal in cache.
+    for (; r < nr; ++r) {
+      KernelRT<Ops, 1, 1>(w + r * w_stride, w_stride, a, a_stride, n, y + r, y_stride);
+    }
+    return;
+  }
   for (; r + R <= nr; r += R) {
     TileRows<Ops, R>(w + r * w_stride, w_stride, a, a_stride, nt, n, y + r, y_stride);
   }

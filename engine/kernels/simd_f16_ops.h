@@ -39,7 +39,9 @@ inline V16 V16Add(V16 a, V16 b) { return {_mm512_add_ps(a.v, b.v)}; }
 inline float V16Sum(V16 x) {
   return HorizontalSum(_mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, x.v, 0), _mm512_maskz_extractf32x8_ps(0xFF, x.v, 1)));
 }
-inline constexpr int kF16VecRows = 4;                        // 16 + 4 + 1 zmm
+// One row per token call: a single sequential weight stream (see
+// TileByKernel in simd_common.h: several rows at once are 2-4x slower from DRAM).
+inline constexpr int kF16VecRows = 1;
 inline constexpr int kF16BatchRows = 4, kF16BatchTokens = 4;  // 16 + 5 zmm
 #else
 struct V16 {
@@ -55,7 +57,7 @@ inline V16 V16Fma(V16 a, V16 b, V16 c) {
 }
 inline V16 V16Add(V16 a, V16 b) { return {_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
 inline float V16Sum(V16 x) { return HorizontalSum(_mm256_add_ps(x.lo, x.hi)); }
-inline constexpr int kF16VecRows = 1;                        // 8 + 8 ymm
+inline constexpr int kF16VecRows = 1;
 inline constexpr int kF16BatchRows = 2, kF16BatchTokens = 2;  // 8 + 6 ymm
 #endif
 
