@@ -21,8 +21,8 @@ struct AttentionTileKernels {
   void (*scores_prompt)(const float* q, const float* k_tile, int head_dim, float* scores);
   // scores[j] = q . k_j, decode rounding, j < 16.
   void (*scores_decode)(const float* q, const float* k_tile, int head_dim, float* scores);
-  // Lane classes: for j < n (n <= 64, the tile starting at a multiple of
-  // 64) with p[j] != 0, in ascending j: acc[(j % classes) * head_dim + d] =
+  // Lane classes: for j < n (the tile starting at a multiple of 64) with
+  // p[j] != 0, in ascending j: acc[(j % classes) * head_dim + d] =
   // fma(v_j[d], p[j], acc[...]). classes is 16 or 64.
   void (*accumulate_pv)(const float* p, const float* v_tile, int n, int head_dim, int classes,
                         float* acc);

@@ -1,8 +1,8 @@
 // RunAttentionLayer: RoPE + K/V store, then tiled attention (attention.h).
 //
-// Work item = (head, query tile): up to kTile rows of one sequence with the
+// Work item = (head, query tile): up to kMaxQueries rows of one sequence with the
 // same rounding, sorted by position. Per item: scores of every query against
-// K blocks of kTile positions (a block is converted to f32 once for all the
+// K tiles of kKvTile positions (a tile is converted to f32 once for all the
 // tile's queries), row softmax, then P x V over V blocks into per-lane-class
 // accumulators (kTile classes for prompt rounding, 64 for decode), reduced
 // in llama.cpp's order at the end. Items are ordered head-major so the
@@ -22,8 +22,9 @@
 namespace phi3 {
 namespace {
 
-constexpr int kTile = 16;            // max queries per tile; positions per score call
-constexpr int kKvTile = 64;          // KV positions converted to f32 at once
+constexpr int kTile = 16;            // positions per score call; lane classes (prompt)
+constexpr int kMaxQueries = 32;      // queries per tile: each K/V tile is converted once for them
+constexpr int kKvTile = 256;         // KV positions converted to f32 at once (multiple of 64)
 constexpr int kDecodeClasses = 64;   // ggml_vec_dot_f16: 4 accumulators x 16 lanes
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
@@ -55,7 +56,7 @@ struct QueryTile {
   int32_t seq = 0;
   bool batched = false;
   int count = 0;
-  int64_t rows[kTile];
+  int64_t rows[kMaxQueries];
 };
 
 // Positions [p0, p0 + n) of one KV head as f32 rows of `tile`; rows
@@ -125,7 +126,7 @@ void AttendTile(const AttentionLayerArgs& a, const internal::AttentionTileKernel
   const std::span<const int32_t> table = a.sequences[tile.seq].block_table;
   const int nq = tile.count;
   int n_max = 0;
-  int n_vis[kTile];  // positions query i sees
+  int n_vis[kMaxQueries];  // positions query i sees
   for (int i = 0; i < nq; ++i) {
     n_vis[i] = a.row_pos[tile.rows[i]] + 1;
     n_max = std::max(n_max, n_vis[i]);
@@ -278,7 +279,7 @@ void RunAttentionLayer(const AttentionLayerArgs& a, ThreadPool& pool) {
   std::vector<QueryTile> tiles;
   for (int64_t t : order) {
     const bool b = batched(t);
-    if (tiles.empty() || tiles.back().count == kTile || tiles.back().seq != a.row_seq[t] ||
+    if (tiles.empty() || tiles.back().count == kMaxQueries || tiles.back().seq != a.row_seq[t] ||
         tiles.back().batched != b) {
       tiles.emplace_back();
       tiles.back().seq = a.row_seq[t];
