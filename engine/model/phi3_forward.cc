@@ -130,10 +130,6 @@ absl::Status Phi3Model::Forward(const ForwardBatch& batch, std::span<float> logi
   EnsureSize(s.proj, T * n_embd);
   EnsureSize(s.up, T * 2 * n_ff);
   EnsureSize(s.act, T * n_ff);
-  if (s.scores.size() < static_cast<size_t>(pool.num_threads())) {
-    s.scores.resize(pool.num_threads());
-  }
-  for (auto& sc : s.scores) EnsureSize(sc, context_size_);
 
   // Token rows grouped by rounding class; out_rows[r] = the row of the r-th
   // logit row's token (last new token of a want_logits slice, batch order).
@@ -179,9 +175,24 @@ absl::Status Phi3Model::Forward(const ForwardBatch& batch, std::span<float> logi
     }
   });
 
-  const float q_scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  const int heads_per_kv = h.num_heads / h.num_kv_heads;
-  const AttentionKernels& attn_kernels = GetAttentionKernels();
+  std::vector<uint8_t> row_batched(T, 0);
+  std::fill_n(row_batched.begin(), B, 1);
+  AttentionLayerArgs attn_args;
+  attn_args.sequences = batch.sequences;
+  attn_args.num_rows = T;
+  attn_args.row_seq = s.token_seq.data();
+  attn_args.row_pos = s.token_pos.data();
+  attn_args.row_batched = row_batched.data();
+  attn_args.rope = s.rope.data();
+  attn_args.rope_dims = rope_dims;
+  attn_args.q_scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  attn_args.out = s.attn.data();
+  attn_args.num_heads = h.num_heads;
+  attn_args.num_kv_heads = h.num_kv_heads;
+  attn_args.head_dim = head_dim;
+  attn_args.kv_type = s.kv_type;
+  attn_args.block_size = s.block_size;
+  attn_args.kv_token_bytes = s.kv_token_bytes;
 
   for (int il = 0; il < h.num_layers; ++il) {
     const Phi3LayerWeights& L = w.layers[il];
@@ -199,49 +210,12 @@ absl::Status Phi3Model::Forward(const ForwardBatch& batch, std::span<float> logi
       MatMul(L.k.matrix(), s.xn.data(), T, s.qkv.data() + q_dim, qkv_dim, pool, prompt);
       MatMul(L.v.matrix(), s.xn.data(), T, s.qkv.data() + q_dim + kv_dim, qkv_dim, pool, prompt);
     }
-    // RoPE on Q and K, Q scaled then rounded to f16 (ggml converts it for the
-    // f16 K . Q matmul), K and V stored in the cache.
-    uint8_t* k_pool = s.k_pool[il].data();
-    uint8_t* v_pool = s.v_pool[il].data();
-    pool.ParallelFor(T, [&](int64_t begin, int64_t end, int) {
-      for (int64_t t = begin; t < end; ++t) {
-        float* qkv = &s.qkv[t * qkv_dim];
-        const float* cs = &s.rope[t * rope_dims];
-        for (int hd = 0; hd < h.num_heads; ++hd) {
-          float* qh = qkv + hd * head_dim;
-          RopeNeoxHead(cs, rope_dims, qh);
-          for (int i = 0; i < head_dim; ++i) qh[i] *= q_scale;
-        }
-        RoundToF16(qkv, q_dim);
-        for (int hd = 0; hd < h.num_kv_heads; ++hd) {
-          RopeNeoxHead(cs, rope_dims, qkv + q_dim + hd * head_dim);
-        }
-        const SequenceSlice& q = batch.sequences[s.token_seq[t]];
-        const int32_t pos = s.token_pos[t];
-        const int64_t slot =
-            static_cast<int64_t>(q.block_table[pos / s.block_size]) * s.block_size +
-            pos % s.block_size;
-        StoreKv(s.kv_type, qkv + q_dim, qkv + q_dim + kv_dim, kv_dim, slot, s.kv_token_bytes,
-                k_pool, v_pool);
-      }
-    });
-    KvLayerView kv;
-    kv.type = s.kv_type;
-    kv.k = k_pool;
-    kv.v = v_pool;
-    kv.block_size = s.block_size;
-    kv.token_bytes = s.kv_token_bytes;
-    pool.ParallelFor(T * h.num_heads, [&](int64_t begin, int64_t end, int thread) {
-      float* scores = s.scores[thread].data();
-      for (int64_t item = begin; item < end; ++item) {
-        const int64_t t = item / h.num_heads;
-        const int hd = static_cast<int>(item % h.num_heads);
-        const SequenceSlice& q = batch.sequences[s.token_seq[t]];
-        AttendHead(attn_kernels, &s.qkv[t * qkv_dim + hd * head_dim], kv, q.block_table,
-                   hd / heads_per_kv, head_dim, s.token_pos[t] + 1, scores,
-                   &s.attn[t * q_dim + hd * head_dim]);
-      }
-    });
+    // RoPE, Q scaling and f16 rounding, K/V store, attention; rows [0, B)
+    // with llama.cpp's prompt-path KQ/KQV rounding.
+    attn_args.qkv = s.qkv.data();
+    attn_args.k_pool = s.k_pool[il].data();
+    attn_args.v_pool = s.v_pool[il].data();
+    RunAttentionLayer(attn_args, pool);
     MatMul(L.attn_output.matrix(), s.attn.data(), T, s.proj.data(), n_embd, pool, prompt);
     // The last layer continues on the logit rows only (llama.cpp's
     // inp_out_ids), compacted to rows [0, R) of x; 1-row products there get
