@@ -114,8 +114,8 @@ int Main(int argc, char** argv) {
                 nth, us[us.size() / 2], us[us.size() / 10], us[0]);
   }
   const auto packed_modes = ListFlag(argc, argv, "packed", "0,1");
-  std::printf("%-6s %-3s %-12s %3s %5s %10s %9s %9s %10s %10s\n", "type", "pk", "shape", "thr", "tok", "ms",
-              "GB/s", "GFLOP/s", "cpu-ms", "min-ms");
+  std::printf("%-6s %-3s %-12s %3s %5s %10s %9s %9s %10s %10s\n", "type", "pk", "shape", "thr",
+              "tok", "ms", "GB/s", "GFLOP/s", "cpu-ms", "min-ms");
   for (const std::string& tname : types) {
     const auto type = ParseType(tname);
     if (!type) {
@@ -135,7 +135,8 @@ int Main(int argc, char** argv) {
       const int64_t row_bytes = RowBytes(*type, cols);
       std::vector<uint8_t> w(row_bytes * rows);
       std::vector<float> row(cols);
-      for (int64_t i = 0; i < cols; ++i) row[i] = static_cast<float>((i * 7919) % 2003) / 1000.0f - 1.0f;
+      for (int64_t i = 0; i < cols; ++i)
+        row[i] = static_cast<float>((i * 7919) % 2003) / 1000.0f - 1.0f;
       QuantizeRow(*type, row.data(), w.data(), cols);
       for (int64_t r = 1; r < rows; ++r) std::memcpy(w.data() + r * row_bytes, w.data(), row_bytes);
       const WeightMatrix row_major{*type, rows, cols, w.data()};
@@ -144,35 +145,35 @@ int Main(int argc, char** argv) {
         if (!absl::SimpleAtoi(th, &nth)) continue;
         ThreadPool pool(nth);
         for (const std::string& pk : packed_modes) {
-        const bool packed = pk == "1";
-        if (packed && !CanPackWeights(row_major)) continue;
-        PackedWeights pw;
-        if (packed) pw = PackWeights(row_major, pool);
-        const WeightMatrix m = packed ? pw.matrix() : row_major;
-        for (const std::string& tk : tokens) {
-          int64_t nt = 1;
-          if (!absl::SimpleAtoi(tk, &nt)) continue;
-          std::vector<float> x(nt * cols);
-          for (int64_t i = 0; i < nt * cols; ++i) x[i] = row[i % cols];
-          std::vector<float> y(nt * rows);
-          std::vector<double> times, cpu_times;
-          for (int rep = 0; rep < reps + 1; ++rep) {
-            const double t0 = Now(), c0 = CpuNow();
-            MatMul(m, x.data(), nt, y.data(), pool);
-            const double dt = Now() - t0, dc = CpuNow() - c0;
-            if (rep > 0) {
-              times.push_back(dt);
-              cpu_times.push_back(dc);
+          const bool packed = pk == "1";
+          if (packed && !CanPackWeights(row_major)) continue;
+          PackedWeights pw;
+          if (packed) pw = PackWeights(row_major, pool);
+          const WeightMatrix m = packed ? pw.matrix() : row_major;
+          for (const std::string& tk : tokens) {
+            int64_t nt = 1;
+            if (!absl::SimpleAtoi(tk, &nt)) continue;
+            std::vector<float> x(nt * cols);
+            for (int64_t i = 0; i < nt * cols; ++i) x[i] = row[i % cols];
+            std::vector<float> y(nt * rows);
+            std::vector<double> times, cpu_times;
+            for (int rep = 0; rep < reps + 1; ++rep) {
+              const double t0 = Now(), c0 = CpuNow();
+              MatMul(m, x.data(), nt, y.data(), pool);
+              const double dt = Now() - t0, dc = CpuNow() - c0;
+              if (rep > 0) {
+                times.push_back(dt);
+                cpu_times.push_back(dc);
+              }
             }
+            const double t = Median(times);
+            std::printf("%-6s %-3s %-12s %3d %5lld %10.3f %9.2f %9.1f %10.3f %10.3f\n",
+                        tname.c_str(), packed ? "pk" : "rm", shape.c_str(), nth,
+                        static_cast<long long>(nt), t * 1e3, row_bytes * rows / t / 1e9,
+                        2.0 * rows * cols * nt / t / 1e9, Median(cpu_times) * 1e3,
+                        *std::min_element(times.begin(), times.end()) * 1e3);
+            std::fflush(stdout);
           }
-          const double t = Median(times);
-          std::printf("%-6s %-3s %-12s %3d %5lld %10.3f %9.2f %9.1f %10.3f %10.3f\n",
-                      tname.c_str(), packed ? "pk" : "rm", shape.c_str(), nth, static_cast<long long>(nt), t * 1e3,
-                      row_bytes * rows / t / 1e9, 2.0 * rows * cols * nt / t / 1e9,
-                      Median(cpu_times) * 1e3,
-                      *std::min_element(times.begin(), times.end()) * 1e3);
-          std::fflush(stdout);
-        }
         }
       }
     }

@@ -19,9 +19,7 @@ inline __m256i Bcast4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
-inline __m256i Load256(const void* p) {
-  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
-}
+inline __m256i Load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 inline __m256 HalfScales(const uint16_t* d) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d)));
@@ -54,8 +52,7 @@ void Q4_0Tile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const ui
           p = _mm256_add_epi16(p, _mm256_maddubs_epi16(q[2 * c], Bcast4(qa + 4 * c)));
           p = _mm256_add_epi16(p, _mm256_maddubs_epi16(q[2 * c + 1], Bcast4(qa + 16 + 4 * c)));
         }
-        const __m256i s =
-            _mm256_sub_epi32(_mm256_madd_epi16(p, ones), _mm256_set1_epi32(x.corr));
+        const __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(p, ones), _mm256_set1_epi32(x.corr));
         acc[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(x.d)),
                                     acc[h][t]);
       }
@@ -95,8 +92,8 @@ void Q4KTile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uin
           const __m256i lo = _mm256_and_si256(v, low);
           const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
           for (int t = 0; t < T; ++t) {
-            plo[t] = _mm256_add_epi16(
-                plo[t], _mm256_maddubs_epi16(lo, Bcast4(qa[t] + 64 * c + 4 * k)));
+            plo[t] =
+                _mm256_add_epi16(plo[t], _mm256_maddubs_epi16(lo, Bcast4(qa[t] + 64 * c + 4 * k)));
             phi[t] = _mm256_add_epi16(
                 phi[t], _mm256_maddubs_epi16(hi, Bcast4(qa[t] + 64 * c + 32 + 4 * k)));
           }
@@ -117,8 +114,7 @@ void Q4KTile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uin
           if constexpr (kPairs) {
             const __m256 da = _mm256_set1_ps(x[t]->d);
             acc[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, da), acc[h][t]);
-            accm[h][t] =
-                _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dmw, da), accm[h][t]);
+            accm[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dmw, da), accm[h][t]);
           } else {
             sumi[t] = _mm256_add_epi32(sumi[t], s);
             summ[t] = _mm256_add_epi32(summ[t], m);
@@ -143,8 +139,8 @@ void Q4KTile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uin
   }
 }
 
-using TileBody = void (*)(const uint8_t*, const uint8_t*, int64_t, const uint8_t*, int64_t,
-                          int64_t, float*);
+using TileBody = void (*)(const uint8_t*, const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t,
+                          float*);
 
 template <int T, TileBody kT, TileBody k1>
 void Tiles(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
@@ -164,14 +160,13 @@ void Tiles(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, con
 void Q4_0Packed(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
                 const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
                 int64_t y_stride) {
-  Tiles<2, &Q4_0Tile<2>, &Q4_0Tile<1>>(group, nr, a, a_stride, aux, aux_stride, nt, n / kQK4_0,
-                                       y, y_stride);
+  Tiles<2, &Q4_0Tile<2>, &Q4_0Tile<1>>(group, nr, a, a_stride, aux, aux_stride, nt, n / kQK4_0, y,
+                                       y_stride);
 }
 
 template <bool kPairs>
-void Q4KPacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
-               const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
-               int64_t y_stride) {
+void Q4KPacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
+               int64_t aux_stride, int nt, int64_t n, float* y, int64_t y_stride) {
   Tiles<2, &Q4KTile<2, kPairs>, &Q4KTile<1, kPairs>>(group, nr, a, a_stride, aux, aux_stride, nt,
                                                      n / kQK_K, y, y_stride);
 }

@@ -52,8 +52,8 @@ void Q4_0Tile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const ui
       s0 = _mm512_dpbusd_epi32(s0, q[6], Bcast4(qa + 12));
       s1 = _mm512_dpbusd_epi32(s1, q[7], Bcast4(qa + 28));
       const __m512i s = _mm512_add_epi32(s0, s1);
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(x.d)),
-                               acc[t]);
+      acc[t] =
+          _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(x.d)), acc[t]);
     }
   }
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + t * kPackRows, acc[t]);
@@ -127,8 +127,8 @@ void Q4KTile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uin
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + t * kPackRows, _mm512_sub_ps(acc[t], accm[t]));
 }
 
-using TileBody = void (*)(const uint8_t*, const uint8_t*, int64_t, const uint8_t*, int64_t,
-                          int64_t, float*);
+using TileBody = void (*)(const uint8_t*, const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t,
+                          float*);
 
 // Token tiles of TA (8 or 4), then 4, then single tokens: a token's
 // arithmetic is the same in each (lanes never mix tokens).
@@ -158,14 +158,13 @@ void Tiles(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, con
 void Q4_0Packed(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
                 const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
                 int64_t y_stride) {
-  Tiles<8, &Q4_0Tile<8>, &Q4_0Tile<4>, &Q4_0Tile<1>>(group, nr, a, a_stride, aux, aux_stride,
-                                                     nt, n / kQK4_0, y, y_stride);
+  Tiles<8, &Q4_0Tile<8>, &Q4_0Tile<4>, &Q4_0Tile<1>>(group, nr, a, a_stride, aux, aux_stride, nt,
+                                                     n / kQK4_0, y, y_stride);
 }
 
 template <bool kPairs>
-void Q4KPacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
-               const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
-               int64_t y_stride) {
+void Q4KPacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
+               int64_t aux_stride, int nt, int64_t n, float* y, int64_t y_stride) {
   Tiles<4, &Q4KTile<4, kPairs>, &Q4KTile<4, kPairs>, &Q4KTile<1, kPairs>>(
       group, nr, a, a_stride, aux, aux_stride, nt, n / kQK_K, y, y_stride);
 }

@@ -54,16 +54,16 @@ struct PackedActQ4_0 {
   int32_t corr;  // 8 * sum of the block's 32 quants
 };
 struct PackedActQ4K {
-  float d;                  // the Q8_K block's scale
-  int32_t bsum_pairs[4];    // pair p: i16 {bsum_2p, bsum_2p+1}, bsum_j = sum of sub-block j
+  float d;                // the Q8_K block's scale
+  int32_t bsum_pairs[4];  // pair p: i16 {bsum_2p, bsum_2p+1}, bsum_j = sum of sub-block j
 };
 
 // y[t * y_stride + r] for r in [0, nr), t in [0, nt) from one group of 16
 // rows. a: the encoded activations (Q8_0 / Q8_K rows, a_stride apart);
 // aux: PackedAct* rows of n / block entries, aux_stride bytes apart.
 using PackedTileFn = void (*)(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
-                              const uint8_t* aux, int64_t aux_stride, int nt, int64_t n,
-                              float* y, int64_t y_stride);
+                              const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
+                              int64_t y_stride);
 
 struct PackedKernels {
   PackedTileFn q4_0 = nullptr;

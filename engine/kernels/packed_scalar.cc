@@ -37,9 +37,8 @@ void Q4_0Scalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
 }
 
 template <bool kPairs>
-void Q4KScalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
-               const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
-               int64_t y_stride) {
+void Q4KScalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
+               int64_t aux_stride, int nt, int64_t n, float* y, int64_t y_stride) {
   const PackedQ4KBlock* w = reinterpret_cast<const PackedQ4KBlock*>(group);
   const int64_t nb = n / kQK_K;
   for (int t = 0; t < nt; ++t) {

@@ -1,10 +1,11 @@
 #include "engine/kernels/packed_weights.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cassert>
 #include <cstdlib>
 #include <cstring>
-#include <sys/mman.h>
 #include <vector>
 
 #include "engine/kernels/cpu_features.h"
@@ -81,8 +82,8 @@ void PrepareAux(TensorType type, const uint8_t* xq, int64_t a_stride, int64_t nu
           for (int p = 0; p < 4; ++p) {
             const int32_t lo = a[b].bsums[4 * p] + a[b].bsums[4 * p + 1];
             const int32_t hi = a[b].bsums[4 * p + 2] + a[b].bsums[4 * p + 3];
-            out[b].bsum_pairs[p] =
-                static_cast<int32_t>((static_cast<uint32_t>(hi) << 16) | (static_cast<uint32_t>(lo) & 0xFFFF));
+            out[b].bsum_pairs[p] = static_cast<int32_t>((static_cast<uint32_t>(hi) << 16) |
+                                                        (static_cast<uint32_t>(lo) & 0xFFFF));
           }
         }
       }
@@ -194,8 +195,8 @@ void MatMulPacked(const WeightMatrix& w, const uint8_t* xq, int64_t num_tokens, 
         const uint8_t* wg = wdata + g * group_bytes;
         float* yg = y + g * kPackRows;
         if (ng > 0) {
-          k.q4_k_pairs(wg, nr, xq + t0 * a_stride, a_stride, aux + t0 * aux_stride, aux_stride,
-                       ng, w.cols, yg + t0 * y_stride, y_stride);
+          k.q4_k_pairs(wg, nr, xq + t0 * a_stride, a_stride, aux + t0 * aux_stride, aux_stride, ng,
+                       w.cols, yg + t0 * y_stride, y_stride);
         }
         if (ng < nt) {
           const int64_t t1 = t0 + ng;

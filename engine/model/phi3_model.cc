@@ -92,8 +92,9 @@ void Phi3Model::ReleasePackedFilePages() {
   const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   auto release = [&](const WeightView& v) {
     if (v.packed.data == nullptr || v.data == weights_.token_embd.data) return;
-    const uintptr_t begin = (reinterpret_cast<uintptr_t>(v.data) + page - 1) / page * page;
-    const uintptr_t end = (reinterpret_cast<uintptr_t>(v.data) + v.rows * v.row_bytes) / page * page;
+    const uintptr_t first = reinterpret_cast<uintptr_t>(v.data);
+    const uintptr_t begin = (first + page - 1) / page * page;
+    const uintptr_t end = (first + v.rows * v.row_bytes) / page * page;
     // Advisory: a failure only costs memory.
     if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
   };
