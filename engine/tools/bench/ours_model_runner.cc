@@ -165,17 +165,25 @@ class ModelRunner : public OursRunner {
     return m;
   }
 
-  // Resident bytes added by a 4096-token KV cache filled with 4000 tokens
-  // (plus whatever prefill scratch this run had not touched before).
+  // Resident bytes added by a 4096-token KV cache filled with 4000 tokens.
+  // Extras split it: kv_rss_bytes = the pool (allocated and zeroed up front,
+  // so it equals 4096 x kv_bytes_per_token up to page rounding) and
+  // fill_rss_bytes = what the fill added (prefill scratch touched for the
+  // first time in this process: shared by all sequences, so it shows up only
+  // in the first mem:* figure of a run, not per sequence).
   absl::StatusOr<Measurement> Memory(KvCacheType type) {
     if (absl::Status s = EnsureKv(1, kBlockSize, type); !s.ok()) return s;
     const int64_t before = ResidentBytes();
     if (absl::Status s = EnsureKv(1, 4096, type); !s.ok()) return s;
+    const int64_t allocated = ResidentBytes();
     const std::vector<int32_t> tokens = PromptTokens(4000, 6 + salt_);
     if (absl::Status s = PrefillSeq(0, tokens, 4000); !s.ok()) return s;
     Measurement m;
-    m.value = static_cast<double>(ResidentBytes() - before);
+    const int64_t after = ResidentBytes();
+    m.value = static_cast<double>(after - before);
     m.extras["kv_bytes_per_token"] = static_cast<double>(model_->KvBytesPerToken(type));
+    m.extras["kv_rss_bytes"] = static_cast<double>(allocated - before);
+    m.extras["fill_rss_bytes"] = static_cast<double>(after - allocated);
     // Give the memory back before the next figure.
     if (absl::Status s = EnsureKv(1, kBlockSize, KvCacheType::kF16); !s.ok()) return s;
     return m;
