@@ -2,7 +2,7 @@
 //
 // RunAttentionLayer is what the forward pass calls: one layer's RoPE, K/V
 // store and attention for every new row of a batch, tiled (a tile of up to
-// 16 queries of one sequence and one head against blocks of 16 KV
+// 32 queries of one sequence and one head against tiles of 256 KV
 // positions, so each K/V block is read once per query tile) and run in
 // parallel over (head, query tile). AttendHead is the untiled one-query
 // routine kept as a simple reference.
