@@ -49,6 +49,8 @@ FigureResult RunFigure(const std::string& figure, int reps, const OursFn& ours,
     }
     r.ours.push_back(mine->value);
     for (const auto& [k, v] : mine->extras) r.ours_extras[k].push_back(v);
+    // Each sample is logged as it comes, so an interrupted run keeps it.
+    log(absl::StrCat(figure, " rep ", rep + 1, " ours ", JsonNumber(mine->value)));
     if (llama) {
       auto theirs = llama(figure);
       if (!theirs.ok()) {
@@ -57,6 +59,7 @@ FigureResult RunFigure(const std::string& figure, int reps, const OursFn& ours,
         break;
       }
       r.llama.push_back(theirs->Number("value").value_or(NAN));
+      log(absl::StrCat(figure, " rep ", rep + 1, " llama.cpp ", JsonNumber(r.llama.back())));
       for (const auto& [k, v] : theirs->numbers) {
         if (k != "value") r.llama_extras[k].push_back(v);
       }
