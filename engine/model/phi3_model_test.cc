@@ -403,6 +403,35 @@ TEST(Phi3ModelTest, PromptRoundingFollowsTheEvaluation) {
   EXPECT_EQ(std::vector<float>(both.begin() + spec.n_vocab, both.end()), decode_alone);
 }
 
+// Q4_0/Q4_K matrices are repacked at load (WeightView::matrix()); the packed
+// kernels must give the row-major kernels' numbers bit for bit, for a prompt
+// (Q4_K gemm groups and tail) and for decode steps.
+TEST(Phi3ModelTest, PackedWeightsGiveTheRowMajorLogits) {
+  for (TensorType type : {TensorType::kQ4_0, TensorType::kQ4_K}) {
+    SCOPED_TRACE(TensorTypeName(type));
+    MicroSpec spec;
+    spec.n_embd = 256;  // Q4_K rows hold 256-element super-blocks
+    spec.n_head = 8;
+    spec.n_ff = 256;
+    spec.layer_type = type;
+    MicroWeights w = MakeWeights(spec);
+    absl::StatusOr<Loaded> packed = LoadMicro(spec, w, {.num_threads = 2});
+    absl::StatusOr<Loaded> plain = LoadMicro(spec, w, {.num_threads = 2, .pack_weights = false});
+    ASSERT_TRUE(packed.ok() && plain.ok());
+    const Phi3LayerWeights& pl = packed->model->weights().layers[0];
+    ASSERT_EQ(pl.qkv.matrix().layout, WeightLayout::kPacked16);  // the test is not vacuous
+    ASSERT_EQ(pl.ffn_down.matrix().layout, WeightLayout::kPacked16);
+    ASSERT_EQ(plain->model->weights().layers[0].qkv.matrix().layout, WeightLayout::kRowMajor);
+    ASSERT_TRUE(packed->model->InitKvCache(8, 4, KvCacheType::kF16).ok());
+    ASSERT_TRUE(plain->model->InitKvCache(8, 4, KvCacheType::kF16).ok());
+    const std::vector<int32_t> t = Prompt(23, spec.n_vocab, 4);
+    EXPECT_EQ(RunChunked(*packed->model, t, 23, Iota(0, 6)),
+              RunChunked(*plain->model, t, 23, Iota(0, 6)));
+    EXPECT_EQ(RunChunked(*packed->model, t, 1, Iota(0, 6)),
+              RunChunked(*plain->model, t, 1, Iota(0, 6)));
+  }
+}
+
 TEST(Phi3ModelTest, SplitQkvEqualsFused) {
   MicroSpec fused, split;
   split.split_qkv = true;
