@@ -9,7 +9,7 @@ build_dir=${PHI3_BUILD_DIR:-$root/build}
 apt_packages=(
   build-essential cmake ninja-build pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libopenblas-dev libgtest-dev libgmock-dev prometheus-cpp-dev nlohmann-json3-dev
+  libabsl-dev libgtest-dev libgmock-dev prometheus-cpp-dev nlohmann-json3-dev
   python3-grpcio python3-protobuf prometheus nodejs npm openssl
 )
 missing=()
