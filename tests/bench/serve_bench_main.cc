@@ -184,15 +184,10 @@ class GrpcRunner {
   // prefix, another suffix: the server's prefix cache serves the prefix).
   // TTFT = call start -> first token message.
   absl::StatusOr<Measurement> Ttft() {
-    const std::vector<int32_t> prefix = PromptTokens(2000, 3 + salt_);
-    const std::vector<int32_t> s1 = PromptTokens(51, 4 + salt_);
-    const std::vector<int32_t> s2 = PromptTokens(51, 5 + salt_);
-    std::vector<int32_t> cold = prefix, warm = prefix;
-    cold.insert(cold.end(), s1.begin() + 1, s1.end());
-    warm.insert(warm.end(), s2.begin() + 1, s2.end());
+    const TtftPrompts prompts = MakeTtftPrompts(salt_);
     double ms[2];
     int idx = 0;
-    for (const auto* prompt : {&cold, &warm}) {
+    for (const auto* prompt : {&prompts.cold, &prompts.warm}) {
       auto traces = Generate({*prompt}, 1);
       if (!traces.ok()) return traces.status();
       ms[idx++] = (*traces)[0].stamps.front() - (*traces)[0].start_ms;

@@ -37,6 +37,17 @@ std::vector<int32_t> PromptTokens(int count, int salt) {
   return out;
 }
 
+TtftPrompts MakeTtftPrompts(int salt) {
+  const std::vector<int32_t> prefix = PromptTokens(2000, 3 + salt);
+  TtftPrompts p{prefix, prefix};
+  // Suffixes drop their BOS: they continue the prefix.
+  const std::vector<int32_t> s1 = PromptTokens(51, 4 + salt);
+  const std::vector<int32_t> s2 = PromptTokens(51, 5 + salt);
+  p.cold.insert(p.cold.end(), s1.begin() + 1, s1.end());
+  p.warm.insert(p.warm.end(), s2.begin() + 1, s2.end());
+  return p;
+}
+
 int64_t ResidentBytes() {
   std::FILE* f = std::fopen("/proc/self/status", "r");
   if (f == nullptr) return -1;

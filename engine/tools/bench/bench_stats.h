@@ -20,6 +20,13 @@ double Percentile(std::vector<double> values, double p);
 // tests/oracle/bench.mjs's promptTokens, so both sides see one workload.
 std::vector<int32_t> PromptTokens(int count, int salt);
 
+// The `ttft` workload: a 2000-token prefix followed by two different
+// 50-token suffixes (cold = prefix + first suffix, warm = prefix + second).
+struct TtftPrompts {
+  std::vector<int32_t> cold, warm;
+};
+TtftPrompts MakeTtftPrompts(int salt);
+
 // Resident set size of this process in bytes (VmRSS), or -1 if unknown.
 int64_t ResidentBytes();
 

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -36,6 +37,18 @@ TEST(BenchStatsTest, PromptTokensMatchBenchMjs) {
   EXPECT_THAT(std::vector<int32_t>(long_prompt.end() - 3, long_prompt.end()),
               ElementsAre(5559, 8244, 5021));
   EXPECT_THAT(PromptTokens(1, 5), ElementsAre(1));
+}
+
+TEST(BenchStatsTest, TtftPromptsShareTheirPrefixOnly) {
+  const TtftPrompts p = MakeTtftPrompts(7);
+  const std::vector<int32_t> prefix = PromptTokens(2000, 10);
+  ASSERT_EQ(p.cold.size(), 2050u);
+  ASSERT_EQ(p.warm.size(), 2050u);
+  EXPECT_TRUE(std::equal(prefix.begin(), prefix.end(), p.cold.begin()));
+  EXPECT_TRUE(std::equal(prefix.begin(), prefix.end(), p.warm.begin()));
+  const std::vector<int32_t> s1 = PromptTokens(51, 11);
+  EXPECT_TRUE(std::equal(s1.begin() + 1, s1.end(), p.cold.begin() + 2000));  // no second BOS
+  EXPECT_NE(p.cold[2000], p.warm[2000]);
 }
 
 TEST(BenchStatsTest, ResidentBytesIsPositive) { EXPECT_GT(ResidentBytes(), 0); }

@@ -178,15 +178,10 @@ class EngineRunner : public OursRunner {
   // 2000-token prefix + 50-token suffix: cold (fresh prefix) then warm (same
   // prefix, another suffix; the prefix cache serves the first 2000 tokens).
   absl::StatusOr<Measurement> Ttft() {
-    std::vector<int32_t> prefix = PromptTokens(2000, 3 + salt_);
-    const std::vector<int32_t> s1 = PromptTokens(51, 4 + salt_);
-    const std::vector<int32_t> s2 = PromptTokens(51, 5 + salt_);
-    std::vector<int32_t> cold = prefix, warm = prefix;
-    cold.insert(cold.end(), s1.begin() + 1, s1.end());
-    warm.insert(warm.end(), s2.begin() + 1, s2.end());
+    const TtftPrompts prompts = MakeTtftPrompts(salt_);
     double ms[2];
     int idx = 0;
-    for (const auto* prompt : {&cold, &warm}) {
+    for (const auto* prompt : {&prompts.cold, &prompts.warm}) {
       std::vector<double> submit;
       auto sinks = Generate({*prompt}, 1, &submit);
       if (!sinks.ok()) return sinks.status();
