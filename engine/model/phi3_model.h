@@ -75,7 +75,6 @@ struct Phi3ForwardState {
   std::vector<float> up;            // [T][2 n_ff] gate | up
   std::vector<float> act;           // [T][n_ff] SwiGLU output
   std::vector<float> head_in;       // [R][n_embd] normed final rows with logits
-  std::vector<std::vector<float>> scores;  // [threads][context_size]
 };
 
 class Phi3Model : public ForwardModel {
