@@ -156,8 +156,8 @@ TEST_P(MatMulTest, Q4_KGemmAndGemvRoundingLikeLlamaCpp) {
 }
 
 // The packed layout changes only the memory order: every output equals the
-// row-major path's bit for bit, for any batch, thread count, row tail and
-// Q4_K rounding split.
+// row-major path's bit for bit, for any batch (every token tile width),
+// thread count, row tail and Q4_K rounding split.
 TEST_P(MatMulTest, PackedEqualsRowMajor) {
   ThreadPool pool1(1), pool2(2), pool3(3);
   constexpr int64_t kTokens = 70;
@@ -172,8 +172,12 @@ TEST_P(MatMulTest, PackedEqualsRowMajor) {
       const std::vector<int64_t> splits =
           type == TensorType::kQ4_K ? std::vector<int64_t>{0, 9, kTokens} : std::vector<int64_t>{0};
       for (int64_t k : splits) {
-        for (int64_t nt : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{4}, int64_t{7}, int64_t{16},
-                           int64_t{17}, kTokens}) {
+        // Every token tile width (1..16), a full tile plus each remainder,
+        // and more tokens than one token block.
+        std::vector<int64_t> token_counts;
+        for (int64_t nt = 1; nt <= 33; ++nt) token_counts.push_back(nt);
+        token_counts.push_back(kTokens);
+        for (int64_t nt : token_counts) {
           std::vector<float> want(nt * rows), got(nt * rows, -1.0f);
           MatMul(m.view, x.data(), nt, want.data(), rows, pool1, k);
           for (ThreadPool* pool : {&pool1, &pool2, &pool3}) {

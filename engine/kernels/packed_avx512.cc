@@ -6,7 +6,10 @@
 // arithmetic is the same in any tile (batch invariance).
 #include <immintrin.h>
 
+#include <algorithm>
+#include <array>
 #include <cstring>
+#include <utility>
 
 #include "engine/kernels/packed_internal.h"
 #include "engine/kernels/quantize.h"
@@ -24,14 +27,26 @@ inline __m512i Bcast4(const int8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
+// T tokens (1..16) x one 16-row group, all blocks: each 64-byte weight
+// chunk is loaded and unpacked once for all T tokens, so a decode step of
+// up to 16 sequences streams every weight byte from memory once. One
+// vpdpbusd chain per token (seeded with -8 * sum(a), exact in int32) and T
+// accumulators + 8 unpacked chunks fit the 32 zmm registers. The next blocks
+// are prefetched: the groups of a thread's range are contiguous, so this
+// also runs ahead into the next group.
 template <int T>
 void Q4_0Tile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
               int64_t aux_stride, int64_t nb, float* out) {
+  static_assert(T >= 1 && T <= 16);
+  constexpr int kPrefetchBlocks = 6;
   const __m512i low = _mm512_set1_epi8(0x0F);
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  const PackedQ4_0Block* blocks = reinterpret_cast<const PackedQ4_0Block*>(group);
   for (int64_t b = 0; b < nb; ++b) {
-    const PackedQ4_0Block* blk = reinterpret_cast<const PackedQ4_0Block*>(group) + b;
+    const PackedQ4_0Block* blk = blocks + b;
+    const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks);
+    for (int l = 0; l < 5; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->d)));
     __m512i q[8];
     for (int c = 0; c < 4; ++c) {
@@ -39,19 +54,18 @@ void Q4_0Tile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const ui
       q[2 * c] = _mm512_and_si512(v, low);
       q[2 * c + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
     }
+#pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
       const int8_t* qa = (reinterpret_cast<const BlockQ8_0*>(a + t * a_stride) + b)->qs;
       const PackedActQ4_0& x = reinterpret_cast<const PackedActQ4_0*>(aux + t * aux_stride)[b];
-      // -8 * sum(a) seeds one chain (exact int32 either way).
-      __m512i s0 = _mm512_dpbusd_epi32(_mm512_set1_epi32(-x.corr), q[0], Bcast4(qa));
-      __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[1], Bcast4(qa + 16));
-      s0 = _mm512_dpbusd_epi32(s0, q[2], Bcast4(qa + 4));
-      s1 = _mm512_dpbusd_epi32(s1, q[3], Bcast4(qa + 20));
-      s0 = _mm512_dpbusd_epi32(s0, q[4], Bcast4(qa + 8));
-      s1 = _mm512_dpbusd_epi32(s1, q[5], Bcast4(qa + 24));
-      s0 = _mm512_dpbusd_epi32(s0, q[6], Bcast4(qa + 12));
-      s1 = _mm512_dpbusd_epi32(s1, q[7], Bcast4(qa + 28));
-      const __m512i s = _mm512_add_epi32(s0, s1);
+      __m512i s = _mm512_dpbusd_epi32(_mm512_set1_epi32(x.neg_corr), q[0], Bcast4(qa));
+      s = _mm512_dpbusd_epi32(s, q[1], Bcast4(qa + 16));
+      s = _mm512_dpbusd_epi32(s, q[2], Bcast4(qa + 4));
+      s = _mm512_dpbusd_epi32(s, q[3], Bcast4(qa + 20));
+      s = _mm512_dpbusd_epi32(s, q[4], Bcast4(qa + 8));
+      s = _mm512_dpbusd_epi32(s, q[5], Bcast4(qa + 24));
+      s = _mm512_dpbusd_epi32(s, q[6], Bcast4(qa + 12));
+      s = _mm512_dpbusd_epi32(s, q[7], Bcast4(qa + 28));
       acc[t] =
           _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(x.d)), acc[t]);
     }
@@ -130,7 +144,7 @@ void Q4KTile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uin
 using TileBody = void (*)(const uint8_t*, const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t,
                           float*);
 
-// Token tiles of TA (8 or 4), then 4, then single tokens: a token's
+// Q4_K: token tiles of TA, then 4, then single tokens: a token's
 // arithmetic is the same in each (lanes never mix tokens).
 template <int TA, TileBody kA, TileBody k4, TileBody k1>
 void Tiles(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
@@ -155,11 +169,27 @@ void Tiles(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, con
   }
 }
 
+template <int... T>
+constexpr std::array<TileBody, sizeof...(T)> Q4_0TileTable(std::integer_sequence<int, T...>) {
+  return {&Q4_0Tile<T + 1>...};
+}
+
+// Tiles of 16 tokens, then one tile of the remaining 1..15.
 void Q4_0Packed(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
                 const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
                 int64_t y_stride) {
-  Tiles<8, &Q4_0Tile<8>, &Q4_0Tile<4>, &Q4_0Tile<1>>(group, nr, a, a_stride, aux, aux_stride, nt,
-                                                     n / kQK4_0, y, y_stride);
+  static constexpr auto kTiles = Q4_0TileTable(std::make_integer_sequence<int, 16>());
+  alignas(64) float out[16 * kPackRows];
+  const int64_t nb = n / kQK4_0;
+  for (int t = 0; t < nt; t += 16) {
+    const int count = std::min(16, nt - t);
+    kTiles[count - 1](group, a + t * a_stride, a_stride, aux + t * aux_stride, aux_stride, nb, out);
+    if (count == 1 && nr == kPackRows) {
+      std::memcpy(y + t * y_stride, out, sizeof(float) * kPackRows);
+    } else {
+      StorePackedRows(out, count, nr, y + t * y_stride, y_stride);
+    }
+  }
 }
 
 template <bool kPairs>

@@ -51,7 +51,7 @@ static_assert(sizeof(PackedQ4KBlock) == 2368);
 // Per-token, per-block activation side data, computed once per MatMul.
 struct PackedActQ4_0 {
   float d;       // the Q8_0 block's scale as f32
-  int32_t corr;  // 8 * sum of the block's 32 quants
+  int32_t neg_corr;  // -8 * sum of the block's 32 quants (the nibbles' -8 offset)
 };
 struct PackedActQ4K {
   float d;                // the Q8_K block's scale

@@ -28,7 +28,7 @@ void Q4_0Scalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
             s += (q & 0xF) * at[b].qs[4 * c + i] + (q >> 4) * at[b].qs[16 + 4 * c + i];
           }
         }
-        s -= xt[b].corr;
+        s += xt[b].neg_corr;
         sum += static_cast<float>(s) * (F16ToF32(w[b].d[r]) * xt[b].d);
       }
       y[t * y_stride + r] = sum;

@@ -72,7 +72,7 @@ void PrepareAux(TensorType type, const uint8_t* xq, int64_t a_stride, int64_t nu
           int32_t sum = 0;
           for (int i = 0; i < kQK8_0; ++i) sum += a[b].qs[i];
           out[b].d = F16ToF32(a[b].d);
-          out[b].corr = 8 * sum;
+          out[b].neg_corr = -8 * sum;
         }
       } else {
         const BlockQ8_K* a = reinterpret_cast<const BlockQ8_K*>(xq + t * a_stride);
