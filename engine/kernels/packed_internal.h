@@ -76,6 +76,15 @@ const PackedKernels& Avx2PackedKernels();    // REQUIRES: AVX2+FMA+F16C
 const PackedKernels& Avx512PackedKernels();  // REQUIRES: the kAvx512 set
 const PackedKernels& ActivePackedKernels();  // of ActiveSimdLevel()
 
+// Row tiles (or packed groups) per chunk a MatMul hands out to its threads:
+// ~8 chunks per thread, so a descheduled thread holds back at most ~1/8 of
+// its share (ThreadPool::ParallelForDynamic) while each chunk stays long
+// enough (hundreds of KiB of weights) that claiming it costs nothing.
+inline int64_t MatMulChunk(int64_t items, const ThreadPool& pool) {
+  const int64_t chunk = items / (8 * static_cast<int64_t>(pool.num_threads()));
+  return chunk < 1 ? 1 : chunk;
+}
+
 // MatMulQuantized for w.layout == kPacked16 (matmul.cc dispatches here).
 void MatMulPacked(const WeightMatrix& w, const uint8_t* xq, int64_t num_tokens, float* y,
                   int64_t y_stride, ThreadPool& pool, int64_t q4k_gemm_tokens);

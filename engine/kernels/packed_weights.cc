@@ -186,7 +186,7 @@ void MatMulPacked(const WeightMatrix& w, const uint8_t* xq, int64_t num_tokens, 
   const int64_t token_block =
       std::max<int64_t>(4, std::min<int64_t>(64, (256 * 1024) / a_stride) & ~int64_t{3});
   const int64_t groups = (w.rows + kPackRows - 1) / kPackRows;
-  pool.ParallelFor(groups, [&](int64_t begin, int64_t end, int) {
+  pool.ParallelForDynamic(groups, MatMulChunk(groups, pool), [&](int64_t begin, int64_t end, int) {
     for (int64_t t0 = 0; t0 < num_tokens; t0 += token_block) {
       const int nt = static_cast<int>(std::min(token_block, num_tokens - t0));
       const int ng = static_cast<int>(std::clamp<int64_t>(gemm_tokens - t0, 0, nt));

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 
 #if defined(__x86_64__)
@@ -76,20 +77,38 @@ ThreadPool::~ThreadPool() {
 
 void ThreadPool::RunShare(int thread_index) {
   const int64_t n = job_items_;
+  if (job_chunk_ > 0) {
+    for (int64_t begin; (begin = next_item_.fetch_add(job_chunk_, std::memory_order_relaxed)) < n;) {
+      (*job_fn_)(begin, std::min(n, begin + job_chunk_), thread_index);
+    }
+    return;
+  }
   const int64_t begin = n * thread_index / num_threads_;
   const int64_t end = n * (thread_index + 1) / num_threads_;
   if (begin < end) (*job_fn_)(begin, end, thread_index);
 }
 
-void ThreadPool::ParallelFor(int64_t num_items, RangeFn fn) {
+void ThreadPool::ParallelFor(int64_t num_items, RangeFn fn) { Run(num_items, 0, fn); }
+
+void ThreadPool::ParallelForDynamic(int64_t num_items, int64_t chunk, RangeFn fn) {
+  assert(chunk >= 1);
+  Run(num_items, std::max<int64_t>(chunk, 1), fn);
+}
+
+void ThreadPool::Run(int64_t num_items, int64_t chunk, RangeFn fn) {
   if (num_items <= 0) return;
-  if (num_threads_ == 1 || num_items == 1) {
-    fn(0, num_items, 0);
+  if (num_threads_ == 1 || num_items == 1 || (chunk > 0 && chunk >= num_items)) {
+    if (chunk == 0) chunk = num_items;
+    for (int64_t begin = 0; begin < num_items; begin += chunk) {
+      fn(begin, std::min(num_items, begin + chunk), 0);
+    }
     return;
   }
   std::lock_guard<std::mutex> lock(call_mu_);
   job_fn_ = &fn;
   job_items_ = num_items;
+  job_chunk_ = chunk;
+  next_item_.store(0, std::memory_order_relaxed);
   pending_.store(num_threads_ - 1, std::memory_order_relaxed);
   generation_.fetch_add(1, std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) > 0) FutexWakeAll(&generation_);

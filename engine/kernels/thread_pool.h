@@ -40,7 +40,16 @@ class ThreadPool {
   // num_threads(). Memory written by fn is visible to the caller on return.
   void ParallelFor(int64_t num_items, RangeFn fn);
 
+  // As ParallelFor, but participants claim chunks of `chunk` items (the last
+  // one shorter) from a shared counter until none are left, so a participant
+  // that the OS deschedules (a busy machine, the server's network threads)
+  // delays the job by at most one chunk instead of a whole 1/N share. Which
+  // participant gets which chunk is not deterministic: fn's result must not
+  // depend on it. REQUIRES: chunk >= 1.
+  void ParallelForDynamic(int64_t num_items, int64_t chunk, RangeFn fn);
+
  private:
+  void Run(int64_t num_items, int64_t chunk, RangeFn fn);
   void WorkerLoop(int thread_index, uint32_t seen_generation);
   void RunShare(int thread_index);
 
@@ -52,6 +61,8 @@ class ThreadPool {
   // workers after they observe the new generation (acquire).
   const RangeFn* job_fn_ = nullptr;
   int64_t job_items_ = 0;
+  int64_t job_chunk_ = 0;  // 0: static partition
+  alignas(64) std::atomic<int64_t> next_item_{0};  // dynamic jobs' counter
   alignas(64) std::atomic<uint32_t> generation_{0};
   alignas(64) std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};

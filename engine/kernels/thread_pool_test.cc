@@ -1,6 +1,7 @@
 #include "engine/kernels/thread_pool.h"
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -62,6 +63,41 @@ TEST(ThreadPoolTest, IdlePoolSleepsAndWakes) {
   std::atomic<int> calls{0};
   pool.ParallelFor(2, [&](int64_t, int64_t, int) { calls.fetch_add(1); });
   EXPECT_EQ(calls.load(), 2);
+}
+
+TEST(ThreadPoolTest, DynamicCoversEveryItemOnceInChunks) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {0, 1, 2, 7, 64, 1001}) {
+      for (int64_t chunk : {1, 3, 64, 5000}) {
+        std::vector<std::atomic<int>> hits(n);
+        pool.ParallelForDynamic(n, chunk, [&](int64_t begin, int64_t end, int ti) {
+          ASSERT_LT(begin, end);
+          ASSERT_LE(end - begin, chunk);
+          ASSERT_GE(ti, 0);
+          ASSERT_LT(ti, threads);
+          for (int64_t i = begin; i < end; ++i) hits[i].fetch_add(1);
+        });
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << n << " " << chunk;
+      }
+    }
+  }
+}
+
+// The point of dynamic chunks: while one participant is stuck (here: the
+// caller sleeps in its first chunk), the others take the remaining chunks.
+TEST(ThreadPoolTest, DynamicChunksFlowAroundAStalledParticipant) {
+  ThreadPool pool(2);
+  std::atomic<int64_t> by_caller{0}, by_worker{0};
+  std::atomic<bool> stalled{false};
+  pool.ParallelForDynamic(100, 1, [&](int64_t begin, int64_t end, int ti) {
+    if (ti == 0 && !stalled.exchange(true)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    (ti == 0 ? by_caller : by_worker).fetch_add(end - begin);
+  });
+  EXPECT_EQ(by_caller.load() + by_worker.load(), 100);
+  EXPECT_GE(by_worker.load(), 90);
 }
 
 }  // namespace
