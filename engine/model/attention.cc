@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/kernels/cpu_features.h"
+#include "engine/kernels/dot.h"
 #include "engine/kernels/quantize.h"
 #include "engine/model/attention_kernels_internal.h"
 
@@ -67,12 +68,8 @@ void StoreKv(KvCacheType type, const float* k, const float* v, int kv_dim, int64
     QuantizeRow(TensorType::kQ8_0, v, vd, kv_dim);
     return;
   }
-  uint16_t* k16 = reinterpret_cast<uint16_t*>(kd);
-  uint16_t* v16 = reinterpret_cast<uint16_t*>(vd);
-  for (int i = 0; i < kv_dim; ++i) {
-    k16[i] = F32ToF16(k[i]);
-    v16[i] = F32ToF16(v[i]);
-  }
+  ConvertF32ToF16Row(k, reinterpret_cast<uint16_t*>(kd), kv_dim);
+  ConvertF32ToF16Row(v, reinterpret_cast<uint16_t*>(vd), kv_dim);
 }
 
 void AttendHead(const AttentionKernels& kernels, const float* q, const KvLayerView& kv,
