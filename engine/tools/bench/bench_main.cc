@@ -25,6 +25,7 @@
 #include "engine/gguf/gguf_file.h"
 #include "engine/tools/bench/bench_report.h"
 #include "engine/tools/bench/bench_stats.h"
+#include "engine/tools/bench/compute_roofline.h"
 #include "engine/tools/bench/flat_json.h"
 #include "engine/tools/bench/llama_client.h"
 #include "engine/tools/bench/ours_runner.h"
@@ -44,7 +45,8 @@ ABSL_FLAG(std::string, ours, "auto",
 ABSL_FLAG(bool, llama, true, "also run llama.cpp (node tests/oracle/bench.mjs --serve)");
 ABSL_FLAG(std::string, node, "node", "node executable for the llama.cpp side");
 ABSL_FLAG(std::string, oracle_script, PHI3_BENCH_DEFAULT_SCRIPT, "path of bench.mjs");
-ABSL_FLAG(bool, roofline, true, "measure read bandwidth and report the decode roofline");
+ABSL_FLAG(bool, roofline, true,
+          "measure read bandwidth and int8 MAC throughput and report the decode rooflines");
 ABSL_FLAG(int, bandwidth_mib, 1024, "buffer size of the bandwidth test");
 
 namespace phi3::bench {
@@ -80,6 +82,7 @@ class Bench {
     auto file = GgufFile::Open(model);
     if (!file.ok()) return Fail(file.status());
     bytes_per_token_ = DecodeBytesPerToken(**file);
+    macs_per_token_ = DecodeMacsPerToken(**file);
     file->reset();
 
     if (absl::GetFlag(FLAGS_llama)) {
@@ -123,6 +126,7 @@ class Bench {
       const int64_t buffer = int64_t{absl::GetFlag(FLAGS_bandwidth_mib)} << 20;
       bw1_ = MeasureReadBandwidth(1, buffer, 5);
       bwn_ = MeasureReadBandwidth(threads_, buffer, 5);
+      compute_ = MeasureComputeRoofline(threads_, 3);
     }
     Print(results, model);
     return 0;
@@ -185,6 +189,33 @@ class Bench {
           JsonNumber(bwn_).c_str(), threads_, static_cast<long long>(bytes_per_token_),
           JsonNumber(roofline).c_str(), JsonQuote(model).c_str());
     }
+    if (compute_.measured && macs_per_token_ > 0) {
+      // Batched decode: a step of N tokens costs N x the MACs (weights read
+      // once), so its ceiling is the MAC rate / MACs per token.
+      const double peak_tok_s = compute_.peak_macs / static_cast<double>(macs_per_token_);
+      const double block_tok_s = compute_.per_block_macs / static_cast<double>(macs_per_token_);
+      std::string vs;
+      for (const char* figure : {"parallel:16", "parallel:64"}) {
+        const double ours = Median(Find(results, figure, true));
+        if (ours > 0) {
+          absl::StrAppend(&vs, "; ", figure, " = ",
+                          absl::StrFormat("%.0f%%", 100 * ours / block_tok_s));
+        }
+      }
+      std::printf(
+          "compute roofline (batched decode): int8 MAC peak %.0f G/s (vpdpbusd, %d threads), "
+          "%.0f G/s with llama.cpp's per-block mul + fma (Q4_0 x Q8_0); %.2f G MACs per "
+          "token -> at most %.1f tok/s (%.1f at the bare peak)%s\n",
+          compute_.peak_macs / 1e9, threads_, compute_.per_block_macs / 1e9,
+          macs_per_token_ / 1e9, block_tok_s, peak_tok_s, vs.c_str());
+      std::printf(
+          "{\"figure\":\"compute_roofline\",\"int8_mac_peak_s\":%s,"
+          "\"int8_mac_per_block_s\":%s,\"macs_per_token\":%lld,\"ceiling_tok_s\":%s,"
+          "\"peak_tok_s\":%s,\"threads\":%d,\"model\":%s}\n",
+          JsonNumber(compute_.peak_macs).c_str(), JsonNumber(compute_.per_block_macs).c_str(),
+          static_cast<long long>(macs_per_token_), JsonNumber(block_tok_s).c_str(),
+          JsonNumber(peak_tok_s).c_str(), threads_, JsonQuote(model).c_str());
+    }
     std::printf("{\"figure\":\"system\",\"date\":%s,\"cpu\":%s,\"threads\":%d,"
                 "\"load_average\":%s,\"llama_cpp_cpu_variant\":%s,\"llama_cpp_flash_attention\":%s,"
                 "\"model\":%s}\n",
@@ -220,6 +251,8 @@ class Bench {
   int threads_ = 2;
   int reps_ = 5;
   int64_t bytes_per_token_ = 0;
+  int64_t macs_per_token_ = 0;
+  ComputeRoofline compute_;
   double bw1_ = 0, bwn_ = 0;
   std::unique_ptr<LlamaClient> llama_;
   std::unique_ptr<OursRunner> engine_, model_;
