@@ -38,7 +38,7 @@ int64_t VnniBlockLoop(int64_t iterations) {
   const __m512i a = _mm512_set1_epi8(5);
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   __m512 dw = _mm512_set1_ps(0.5f);
-  const __m512 da = _mm512_set1_ps(0.25f);
+  const __m512 da0 = _mm512_set1_ps(0.25f), da1 = _mm512_set1_ps(0.125f);
   for (int64_t it = 0; it < iterations; ++it) {
     __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
 #pragma GCC unroll 4
@@ -48,9 +48,9 @@ int64_t VnniBlockLoop(int64_t iterations) {
       s2 = _mm512_dpbusd_epi32(s2, w2, a);
       s3 = _mm512_dpbusd_epi32(s3, w3, a);
     }
-    acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_mul_ps(dw, da),
+    acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_mul_ps(dw, da0),
                            acc0);
-    acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s2, s3)), _mm512_mul_ps(dw, da),
+    acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s2, s3)), _mm512_mul_ps(dw, da1),
                            acc1);
     asm volatile("" : "+v"(w0), "+v"(w1), "+v"(w2), "+v"(w3), "+v"(dw));
   }
