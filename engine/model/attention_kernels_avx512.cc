@@ -3,25 +3,29 @@
 // generic kernels, bit for bit: the lane orders are those of attention.h.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "engine/model/attention_kernels_internal.h"
 #include "engine/model/attention_rope.h"
 
 namespace phi3::internal {
 namespace {
 
-// out[j] = tree16(v[j]) for 16 vectors, by a transposed reduction that pairs
-// the same lanes as tree16 at every level.
-inline __m512 Tree16x16(const __m512* v) {
-  __m512 t[8], u[4], w[2];
-  for (int i = 0; i < 8; ++i) {  // lanes i + i+8; t[i] = (v[2i] | v[2i+1])
-    t[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
-                         _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
-  }
-  for (int i = 0; i < 4; ++i) {  // + lanes 4 apart; u[i] = v[4i .. 4i+3] by 128-bit block
-    u[i] = _mm512_add_ps(
-        _mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
-        _mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
-  }
+// Transposed tree16 (attention.h): Tree16x16(v)[j] = tree16(v[j]) for 16
+// vectors, pairing the same lanes as tree16 at every level. Level 1 adds
+// lanes 8 apart of two vectors, level 2 lanes 4 apart of two level-1
+// results, and so on; TreeTop16 finishes 4 level-2 results.
+inline __m512 TreeLevel1(__m512 a, __m512 b) {  // [a: 8 sums | b: 8 sums]
+  return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+}
+
+inline __m512 TreeLevel2(__m512 t0, __m512 t1) {  // 4 sums of each of 4 vectors, by 128-bit block
+  return _mm512_add_ps(_mm512_shuffle_f32x4(t0, t1, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(t0, t1, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+inline __m512 TreeTop16(const __m512* u) {
+  __m512 w[2];
   for (int i = 0; i < 2; ++i) {  // + lanes 2 apart
     w[i] = _mm512_add_ps(_mm512_shuffle_ps(u[2 * i], u[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
                          _mm512_shuffle_ps(u[2 * i], u[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
@@ -31,6 +35,36 @@ inline __m512 Tree16x16(const __m512* v) {
                                  _mm512_shuffle_ps(w[0], w[1], _MM_SHUFFLE(3, 1, 3, 1)));
   const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
   return _mm512_permutexvar_ps(idx, r);
+}
+
+inline __m512 Tree16x16(const __m512* v) {
+  __m512 u[4];
+  for (int i = 0; i < 4; ++i) {
+    u[i] = TreeLevel2(TreeLevel1(v[4 * i], v[4 * i + 1]), TreeLevel1(v[4 * i + 2], v[4 * i + 3]));
+  }
+  return TreeTop16(u);
+}
+
+// The same for _mm512_reduce_add_pd's order (lanes i + i+4, then i + i+2,
+// then i + i+1) over 16 vectors of 8 doubles: out[j] for j < 8 in lo, j >= 8
+// in hi.
+inline __m512d TreeLevel1Pd(__m512d a, __m512d b) {  // [a: 4 sums | b: 4 sums]
+  return _mm512_add_pd(_mm512_shuffle_f64x2(a, b, 0x44), _mm512_shuffle_f64x2(a, b, 0xEE));
+}
+
+inline __m512d TreeLevel2Pd(__m512d t0, __m512d t1) {  // 2 sums of 4 vectors, by 128-bit block
+  return _mm512_add_pd(_mm512_shuffle_f64x2(t0, t1, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f64x2(t0, t1, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+inline void TreeTop8x16Pd(const __m512d* u, __m512d* lo, __m512d* hi) {
+  // Block k of u[i] holds vector 4i + k's two sums; lane 2k (2k + 1) of w
+  // holds vector 8 * half + k (+ 4).
+  const __m512i idx = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
+  const __m512d w0 = _mm512_add_pd(_mm512_unpacklo_pd(u[0], u[1]), _mm512_unpackhi_pd(u[0], u[1]));
+  const __m512d w1 = _mm512_add_pd(_mm512_unpacklo_pd(u[2], u[3]), _mm512_unpackhi_pd(u[2], u[3]));
+  *lo = _mm512_permutexvar_pd(idx, w0);
+  *hi = _mm512_permutexvar_pd(idx, w1);
 }
 
 void ScoresPromptAvx512(const float* q, const float* k_tile, int head_dim, float* scores) {
@@ -142,46 +176,183 @@ void RoundF16Avx512(float* x, int n) {
   }
 }
 
-void ScoresDecodeF16Avx512(const float* q, const uint8_t* base, const int64_t* offsets,
-                           int head_dim, float* scores) {
-  const int nf = head_dim & ~63;
-  __m512 comb[16];
-  for (int j = 0; j < 16; ++j) {
-    const uint16_t* k = reinterpret_cast<const uint16_t*>(base + offsets[j]);
-    __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                   _mm512_setzero_ps()};
-    for (int c = 0; c < nf; c += 64) {
-      for (int r = 0; r < 4; ++r) {
-        a[r] = _mm512_fmadd_ps(LoadF16(k + c + 16 * r), _mm512_loadu_ps(q + c + 16 * r), a[r]);
-      }
-    }
-    comb[j] = _mm512_add_ps(_mm512_add_ps(a[0], a[2]), _mm512_add_ps(a[1], a[3]));
+// Asks for the cache lines of bytes [p, p + kBytes) to be brought into L2
+// (the caller reads them within a few microseconds; L1 is too small for a
+// head's rows at long contexts).
+template <int kBytes>
+inline void PrefetchRow(const uint8_t* p) {
+  for (int i = 0; i < kBytes / 64; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(p + 64 * i), _MM_HINT_T1);
   }
-  float head[16];
-  _mm512_storeu_ps(head, Tree16x16(comb));
-  for (int j = 0; j < 16; ++j) {
-    const uint16_t* k = reinterpret_cast<const uint16_t*>(base + offsets[j]);
-    __m512d s = _mm512_setzero_pd();
-    for (int i = nf; i < head_dim; i += 16) {
-      const __m512 prod = _mm512_mul_ps(LoadF16(k + i), _mm512_loadu_ps(q + i));
-      s = _mm512_add_pd(s, _mm512_cvtps_pd(_mm512_castps512_ps256(prod)));
-      s = _mm512_add_pd(s, _mm512_cvtps_pd(_mm512_extractf32x8_ps(prod, 1)));
+  // The last line (rows need not start on a line).
+  _mm_prefetch(reinterpret_cast<const char*>(p + kBytes - 1), _MM_HINT_T1);
+}
+
+// Positions ahead of the one being scored whose K rows are prefetched.
+constexpr int kPrefetchAhead = 16;
+
+// Decode score pieces of one position: comb = the 64-element main part in 4
+// fma chains folded (0 + 2) + (1 + 3); tail = lanes of the leftover chunks'
+// products in double, lane i: elements 16c + i then 16c + 8 + i, c
+// ascending (products of f16 values are exact in f32 and in double, so an
+// fma in double adds exactly the product).
+template <int NV>
+inline void ScoreParts(const uint16_t* k, const __m512* qv, const __m512d* qd, __m512* comb,
+                       __m512d* tail) {
+  constexpr int kMain = NV / 4 * 4;
+  __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                 _mm512_setzero_ps()};
+  for (int c = 0; c < kMain; ++c) {
+    a[c % 4] = _mm512_fmadd_ps(LoadF16(k + 16 * c), qv[c], a[c % 4]);
+  }
+  *comb = _mm512_add_ps(_mm512_add_ps(a[0], a[2]), _mm512_add_ps(a[1], a[3]));
+  __m512d t = _mm512_setzero_pd();
+  for (int h = 0; h < 2 * (NV - kMain); ++h) {
+    const __m256 k8 =
+        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k + 16 * kMain + 8 * h)));
+    t = _mm512_fmadd_pd(_mm512_cvtps_pd(k8), qd[h], t);
+  }
+  *tail = t;
+}
+
+// Decode scores, 16 positions per step, NV = head_dim / 16 chunks; both
+// trees (tree16 of the main part, _mm512_reduce_add_pd of the tail lanes)
+// transposed over the 16 positions, two levels every 4 positions.
+template <int NV>
+void ScoresDecodeF16N(const float* q, const uint8_t* base, const int64_t* offsets, int n,
+                      float* scores, const uint8_t* const* prefetch, int num_prefetch) {
+  constexpr int kMain = NV / 4 * 4;
+  constexpr int kRowBytes = 32 * NV;
+  __m512 qv[kMain > 0 ? kMain : 1];
+  for (int c = 0; c < kMain; ++c) qv[c] = _mm512_loadu_ps(q + 16 * c);
+  __m512d qd[2 * (NV - kMain) > 0 ? 2 * (NV - kMain) : 1];
+  for (int h = 0; h < 2 * (NV - kMain); ++h) {
+    qd[h] = _mm512_cvtps_pd(_mm256_loadu_ps(q + 16 * kMain + 8 * h));
+  }
+  const int n16 = (n + 15) & ~15;
+  for (int j0 = 0; j0 < n16; j0 += 16) {
+    __m512 u[4];
+    __m512d ud[4];
+    for (int g = 0; g < 4; ++g) {
+      __m512 comb[4];
+      __m512d tail[4];
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) {
+        const int j = j0 + 4 * g + i;
+        const int64_t off = offsets[j];
+        PrefetchRow<kRowBytes>(base + offsets[std::min(j + kPrefetchAhead, n16 - 1)]);
+        for (int f = 0; f < num_prefetch; ++f) PrefetchRow<kRowBytes>(prefetch[f] + off);
+        ScoreParts<NV>(reinterpret_cast<const uint16_t*>(base + off), qv, qd, &comb[i], &tail[i]);
+      }
+      u[g] = TreeLevel2(TreeLevel1(comb[0], comb[1]), TreeLevel1(comb[2], comb[3]));
+      ud[g] = TreeLevel2Pd(TreeLevel1Pd(tail[0], tail[1]), TreeLevel1Pd(tail[2], tail[3]));
     }
-    scores[j] = static_cast<float>(static_cast<double>(head[j]) + _mm512_reduce_add_pd(s));
+    const __m512 head = TreeTop16(u);
+    __m512d lo, hi;
+    TreeTop8x16Pd(ud, &lo, &hi);
+    // (float)((double)head + tail); with no leftover the tail is +0.0.
+    const __m256 s_lo =
+        _mm512_cvtpd_ps(_mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(head)), lo));
+    const __m256 s_hi =
+        _mm512_cvtpd_ps(_mm512_add_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(head, 1)), hi));
+    _mm512_storeu_ps(scores + j0, _mm512_insertf32x8(_mm512_castps256_ps512(s_lo), s_hi, 1));
   }
 }
 
-void AccumulatePvDecodeF16Avx512(const float* p, const uint8_t* base, const int64_t* offsets,
-                                 int n, int head_dim, float* acc) {
-  const int nv = head_dim / 16;
-  const int lanes = n < 64 ? n : 64;
-  for (int l = 0; l < lanes; ++l) {
-    AccumulateClass(
-        p, l, 64, n, nv,
-        [&](int j, int c) {
-          return LoadF16(reinterpret_cast<const uint16_t*>(base + offsets[j]) + 16 * c);
-        },
-        acc + static_cast<int64_t>(l) * head_dim);
+void ScoresDecodeF16Avx512(const float* q, const uint8_t* base, const int64_t* offsets, int n,
+                           int head_dim, float* scores, const uint8_t* const* prefetch,
+                           int num_prefetch) {
+  // Null entries dropped once here rather than tested per row.
+  const uint8_t* pf[4];
+  int np = 0;
+  for (int f = 0; f < num_prefetch && np < 4; ++f) {
+    if (prefetch[f] != nullptr) pf[np++] = prefetch[f];
+  }
+  WithHeadChunks(head_dim, [&]<int NV>() {
+    ScoresDecodeF16N<NV>(q, base, offsets, n, scores, pf, np);
+  });
+}
+
+// P x V over the 16 lanes of the decode order: lane l's classes l, l + 16,
+// l + 32, l + 48 are R fma chains of G vectors (columns [d0, d0 + 16 G)),
+// positions l, l + 16, ... in order. Classes past position n - 1 hold +0,
+// and a chain is never -0 (it starts at +0 and an exact zero sum rounds to
+// +0), so leaving out chains r >= R = ceil(n / 16) changes no bit.
+// x[l][d] = (c_l + c_l+32) + (c_l+16 + c_l+48).
+template <int G, int R, bool kPrefetch, int kRowChunks>
+void PvLanes(const float* p, const uint8_t* base, const int64_t* offsets, int n, int d0,
+             int head_dim, float* x) {
+  for (int l = 0; l < 16; ++l) {
+    __m512 a[R][G];
+    for (int r = 0; r < R; ++r) {
+      for (int c = 0; c < G; ++c) a[r][c] = _mm512_setzero_ps();
+    }
+    for (int j0 = l; j0 < n; j0 += 64) {
+      for (int r = 0; r < R; ++r) {
+        const int j = j0 + 16 * r;
+        if (j >= n) break;
+        // The next lane's row of the same 16 positions (a lane ahead).
+        if (kPrefetch && l < 15 && j + 1 < n) PrefetchRow<32 * kRowChunks>(base + offsets[j + 1]);
+        if (p[j] == 0.0f) continue;
+        const __m512 pj = _mm512_set1_ps(p[j]);
+        const uint16_t* v = reinterpret_cast<const uint16_t*>(base + offsets[j]) + d0;
+        for (int c = 0; c < G; ++c) a[r][c] = _mm512_fmadd_ps(LoadF16(v + 16 * c), pj, a[r][c]);
+      }
+    }
+    float* xl = x + l * head_dim + d0;
+    for (int c = 0; c < G; ++c) {
+      __m512 s;
+      if constexpr (R == 1) {
+        s = a[0][c];
+      } else if constexpr (R == 2) {
+        s = _mm512_add_ps(a[0][c], a[1][c]);
+      } else if constexpr (R == 3) {
+        s = _mm512_add_ps(_mm512_add_ps(a[0][c], a[2][c]), a[1][c]);
+      } else {
+        s = _mm512_add_ps(_mm512_add_ps(a[0][c], a[2][c]), _mm512_add_ps(a[1][c], a[3][c]));
+      }
+      _mm512_storeu_ps(xl + 16 * c, s);
+    }
+  }
+}
+
+template <int G, bool kPrefetch, int kRowChunks>
+void PvLanesR(const float* p, const uint8_t* base, const int64_t* offsets, int n, int d0,
+              int head_dim, float* x) {
+  if (n <= 16) return PvLanes<G, 1, kPrefetch, kRowChunks>(p, base, offsets, n, d0, head_dim, x);
+  if (n <= 32) return PvLanes<G, 2, kPrefetch, kRowChunks>(p, base, offsets, n, d0, head_dim, x);
+  if (n <= 48) return PvLanes<G, 3, kPrefetch, kRowChunks>(p, base, offsets, n, d0, head_dim, x);
+  return PvLanes<G, 4, kPrefetch, kRowChunks>(p, base, offsets, n, d0, head_dim, x);
+}
+
+// Column groups of at most 6 vectors keep 4 x 6 chains in registers; the
+// first group prefetches rows a lane ahead (NV = head_dim / 16).
+template <int NV>
+void PvDecodeF16N(const float* p, const uint8_t* base, const int64_t* offsets, int n,
+                  float* x) {
+  constexpr int kHd = 16 * NV;
+  if constexpr (NV <= 6) {
+    PvLanesR<NV, true, NV>(p, base, offsets, n, 0, kHd, x);
+  } else {
+    PvLanesR<4, true, NV>(p, base, offsets, n, 0, kHd, x);
+    PvLanesR<NV - 4, false, NV>(p, base, offsets, n, 64, kHd, x);
+  }
+}
+
+void PvDecodeF16Avx512(const float* p, const uint8_t* base, const int64_t* offsets, int n,
+                       int head_dim, float* out) {
+  alignas(64) float x[16 * 128];  // [lane][head_dim]
+  WithHeadChunks(head_dim, [&]<int NV>() { PvDecodeF16N<NV>(p, base, offsets, n, x); });
+  // tree16 over the lanes, 16 columns at a time.
+  for (int d = 0; d < head_dim; d += 16) {
+    __m512 s[8];
+    for (int i = 0; i < 8; ++i) {
+      s[i] = _mm512_add_ps(_mm512_load_ps(x + i * head_dim + d),
+                           _mm512_load_ps(x + (i + 8) * head_dim + d));
+    }
+    for (int i = 0; i < 4; ++i) s[i] = _mm512_add_ps(s[i], s[i + 4]);
+    for (int i = 0; i < 2; ++i) s[i] = _mm512_add_ps(s[i], s[i + 2]);
+    _mm512_storeu_ps(out + d, _mm512_add_ps(s[0], s[1]));
   }
 }
 
@@ -197,6 +368,6 @@ void F16ToF32Avx512(const uint16_t* x, float* dst, int n) {
 const AttentionTileKernels kAvx512TileKernels = {
     "avx512",       ScoresPromptAvx512,    ScoresDecodeAvx512,
     AccumulatePvAvx512, F16ToF32Avx512,    RoundF16Avx512,
-    ScoresDecodeF16Avx512, AccumulatePvDecodeF16Avx512, RopeNeoxFused};
+    ScoresDecodeF16Avx512, PvDecodeF16Avx512,   RopeNeoxFused};
 
 }  // namespace phi3::internal

@@ -14,7 +14,7 @@ extern const AttentionKernels kAvx2AttentionKernels;
 // head (tile[j * head_dim + d]), or straight from an f16 pool (rows at
 // base + offsets[j]). Every level computes bit-identical results (the orders
 // are fixed in attention.h; only the vector width differs).
-// REQUIRES: head_dim % 16 == 0, head_dim <= 128 for the *_f16 kernels.
+// REQUIRES: head_dim % 16 == 0, head_dim <= 128 for the *_decode_f16 kernels.
 struct AttentionTileKernels {
   const char* name;
   // scores[j] = q . k_j, prompt rounding, j < 16.
@@ -30,13 +30,20 @@ struct AttentionTileKernels {
   void (*f16_to_f32)(const uint16_t* x, float* dst, int n);
   // x[i] = the f16 value nearest x[i] (round to nearest even), n % 16 == 0.
   void (*round_f16)(float* x, int n);
-  // scores_decode on 16 f16 rows at base + offsets[j] (bytes).
-  void (*scores_decode_f16)(const float* q, const uint8_t* base, const int64_t* offsets,
-                            int head_dim, float* scores);
-  // accumulate_pv with classes = 64 over positions [0, n) of f16 rows at
-  // base + offsets[j]; acc holds 64 classes (zeroed by the caller).
-  void (*accumulate_pv_decode_f16)(const float* p, const uint8_t* base, const int64_t* offsets,
-                                   int n, int head_dim, float* acc);
+  // Decode straight from an f16 pool, position j's row at base + offsets[j]
+  // (bytes). scores[j] = q . k_j with decode rounding for j < round_up(n, 16)
+  // (offsets cover that many rows; the caller masks j >= n). prefetch[0,
+  // num_prefetch): pools (null entries ignored) whose rows at the same
+  // offsets the caller reads soon; a level may prefetch them.
+  void (*scores_decode_f16)(const float* q, const uint8_t* base, const int64_t* offsets, int n,
+                            int head_dim, float* scores, const uint8_t* const* prefetch,
+                            int num_prefetch);
+  // out[0, head_dim) = P x V with decode rounding over positions [0, n):
+  // lane classes j % 64 accumulated as accumulate_pv with classes = 64 (p[j]
+  // == 0 skipped), then folded ((0 + 2) + (1 + 3)) and tree16 over the 16
+  // lanes (attention.h).
+  void (*pv_decode_f16)(const float* p, const uint8_t* base, const int64_t* offsets, int n,
+                        int head_dim, float* out);
   // NEOX RoPE of one head in place, llama.cpp's fused rounding (attention_rope.h).
   void (*rope_neox)(const float* cs, int rope_dims, float* x);
 };
@@ -44,6 +51,23 @@ struct AttentionTileKernels {
 extern const AttentionTileKernels kScalarTileKernels;
 extern const AttentionTileKernels kAvx2TileKernels;
 extern const AttentionTileKernels kAvx512TileKernels;
+
+// Calls f.template operator()<NV>() with NV = head_dim / 16 chunks of 16
+// values, so that SIMD kernels keep a head in registers. REQUIRES: 16 <=
+// head_dim <= 128.
+template <typename F>
+inline void WithHeadChunks(int head_dim, F&& f) {
+  switch (head_dim / 16) {
+    case 1: return f.template operator()<1>();
+    case 2: return f.template operator()<2>();
+    case 3: return f.template operator()<3>();
+    case 4: return f.template operator()<4>();
+    case 5: return f.template operator()<5>();
+    case 6: return f.template operator()<6>();
+    case 7: return f.template operator()<7>();
+    default: return f.template operator()<8>();
+  }
+}
 
 // tree16 of attention.h.
 inline float Tree16(const float* x) {

@@ -1,12 +1,19 @@
 // RunAttentionLayer: RoPE + K/V store, then tiled attention (attention.h).
 //
-// Work item = (head, query tile): up to kMaxQueries rows of one sequence with the
-// same rounding, sorted by position. Per item: scores of every query against
-// K tiles of kKvTile positions (a tile is converted to f32 once for all the
-// tile's queries), row softmax, then P x V over V blocks into per-lane-class
-// accumulators (kTile classes for prompt rounding, 64 for decode), reduced
-// in llama.cpp's order at the end. Items are ordered head-major so the
-// ParallelFor's contiguous ranges give each thread a similar causal load.
+// Query tile: up to kMaxQueries rows of one sequence with the same rounding,
+// sorted by position; the byte offsets of its positions' K/V rows are
+// computed once per layer for all heads. Per (tile, head):
+//   prompt rounding (and q8_0 KV): scores of every query against K tiles of
+//     kKvTile positions (a tile is converted to f32 once for all the tile's
+//     queries), row softmax, then P x V over V blocks into per-lane-class
+//     accumulators (kTile classes for prompt rounding, 64 for decode),
+//     reduced in llama.cpp's order at the end;
+//   decode rounding with an f16 pool: per query, scores straight from the
+//     pool, softmax, and P x V with the 64 lane classes held in registers
+//     and reduced in the kernel (pv_decode_f16).
+// Work items are (head group, tile), group-major, one group per thread: each
+// thread gets every tile (a similar causal load, whatever the contexts) and
+// walks a tile's heads back to back (adjacent bytes of the same rows).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -40,7 +47,6 @@ const internal::AttentionTileKernels& TileKernels() {
 }
 
 struct Scratch {
-  std::vector<int64_t> offsets;       // [n64] byte offset of each position's head slice
   std::vector<float> k_tile, v_tile;  // [kKvTile][head_dim]
   std::vector<float> scores;          // [queries][n16]: scores, then probabilities
   std::vector<float> acc;             // [queries][classes][head_dim]
@@ -56,11 +62,14 @@ struct QueryTile {
   int32_t seq = 0;
   bool batched = false;
   int count = 0;
+  int n_max = 0;                // positions the tile's last query sees
+  const int64_t* offsets = nullptr;  // [round_up(n_max, 16)] byte offset of each
+                                     // position's K/V row; padding -> position 0
   int64_t rows[kMaxQueries];
 };
 
-// Positions [p0, p0 + n) of one KV head as f32 rows of `tile`; rows
-// n..kKvTile-1 = 0. offsets[p] = byte offset of position p's head slice.
+// Positions [p0, p0 + n) of one KV head (rows at pool + offsets[p]) as f32
+// rows of `tile`; rows n..kKvTile-1 = 0.
 void LoadTile(const AttentionLayerArgs& a, const internal::AttentionTileKernels& kern,
               const uint8_t* pool, const int64_t* offsets, int p0, int n, float* tile) {
   const int hd = a.head_dim;
@@ -112,68 +121,70 @@ void ReduceClasses(float* c, int classes, int hd, float* out) {
   std::copy_n(c, hd, out);
 }
 
+// Attention of the tile's queries for one head. next_head (or -1): the head
+// the caller runs next on this tile; first: no head of this tile ran just
+// before (for the decode path's prefetches).
 void AttendTile(const AttentionLayerArgs& a, const internal::AttentionTileKernels& kern,
-                const QueryTile& tile, int head) {
+                const QueryTile& tile, int head, int next_head, bool first) {
   const int hd = a.head_dim;
   const int q_dim = a.num_heads * hd;
   const int kv_dim = a.num_kv_heads * hd;
   const int qkv_dim = q_dim + 2 * kv_dim;
-  const int kv_head = head / (a.num_heads / a.num_kv_heads);
+  const int heads_per_kv = a.num_heads / a.num_kv_heads;
+  const int kv_head = head / heads_per_kv;
   const int64_t head_offset =
       a.kv_type == KvCacheType::kQ8_0
           ? static_cast<int64_t>(kv_head) * (hd / kQK8_0) * static_cast<int64_t>(sizeof(BlockQ8_0))
           : static_cast<int64_t>(kv_head) * hd * 2;
-  const std::span<const int32_t> table = a.sequences[tile.seq].block_table;
+  const uint8_t* k_base = a.k_pool + head_offset;
+  const uint8_t* v_base = a.v_pool + head_offset;
   const int nq = tile.count;
-  int n_max = 0;
+  const int n_max = tile.n_max;
   int n_vis[kMaxQueries];  // positions query i sees
-  for (int i = 0; i < nq; ++i) {
-    n_vis[i] = a.row_pos[tile.rows[i]] + 1;
-    n_max = std::max(n_max, n_vis[i]);
-  }
+  for (int i = 0; i < nq; ++i) n_vis[i] = a.row_pos[tile.rows[i]] + 1;
   const int n16 = (n_max + kTile - 1) / kTile * kTile;
-  const int n64 = (n_max + kKvTile - 1) / kKvTile * kKvTile;
-  const int classes = tile.batched ? kTile : kDecodeClasses;
-
   Scratch& s = tls_scratch;
-  Grow(s.offsets, static_cast<size_t>(n64));
-  for (int p = 0; p < n64; ++p) {
-    const int pp = p < n_max ? p : 0;  // padding rows point at a valid row
-    const int64_t slot = static_cast<int64_t>(table[pp / a.block_size]) * a.block_size +
-                         pp % a.block_size;
-    s.offsets[p] = slot * a.kv_token_bytes + head_offset;
-  }
   Grow(s.scores, static_cast<size_t>(nq) * n16);
-  Grow(s.acc, static_cast<size_t>(nq) * classes * hd);
-  std::fill(s.acc.begin(), s.acc.begin() + static_cast<int64_t>(nq) * classes * hd, 0.0f);
   auto query = [&](int i) { return a.qkv + tile.rows[i] * qkv_dim + head * hd; };
   auto score_row = [&](int i) { return s.scores.data() + static_cast<int64_t>(i) * n16; };
-  auto acc_of = [&](int i) { return s.acc.data() + static_cast<int64_t>(i) * classes * hd; };
+  auto out_of = [&](int i) { return a.out + tile.rows[i] * q_dim + head * hd; };
 
   if (!tile.batched && a.kv_type == KvCacheType::kF16 && hd <= 128) {
-    // Decode: straight from the f16 pool, no tile conversion.
+    // Decode: straight from the f16 pool, no tile conversion, no class
+    // accumulators in memory. A (tile, head)'s K/V rows are scattered (one
+    // row per position, token_bytes apart), so the first query's scores
+    // also prefetch the next head's rows (the adjacent bytes of the same
+    // positions; nothing when it shares this KV head) and, for the first
+    // head of a run, this head's V.
+    const int next_kv = next_head < 0 ? kv_head : next_head / heads_per_kv;
+    const int64_t next_offset = static_cast<int64_t>(next_kv - kv_head) * hd * 2;
+    const uint8_t* prefetch[3] = {first ? v_base : nullptr,
+                                  next_offset == 0 ? nullptr : k_base + next_offset,
+                                  next_offset == 0 ? nullptr : v_base + next_offset};
     for (int i = 0; i < nq; ++i) {
       float* row = score_row(i);
       const int n = n_vis[i];
-      for (int p0 = 0; p0 < n; p0 += kTile) {
-        kern.scores_decode_f16(query(i), a.k_pool, s.offsets.data() + p0, hd, row + p0);
-      }
+      kern.scores_decode_f16(query(i), k_base, tile.offsets, n, hd, row, prefetch,
+                             i == 0 ? 3 : 0);
       const int n16_i = (n + kTile - 1) / kTile * kTile;
       for (int p = n; p < n16_i; ++p) row[p] = kNegInf;
       SoftmaxRow(kern, row, n16_i);
-      kern.accumulate_pv_decode_f16(row, a.v_pool, s.offsets.data(), n, hd, acc_of(i));
-      ReduceClasses(acc_of(i), classes, hd, a.out + tile.rows[i] * q_dim + head * hd);
+      kern.pv_decode_f16(row, v_base, tile.offsets, n, hd, out_of(i));
     }
     return;
   }
 
+  const int classes = tile.batched ? kTile : kDecodeClasses;
+  Grow(s.acc, static_cast<size_t>(nq) * classes * hd);
+  std::fill(s.acc.begin(), s.acc.begin() + static_cast<int64_t>(nq) * classes * hd, 0.0f);
+  auto acc_of = [&](int i) { return s.acc.data() + static_cast<int64_t>(i) * classes * hd; };
   Grow(s.k_tile, static_cast<size_t>(kKvTile) * hd);
   Grow(s.v_tile, static_cast<size_t>(kKvTile) * hd);
   auto score_fn = tile.batched ? kern.scores_prompt : kern.scores_decode;
   // Scores: [nq][n16], -inf where a query does not see the position.
   for (int p0 = 0; p0 < n_max; p0 += kKvTile) {
     const int n = std::min(kKvTile, n_max - p0);
-    LoadTile(a, kern, a.k_pool, s.offsets.data(), p0, n, s.k_tile.data());
+    LoadTile(a, kern, k_base, tile.offsets, p0, n, s.k_tile.data());
     for (int b = 0; b < n; b += kTile) {
       for (int i = 0; i < nq; ++i) {
         float* row = score_row(i) + p0 + b;
@@ -192,16 +203,14 @@ void AttendTile(const AttentionLayerArgs& a, const internal::AttentionTileKernel
   // P x V into lane-class accumulators.
   for (int p0 = 0; p0 < n_max; p0 += kKvTile) {
     const int n = std::min(kKvTile, n_max - p0);
-    LoadTile(a, kern, a.v_pool, s.offsets.data(), p0, n, s.v_tile.data());
+    LoadTile(a, kern, v_base, tile.offsets, p0, n, s.v_tile.data());
     for (int i = 0; i < nq; ++i) {
       if (p0 >= n_vis[i]) continue;
       kern.accumulate_pv(score_row(i) + p0, s.v_tile.data(), std::min(n, n_vis[i] - p0), hd,
                          classes, acc_of(i));
     }
   }
-  for (int i = 0; i < nq; ++i) {
-    ReduceClasses(acc_of(i), classes, hd, a.out + tile.rows[i] * q_dim + head * hd);
-  }
+  for (int i = 0; i < nq; ++i) ReduceClasses(acc_of(i), classes, hd, out_of(i));
 }
 
 // head_dim % 16 != 0: one query at a time (AttendHead).
@@ -288,10 +297,43 @@ void RunAttentionLayer(const AttentionLayerArgs& a, ThreadPool& pool) {
     QueryTile& tile = tiles.back();
     tile.rows[tile.count++] = t;
   }
+  // Row offsets of every tile's positions, shared by all heads (the block
+  // table walked once per tile instead of once per head).
+  thread_local std::vector<int64_t> offsets;
+  size_t total = 0;
+  for (QueryTile& tile : tiles) {
+    for (int i = 0; i < tile.count; ++i) {
+      tile.n_max = std::max(tile.n_max, a.row_pos[tile.rows[i]] + 1);
+    }
+    total += static_cast<size_t>((tile.n_max + kTile - 1) / kTile * kTile);
+  }
+  Grow(offsets, total);
+  int64_t* next = offsets.data();
+  for (QueryTile& tile : tiles) {
+    const std::span<const int32_t> table = a.sequences[tile.seq].block_table;
+    const int n16 = (tile.n_max + kTile - 1) / kTile * kTile;
+    for (int p0 = 0, b = 0; p0 < tile.n_max; p0 += a.block_size, ++b) {
+      const int64_t first = static_cast<int64_t>(table[b]) * a.block_size * a.kv_token_bytes;
+      const int m = std::min(a.block_size, tile.n_max - p0);
+      for (int j = 0; j < m; ++j) next[p0 + j] = first + j * a.kv_token_bytes;
+    }
+    for (int p = tile.n_max; p < n16; ++p) next[p] = next[0];  // padding: a valid row
+    tile.offsets = next;
+    next += n16;
+  }
   const int64_t num_tiles = static_cast<int64_t>(tiles.size());
-  pool.ParallelFor(num_tiles * a.num_heads, [&](int64_t begin, int64_t end, int) {
+  // Item = (head group, tile), group-major: with one group per thread each
+  // thread gets every tile (similar causal load) and walks a tile's heads
+  // back to back, i.e. adjacent bytes of the same K/V rows.
+  const int groups = std::min(a.num_heads, pool.num_threads());
+  pool.ParallelFor(num_tiles * groups, [&](int64_t begin, int64_t end, int) {
     for (int64_t item = begin; item < end; ++item) {
-      AttendTile(a, kern, tiles[item % num_tiles], static_cast<int>(item / num_tiles));
+      const int g = static_cast<int>(item / num_tiles);
+      const int h_end = (g + 1) * a.num_heads / groups;
+      const int h_begin = g * a.num_heads / groups;
+      for (int h = h_begin; h < h_end; ++h) {
+        AttendTile(a, kern, tiles[item % num_tiles], h, h + 1 < h_end ? h + 1 : -1, h == h_begin);
+      }
     }
   });
 }

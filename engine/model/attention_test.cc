@@ -184,46 +184,21 @@ TEST(AttentionTileKernelsTest, EveryLevelComputesLlamaCppOrdersBitForBit) {
       const int n = 16 + trial * 3 % 48;  // 16 .. 64 positions
       const std::vector<float> p = RandomF16Values(rng, n, 0.5f);
       const std::vector<float> v = RandomF16Values(rng, n * hd, 1.0f);
-      std::vector<uint16_t> v16(n * hd);
-      for (int i = 0; i < n * hd; ++i) v16[i] = F32ToF16(v[i]);
-      std::vector<int64_t> offsets(n);
-      for (int t = 0; t < n; ++t) offsets[t] = 2 * ((t * 5) % n) * hd;  // scattered rows
       std::vector<float> pz = p;
       for (int t = 3; t < n; t += 7) pz[t] = 0.0f;  // p == 0: skipped exactly
       for (int classes : {16, 64}) {
-        std::vector<float> want(64 * hd, 0.0f), want_f16(64 * hd, 0.0f);
+        std::vector<float> want(64 * hd, 0.0f);
         for (int t = 0; t < n; ++t) {
           if (pz[t] == 0.0f) continue;
           for (int d = 0; d < hd; ++d) {
             float& w = want[(t % classes) * hd + d];
             w = std::fma(v[t * hd + d], pz[t], w);
-            float& w16 = want_f16[(t % 64) * hd + d];
-            w16 = std::fma(v[(t * 5) % n * hd + d], pz[t], w16);
           }
         }
         for (const auto* kern : TileLevels()) {
           std::vector<float> acc(64 * hd, 0.0f);
           kern->accumulate_pv(pz.data(), v.data(), n, hd, classes, acc.data());
           ASSERT_EQ(acc, want) << kern->name << " hd=" << hd << " classes=" << classes;
-          if (classes == 64 && hd <= 128) {
-            std::fill(acc.begin(), acc.end(), 0.0f);
-            kern->accumulate_pv_decode_f16(pz.data(),
-                                           reinterpret_cast<const uint8_t*>(v16.data()),
-                                           offsets.data(), n, hd, acc.data());
-            ASSERT_EQ(acc, want_f16) << kern->name << " hd=" << hd;
-          }
-        }
-      }
-      if (hd <= 128) {  // decode scores straight from f16 rows
-        std::vector<uint16_t> k16(16 * hd);
-        for (int i = 0; i < 16 * hd; ++i) k16[i] = F32ToF16(k[i]);
-        int64_t koff[16];
-        for (int j = 0; j < 16; ++j) koff[j] = 2 * ((j * 3) % 16) * hd;
-        for (const auto* kern : TileLevels()) {
-          float got[16];
-          kern->scores_decode_f16(q.data(), reinterpret_cast<const uint8_t*>(k16.data()), koff,
-                                  hd, got);
-          for (int j = 0; j < 16; ++j) ASSERT_EQ(got[j], want_d[(j * 3) % 16]) << kern->name;
         }
       }
     }
@@ -247,6 +222,54 @@ TEST(AttentionTileKernelsTest, EveryLevelComputesLlamaCppOrdersBitForBit) {
   }
   // The two orders are distinguishable, so the checks above pin which is which.
   EXPECT_GT(prompt_decode_differ, 50);
+}
+
+// The decode kernels that read an f16 pool directly: scores and P x V over n
+// scattered, misaligned rows (n = 1 .. 300: every number of lane chains, tails
+// of 16, several 64-position blocks) equal ggml_vec_dot_f16 per position and
+// per output column (V^T row against the probabilities zero-padded to 64 as
+// llama.cpp pads n_kv), on every level.
+TEST(AttentionTileKernelsTest, DecodeF16PoolKernelsAreLlamaCppOrders) {
+  std::mt19937 rng(6);
+  for (int hd : {16, 48, 64, 96, 112, 128}) {
+    for (int n : {1, 5, 16, 17, 31, 33, 48, 50, 64, 65, 72, 100, 129, 200, 300}) {
+      const int n16 = (n + 15) / 16 * 16, n64 = (n + 63) / 64 * 64;
+      const int rows = n16 + 3, stride = hd + 24;  // pool rows of `stride` f16 values
+      const std::vector<float> kf = RandomF16Values(rng, rows * stride, 2.0f);
+      const std::vector<float> vf = RandomF16Values(rng, rows * stride, 1.0f);
+      std::vector<uint16_t> kp(rows * stride), vp(rows * stride);
+      for (int i = 0; i < rows * stride; ++i) {
+        kp[i] = F32ToF16(kf[i]);
+        vp[i] = F32ToF16(vf[i]);
+      }
+      std::vector<int64_t> offsets(n16);  // bytes; rows out of order, 2-byte aligned
+      for (int j = 0; j < n16; ++j) {
+        offsets[j] = 2 * (static_cast<int64_t>(j * 7 % rows) * stride + 1);
+      }
+      const std::vector<float> q = RandomF16Values(rng, hd, 1.0f);
+      std::vector<float> want_s(n16);
+      for (int j = 0; j < n16; ++j) want_s[j] = DecodeDot(&kf[offsets[j] / 2], q.data(), hd);
+      std::vector<float> p(n64, 0.0f);
+      const std::vector<float> pr = RandomF16Values(rng, n, 0.2f);
+      for (int t = 0; t < n; ++t) p[t] = t % 11 == 3 ? 0.0f : pr[t];
+      std::vector<float> want_o(hd), col(n64, 0.0f);
+      for (int d = 0; d < hd; ++d) {
+        for (int t = 0; t < n; ++t) col[t] = vf[offsets[t] / 2 + d];
+        want_o[d] = DecodeDot(col.data(), p.data(), n64);
+      }
+      const uint8_t* k_base = reinterpret_cast<const uint8_t*>(kp.data());
+      const uint8_t* v_base = reinterpret_cast<const uint8_t*>(vp.data());
+      const uint8_t* prefetch[2] = {v_base, nullptr};
+      for (const auto* kern : TileLevels()) {
+        std::vector<float> got_s(n16), got_o(hd);
+        kern->scores_decode_f16(q.data(), k_base, offsets.data(), n, hd, got_s.data(), prefetch,
+                                2);
+        ASSERT_EQ(got_s, want_s) << kern->name << " hd=" << hd << " n=" << n;
+        kern->pv_decode_f16(p.data(), v_base, offsets.data(), n, hd, got_o.data());
+        ASSERT_EQ(got_o, want_o) << kern->name << " hd=" << hd << " n=" << n;
+      }
+    }
+  }
 }
 
 TEST(AttentionTileKernelsTest, RopeIsFusedLikeLlamaCpp) {
@@ -277,9 +300,20 @@ TEST(AttentionTileKernelsTest, RopeIsFusedLikeLlamaCpp) {
 
 // ---- RunAttentionLayer
 
+struct SeqSpec {
+  int start = 0, count = 1;  // new tokens at positions [start, start + count)
+  bool decode = false;       // decode rounding even if count >= 2
+};
+
+// Sequence 0: a 37-token prompt from position 0 (prompt rounding); sequence
+// 1: one decode token at position 150 over 150 cached positions; sequence 2: a
+// 5-token chunk at positions 20..24 over 20 cached positions.
+const std::vector<SeqSpec> kMixedBatch = {{0, 37}, {150, 1}, {20, 5}};
+
 struct LayerCase {
   int heads = 4, kv_heads = 2, head_dim = 32;
   KvCacheType type = KvCacheType::kF16;
+  std::vector<SeqSpec> seqs = kMixedBatch;
 };
 
 struct LayerSetup {
@@ -295,45 +329,56 @@ struct LayerSetup {
   std::vector<float> rope, qkv, out;
 };
 
-// Sequence 0: a 37-token prompt from position 0 (prompt rounding); sequence
-// 1: one decode token at position 150 over 150 cached positions; sequence 2: a
-// 5-token chunk at positions 20..24 over 20 cached positions. Scattered
-// block tables; rows interleaved across sequences.
+// The sequences of c.seqs with scattered block tables; rows interleaved
+// across sequences.
 LayerSetup MakeLayer(const LayerCase& c, uint32_t seed) {
   LayerSetup s;
   s.c = c;
   std::mt19937 rng(seed);
   const int kv_dim = c.kv_heads * c.head_dim, q_dim = c.heads * c.head_dim;
   const int qkv_dim = q_dim + 2 * kv_dim;
+  const int num_seqs = static_cast<int>(c.seqs.size());
   s.token_bytes = KvTokenBytes(c.type, kv_dim);
-  const int num_blocks = 24;
+  int num_blocks = 2;  // two blocks nobody uses
+  for (const SeqSpec& q : c.seqs) {
+    num_blocks += (q.start + q.count + s.block_size - 1) / s.block_size;
+  }
+  std::vector<int32_t> blocks(num_blocks);
+  for (int b = 0; b < num_blocks; ++b) blocks[b] = b;
+  std::shuffle(blocks.begin(), blocks.end(), rng);
   s.k_pool.assign(num_blocks * s.block_size * s.token_bytes, 0);
   s.v_pool.assign(s.k_pool.size(), 0);
-  s.tables = {{9, 2, 14}, {0, 7, 3, 12, 23, 16, 18, 17, 20, 22}, {5, 11}};
-  const int starts[3] = {0, 150, 20}, counts[3] = {37, 1, 5};
-  for (int q = 0; q < 3; ++q) {
-    for (int p = 0; p < starts[q]; ++p) {  // cached positions
+  int next_block = 0;
+  int max_count = 0;
+  for (const SeqSpec& q : c.seqs) {
+    const int nb = (q.start + q.count + s.block_size - 1) / s.block_size;
+    s.tables.emplace_back(blocks.begin() + next_block, blocks.begin() + next_block + nb);
+    next_block += nb;
+    max_count = std::max(max_count, q.count);
+  }
+  for (int q = 0; q < num_seqs; ++q) {
+    for (int p = 0; p < c.seqs[q].start; ++p) {  // cached positions
       const std::vector<float> k = Random(rng, kv_dim), v = Random(rng, kv_dim);
       const int64_t slot = static_cast<int64_t>(s.tables[q][p / s.block_size]) * s.block_size +
                            p % s.block_size;
       StoreKv(c.type, k.data(), v.data(), kv_dim, slot, s.token_bytes, s.k_pool.data(),
               s.v_pool.data());
     }
-    s.tokens.push_back(std::vector<int32_t>(counts[q], 1));
+    s.tokens.push_back(std::vector<int32_t>(c.seqs[q].count, 1));
   }
-  for (int q = 0; q < 3; ++q) {
+  for (int q = 0; q < num_seqs; ++q) {
     SequenceSlice sl;
     sl.tokens = s.tokens[q];
-    sl.start_pos = starts[q];
+    sl.start_pos = c.seqs[q].start;
     sl.block_table = s.tables[q];
     s.slices.push_back(sl);
   }
-  for (int j = 0; j < 37; ++j) {
-    for (int q = 0; q < 3; ++q) {
-      if (j < counts[q]) {
+  for (int j = 0; j < max_count; ++j) {
+    for (int q = 0; q < num_seqs; ++q) {
+      if (j < c.seqs[q].count) {
         s.row_seq.push_back(q);
-        s.row_pos.push_back(starts[q] + j);
-        s.row_batched.push_back(counts[q] >= 2);
+        s.row_pos.push_back(c.seqs[q].start + j);
+        s.row_batched.push_back(c.seqs[q].count >= 2 && !c.seqs[q].decode);
       }
     }
   }
@@ -494,6 +539,25 @@ void CheckLayer(const LayerCase& c) {
 TEST(RunAttentionLayerTest, F16HeadDim32) { CheckLayer({4, 2, 32, KvCacheType::kF16}); }
 TEST(RunAttentionLayerTest, F16HeadDim96) { CheckLayer({2, 2, 96, KvCacheType::kF16}); }
 TEST(RunAttentionLayerTest, Q8HeadDim64) { CheckLayer({2, 1, 64, KvCacheType::kQ8_0}); }
+
+// A batched decode step: one new token per sequence at depths 1 .. 300 (every
+// number of lane chains, partial 16- and 64-position groups), plus a
+// sequence with three decode-rounded rows in one tile.
+const std::vector<SeqSpec> kDecodeBatch = {
+    {0, 1},  {1, 1},  {7, 1},  {15, 1}, {16, 1}, {30, 1},  {47, 1},  {48, 1},
+    {63, 1}, {64, 1}, {71, 1}, {97, 1}, {128, 1}, {40, 3, true}, {299, 1}};
+TEST(RunAttentionLayerTest, F16DecodeHeadDim96) {
+  CheckLayer({4, 2, 96, KvCacheType::kF16, kDecodeBatch});
+}
+TEST(RunAttentionLayerTest, F16DecodeHeadDim128) {
+  CheckLayer({3, 3, 128, KvCacheType::kF16, kDecodeBatch});
+}
+TEST(RunAttentionLayerTest, F16DecodeHeadDim64) {
+  CheckLayer({5, 1, 64, KvCacheType::kF16, kDecodeBatch});
+}
+TEST(RunAttentionLayerTest, Q8DecodeHeadDim96) {
+  CheckLayer({2, 2, 96, KvCacheType::kQ8_0, kDecodeBatch});
+}
 
 // head_dim % 16 != 0: the untiled path, equal to AttendHead.
 TEST(RunAttentionLayerTest, HeadDimNotMultipleOf16UsesAttendHead) {

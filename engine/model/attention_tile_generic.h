@@ -56,26 +56,6 @@ void AccumulatePvGeneric(const float* p, const float* v_tile, int n, int head_di
   }
 }
 
-void ScoresDecodeF16Generic(const float* q, const uint8_t* base, const int64_t* offsets,
-                            int head_dim, float* scores) {
-  float tile[16 * 128];
-  for (int j = 0; j < 16; ++j) {
-    const uint16_t* k = reinterpret_cast<const uint16_t*>(base + offsets[j]);
-    for (int d = 0; d < head_dim; ++d) tile[j * head_dim + d] = F16ToF32(k[d]);
-  }
-  ScoresDecodeGeneric(q, tile, head_dim, scores);
-}
-
-void AccumulatePvDecodeF16Generic(const float* p, const uint8_t* base, const int64_t* offsets,
-                                  int n, int head_dim, float* acc) {
-  for (int j = 0; j < n; ++j) {
-    if (p[j] == 0.0f) continue;
-    const uint16_t* v = reinterpret_cast<const uint16_t*>(base + offsets[j]);
-    float* a = acc + static_cast<int64_t>(j % 64) * head_dim;
-    for (int d = 0; d < head_dim; ++d) a[d] = std::fma(F16ToF32(v[d]), p[j], a[d]);
-  }
-}
-
 }  // namespace
 }  // namespace phi3::internal
 
