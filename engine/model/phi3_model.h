@@ -32,6 +32,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/common/cache_line_allocator.h"
 #include "engine/engine.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/kernels/packed_weights.h"
@@ -60,8 +61,9 @@ struct Phi3ForwardState {
   int num_blocks = 0;
   int block_size = 0;
   int64_t kv_token_bytes = 0;  // KvTokenBytes(kv_type, kv_dim)
-  // Per layer: [num_blocks][block_size][kv_dim] f16 (or kv_dim/32 BlockQ8_0).
-  std::vector<std::vector<uint8_t>> k_pool, v_pool;
+  // Per layer: [num_blocks][block_size][kv_dim] f16 (or kv_dim/32 BlockQ8_0),
+  // cache-line aligned.
+  std::vector<std::vector<uint8_t, CacheLineAllocator<uint8_t>>> k_pool, v_pool;
 
   // ---- scratch for one step of T tokens (R of them with logits)
   std::vector<int32_t> token_seq;   // [T] index of the token's sequence
