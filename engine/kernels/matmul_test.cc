@@ -161,7 +161,8 @@ TEST_P(MatMulTest, Q4_KGemmAndGemvRoundingLikeLlamaCpp) {
 TEST_P(MatMulTest, PackedEqualsRowMajor) {
   ThreadPool pool1(1), pool2(2), pool3(3);
   constexpr int64_t kTokens = 70;
-  for (TensorType type : {TensorType::kQ4_0, TensorType::kQ4_K}) {
+  for (TensorType type :
+       {TensorType::kQ4_0, TensorType::kQ4_K, TensorType::kQ5_K, TensorType::kQ6_K}) {
     for (int64_t rows : {int64_t{5}, int64_t{16}, int64_t{53}}) {
       const int64_t cols = 768;
       const Matrix m = MakeMatrix(type, rows, cols, 5000 + static_cast<uint32_t>(rows));
@@ -192,11 +193,15 @@ TEST_P(MatMulTest, PackedEqualsRowMajor) {
   }
 }
 
-TEST(PackedWeightsTest, OnlyRowMajorQ4Packs) {
+TEST(PackedWeightsTest, OnlyRowMajorQ4Q5Q6Packs) {
   std::vector<uint8_t> bytes(RowBytes(TensorType::kQ4_K, 512) * 3);
   WeightMatrix w{TensorType::kQ4_K, 3, 512, bytes.data()};
   EXPECT_TRUE(CanPackWeights(w));
+  w.type = TensorType::kQ5_K;
+  EXPECT_TRUE(CanPackWeights(w));
   w.type = TensorType::kQ6_K;
+  EXPECT_TRUE(CanPackWeights(w));
+  w.type = TensorType::kQ8_0;
   EXPECT_FALSE(CanPackWeights(w));
   w.type = TensorType::kQ4_0;
   w.cols = 48;  // not a whole number of blocks

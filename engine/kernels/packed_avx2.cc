@@ -174,7 +174,8 @@ void Q4KPacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
 }  // namespace
 
 const PackedKernels& Avx2PackedKernels() {
-  static const PackedKernels k{&Q4_0Packed, &Q4KPacked<false>, &Q4KPacked<true>};
+  static const PackedKernels k{&Q4_0Packed, &Q4KPacked<false>, &Q4KPacked<true>,
+                               Avx2PackedQ5K(), Avx2PackedQ6K()};
   return k;
 }
 

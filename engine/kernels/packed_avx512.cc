@@ -221,7 +221,8 @@ void Q4KPacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
 }  // namespace
 
 const PackedKernels& Avx512PackedKernels() {
-  static const PackedKernels k{&Q4_0Packed, &Q4KPacked<false>, &Q4KPacked<true>};
+  static const PackedKernels k{&Q4_0Packed, &Q4KPacked<false>, &Q4KPacked<true>,
+                               Avx512PackedQ5K(), Avx512PackedQ6K()};
   return k;
 }
 

@@ -1,5 +1,5 @@
-// Internal to engine/kernels: the packed (16-row interleaved) Q4_0 / Q4_K
-// layouts and the per-SIMD-level kernels that read them.
+// Internal to engine/kernels: the packed (16-row interleaved) Q4_0 / Q4_K /
+// Q5_K / Q6_K layouts and the per-SIMD-level kernels that read them.
 //
 // A packed matrix is ceil(rows / 16) groups of 16 rows (the last one padded
 // with zero rows); group g holds rows 16g .. 16g+15 and is `nb` group-blocks
@@ -48,11 +48,54 @@ struct PackedQ4KBlock {
 };
 static_assert(sizeof(PackedQ4KBlock) == 2368);
 
+// Q5_K and Q6_K keep the row-major kernels' rounding, which is per 8-lane
+// accumulator (ggml_vec_dot_q5_K_q8_K / _q6_K): lane k of a row sums, over
+// the 32-element sub-blocks j, sc * (elements 32j + 4k .. +3 of q x a). So
+// the packed kernels hold 8 lane sums per row and token; "chunk (j, k)" below
+// is those 4 elements of sub-block j for the 16 rows (64 bytes once unpacked).
+
+// Q5_K group-superblock, 2880 bytes (file: 16 x 176 = 2816). d, dmin,
+// scales and mins as PackedQ4KBlock. lane[k] holds everything chunks
+// (j, k) need, so a kernel that goes k by k reads each super-block front to
+// back: lane[k].qs[c][r] = bytes 32c + 4k .. +3 of row r's qs (low nibbles:
+// sub-block 2c, high: 2c + 1), lane[k].qh[r] = bytes 4k .. 4k+3 of its qh
+// (bit j: the fifth bit of sub-block j).
+struct PackedQ5KBlock {
+  uint16_t d[kPackRows];
+  uint16_t dmin[kPackRows];
+  uint8_t scales[8][kPackRows];
+  uint8_t mins[4][kPackRows][2];
+  struct Lane {
+    uint8_t qs[4][kPackRows][4];
+    uint8_t qh[kPackRows][4];
+  } lane[8];
+};
+static_assert(sizeof(PackedQ5KBlock) == 2880);
+
+// Q6_K group-superblock, 3392 bytes (file: 16 x 210 = 3360; the padding
+// keeps every 64-byte chunk in one cache line). scales[i][r] = scale of row
+// r's 16-element sub-block i. Chunk (c, k), c = 4h + s, from lane[k]:
+// lane[k].ql[2h + s % 2][r] = bytes 64h + 32(s % 2) + 4k .. +3 of row r's
+// ql (nibble s / 2), lane[k].qh[h][r] = bytes 32h + 4k .. +3 of its qh
+// (bits 2s, 2s + 1); scale 2c + k / 4.
+struct PackedQ6KBlock {
+  uint16_t d[kPackRows];
+  uint8_t pad[32];
+  int8_t scales[16][kPackRows];
+  struct Lane {
+    uint8_t ql[4][kPackRows][4];
+    uint8_t qh[2][kPackRows][4];
+  } lane[8];
+};
+static_assert(sizeof(PackedQ6KBlock) == 3392);
+
 // Per-token, per-block activation side data, computed once per MatMul.
 struct PackedActQ4_0 {
   float d;       // the Q8_0 block's scale as f32
   int32_t neg_corr;  // -8 * sum of the block's 32 quants (the nibbles' -8 offset)
 };
+// Also Q5_K's (its mins pair with the same bsums). Q6_K reads the Q8_K
+// blocks directly (bsums as i16 pairs).
 struct PackedActQ4K {
   float d;                // the Q8_K block's scale
   int32_t bsum_pairs[4];  // pair p: i16 {bsum_2p, bsum_2p+1}, bsum_j = sum of sub-block j
@@ -69,12 +112,19 @@ struct PackedKernels {
   PackedTileFn q4_0 = nullptr;
   PackedTileFn q4_k = nullptr;        // gemv rounding (per super-block)
   PackedTileFn q4_k_pairs = nullptr;  // gemm rounding (per 64 elements)
+  PackedTileFn q5_k = nullptr;        // one rounding for any batch (matmul.h)
+  PackedTileFn q6_k = nullptr;
 };
 
 const PackedKernels& ScalarPackedKernels();
 const PackedKernels& Avx2PackedKernels();    // REQUIRES: AVX2+FMA+F16C
 const PackedKernels& Avx512PackedKernels();  // REQUIRES: the kAvx512 set
 const PackedKernels& ActivePackedKernels();  // of ActiveSimdLevel()
+// The Q5_K / Q6_K members of the AVX2 / AVX-512 tables (packed_k56_*.cc).
+PackedTileFn Avx2PackedQ5K();
+PackedTileFn Avx2PackedQ6K();
+PackedTileFn Avx512PackedQ5K();
+PackedTileFn Avx512PackedQ6K();
 
 // Row tiles (or packed groups) per chunk a MatMul hands out to its threads:
 // ~8 chunks per thread, so a descheduled thread holds back at most ~1/8 of

@@ -73,10 +73,85 @@ void Q4KScalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
   (void)aux_stride;
 }
 
+// ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)): TreeSum / HorizontalSum.
+float LaneSum(const float* v) {
+  return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+}
+
+// Q5_K / Q6_K in DotQ5_K / DotQ6_K's lane order (dot_scalar.cc).
+void Q5KScalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, const uint8_t*,
+               int64_t, int nt, int64_t n, float* y, int64_t y_stride) {
+  const PackedQ5KBlock* w = reinterpret_cast<const PackedQ5KBlock*>(group);
+  const int64_t nb = n / kQK_K;
+  for (int t = 0; t < nt; ++t) {
+    const BlockQ8_K* at = reinterpret_cast<const BlockQ8_K*>(a + t * a_stride);
+    for (int r = 0; r < nr; ++r) {
+      float acc[8] = {};
+      float summs = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        int32_t lanes[8] = {};
+        int32_t summ = 0;
+        for (int j = 0; j < 8; ++j) {
+          const int sc = w[b].scales[j][r];
+          for (int k = 0; k < 8; ++k) {
+            const uint8_t* qs = w[b].lane[k].qs[j / 2][r];
+            for (int i = 0; i < 4; ++i) {
+              int q = (qs[i] >> (4 * (j & 1))) & 0xF;
+              if (w[b].lane[k].qh[r][i] & (1 << j)) q += 16;
+              lanes[k] += sc * (q * at[b].qs[32 * j + 4 * k + i]);
+            }
+          }
+          summ += w[b].mins[j / 2][r][j % 2] * (at[b].bsums[2 * j] + at[b].bsums[2 * j + 1]);
+        }
+        const float d = at[b].d * F16ToF32(w[b].d[r]);
+        for (int k = 0; k < 8; ++k) acc[k] = std::fma(d, static_cast<float>(lanes[k]), acc[k]);
+        const float dmin = -(at[b].d * F16ToF32(w[b].dmin[r]));
+        summs = std::fma(dmin, static_cast<float>(summ), summs);
+      }
+      y[t * y_stride + r] = LaneSum(acc) + summs;
+    }
+  }
+}
+
+void Q6KScalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, const uint8_t*,
+               int64_t, int nt, int64_t n, float* y, int64_t y_stride) {
+  const PackedQ6KBlock* w = reinterpret_cast<const PackedQ6KBlock*>(group);
+  const int64_t nb = n / kQK_K;
+  for (int t = 0; t < nt; ++t) {
+    const BlockQ8_K* at = reinterpret_cast<const BlockQ8_K*>(a + t * a_stride);
+    for (int r = 0; r < nr; ++r) {
+      float acc[8] = {};
+      for (int64_t b = 0; b < nb; ++b) {
+        int32_t lanes[8] = {};
+        for (int c = 0; c < 8; ++c) {
+          const int h = c / 4, s = c % 4;
+          for (int k = 0; k < 8; ++k) {
+            const uint8_t* ql = w[b].lane[k].ql[2 * h + s % 2][r];
+            const uint8_t* qh = w[b].lane[k].qh[h][r];
+            const int sc = w[b].scales[2 * c + k / 4][r];
+            for (int i = 0; i < 4; ++i) {
+              const int q = ((ql[i] >> (4 * (s / 2))) & 0xF) | (((qh[i] >> (2 * s)) & 3) << 4);
+              lanes[k] += sc * (q * at[b].qs[32 * c + 4 * k + i]);
+            }
+          }
+        }
+        for (int k = 0; k < 8; ++k) {
+          lanes[k] -= 32 * (at[b].bsums[2 * k] * w[b].scales[2 * k][r] +
+                            at[b].bsums[2 * k + 1] * w[b].scales[2 * k + 1][r]);
+        }
+        const float d = at[b].d * F16ToF32(w[b].d[r]);
+        for (int k = 0; k < 8; ++k) acc[k] = std::fma(d, static_cast<float>(lanes[k]), acc[k]);
+      }
+      y[t * y_stride + r] = LaneSum(acc);
+    }
+  }
+}
+
 }  // namespace
 
 const PackedKernels& ScalarPackedKernels() {
-  static const PackedKernels k{&Q4_0Scalar, &Q4KScalar<false>, &Q4KScalar<true>};
+  static const PackedKernels k{&Q4_0Scalar, &Q4KScalar<false>, &Q4KScalar<true>, &Q5KScalar,
+                               &Q6KScalar};
   return k;
 }
 

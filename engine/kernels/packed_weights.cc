@@ -20,10 +20,33 @@ using internal::PackedActQ4_0;
 using internal::PackedActQ4K;
 using internal::PackedQ4_0Block;
 using internal::PackedQ4KBlock;
+using internal::PackedQ5KBlock;
+using internal::PackedQ6KBlock;
 
 int64_t PackedBlockBytes(TensorType type) {
-  return type == TensorType::kQ4_0 ? int64_t{sizeof(PackedQ4_0Block)}
-                                   : int64_t{sizeof(PackedQ4KBlock)};
+  switch (type) {
+    case TensorType::kQ4_0:
+      return sizeof(PackedQ4_0Block);
+    case TensorType::kQ5_K:
+      return sizeof(PackedQ5KBlock);
+    case TensorType::kQ6_K:
+      return sizeof(PackedQ6KBlock);
+    default:
+      return sizeof(PackedQ4KBlock);
+  }
+}
+
+// Side data per activation block (0: the kernel reads the Q8_K blocks only).
+int64_t AuxBytes(TensorType type) {
+  switch (type) {
+    case TensorType::kQ4_0:
+      return sizeof(PackedActQ4_0);
+    case TensorType::kQ4_K:
+    case TensorType::kQ5_K:
+      return sizeof(PackedActQ4K);
+    default:
+      return 0;
+  }
 }
 
 int64_t BlockElements(TensorType type) { return type == TensorType::kQ4_0 ? kQK4_0 : kQK_K; }
@@ -60,6 +83,50 @@ void PackQ4KGroup(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uin
   }
 }
 
+void PackQ5KGroup(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
+  PackedQ5KBlock* out = reinterpret_cast<PackedQ5KBlock*>(dst);
+  if (nr < kPackRows) std::memset(dst, 0, nb * sizeof(PackedQ5KBlock));
+  for (int r = 0; r < nr; ++r) {
+    const BlockQ5_K* row = reinterpret_cast<const BlockQ5_K*>(src + r * row_bytes);
+    for (int64_t b = 0; b < nb; ++b) {
+      out[b].d[r] = row[b].d;
+      out[b].dmin[r] = row[b].dmin;
+      for (int j = 0; j < 8; ++j) {
+        uint8_t sc, m;
+        GetScaleMinK4(j, row[b].scales, &sc, &m);
+        out[b].scales[j][r] = sc;
+        out[b].mins[j / 2][r][j % 2] = m;
+      }
+      for (int k = 0; k < 8; ++k) {
+        for (int c = 0; c < 4; ++c) {
+          std::memcpy(out[b].lane[k].qs[c][r], row[b].qs + 32 * c + 4 * k, 4);
+        }
+        std::memcpy(out[b].lane[k].qh[r], row[b].qh + 4 * k, 4);
+      }
+    }
+  }
+}
+
+void PackQ6KGroup(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
+  PackedQ6KBlock* out = reinterpret_cast<PackedQ6KBlock*>(dst);
+  std::memset(dst, 0, nb * sizeof(PackedQ6KBlock));  // padding rows and bytes
+  for (int r = 0; r < nr; ++r) {
+    const BlockQ6_K* row = reinterpret_cast<const BlockQ6_K*>(src + r * row_bytes);
+    for (int64_t b = 0; b < nb; ++b) {
+      out[b].d[r] = row[b].d;
+      for (int i = 0; i < 16; ++i) out[b].scales[i][r] = row[b].scales[i];
+      for (int k = 0; k < 8; ++k) {
+        for (int i = 0; i < 4; ++i) {  // i = 2h + half
+          std::memcpy(out[b].lane[k].ql[i][r], row[b].ql + 32 * i + 4 * k, 4);
+        }
+        for (int h = 0; h < 2; ++h) {
+          std::memcpy(out[b].lane[k].qh[h][r], row[b].qh + 32 * h + 4 * k, 4);
+        }
+      }
+    }
+  }
+}
+
 // aux rows for tokens [0, num_tokens): see PackedActQ4_0 / PackedActQ4K.
 void PrepareAux(TensorType type, const uint8_t* xq, int64_t a_stride, int64_t num_tokens,
                 int64_t nb, uint8_t* aux, int64_t aux_stride, ThreadPool& pool) {
@@ -74,7 +141,7 @@ void PrepareAux(TensorType type, const uint8_t* xq, int64_t a_stride, int64_t nu
           out[b].d = F16ToF32(a[b].d);
           out[b].neg_corr = -8 * sum;
         }
-      } else {
+      } else if (AuxBytes(type) > 0) {
         const BlockQ8_K* a = reinterpret_cast<const BlockQ8_K*>(xq + t * a_stride);
         PackedActQ4K* out = reinterpret_cast<PackedActQ4K*>(aux + t * aux_stride);
         for (int64_t b = 0; b < nb; ++b) {
@@ -106,7 +173,19 @@ uint8_t* AuxScratch(size_t bytes) {
 
 bool CanPackWeights(const WeightMatrix& w) {
   if (w.layout != WeightLayout::kRowMajor || w.rows <= 0 || w.data == nullptr) return false;
-  if (w.type != TensorType::kQ4_0 && w.type != TensorType::kQ4_K) return false;
+  switch (w.type) {
+    case TensorType::kQ4_0:
+    case TensorType::kQ4_K:
+      break;
+    case TensorType::kQ5_K:
+      if (internal::ActivePackedKernels().q5_k == nullptr) return false;
+      break;
+    case TensorType::kQ6_K:
+      if (internal::ActivePackedKernels().q6_k == nullptr) return false;
+      break;
+    default:
+      return false;
+  }
   return w.cols > 0 && w.cols % BlockElements(w.type) == 0;
 }
 
@@ -140,10 +219,20 @@ PackedWeights PackWeights(const WeightMatrix& w, ThreadPool& pool) {
     for (int64_t g = begin; g < end; ++g) {
       const int nr = static_cast<int>(std::min<int64_t>(kPackRows, w.rows - g * kPackRows));
       const uint8_t* s = src + g * kPackRows * row_bytes;
-      if (w.type == TensorType::kQ4_0) {
-        PackQ4_0Group(s, row_bytes, nr, nb, dst + g * group_bytes);
-      } else {
-        PackQ4KGroup(s, row_bytes, nr, nb, dst + g * group_bytes);
+      uint8_t* d = dst + g * group_bytes;
+      switch (w.type) {
+        case TensorType::kQ4_0:
+          PackQ4_0Group(s, row_bytes, nr, nb, d);
+          break;
+        case TensorType::kQ5_K:
+          PackQ5KGroup(s, row_bytes, nr, nb, d);
+          break;
+        case TensorType::kQ6_K:
+          PackQ6KGroup(s, row_bytes, nr, nb, d);
+          break;
+        default:
+          PackQ4KGroup(s, row_bytes, nr, nb, d);
+          break;
       }
     }
   });
@@ -171,15 +260,17 @@ void MatMulPacked(const WeightMatrix& w, const uint8_t* xq, int64_t num_tokens, 
                   int64_t y_stride, ThreadPool& pool, int64_t q4k_gemm_tokens) {
   const PackedKernels& k = ActivePackedKernels();
   const bool q4k = w.type == TensorType::kQ4_K;
-  const PackedTileFn tile = q4k ? k.q4_k : k.q4_0;
+  const PackedTileFn tile = w.type == TensorType::kQ4_0   ? k.q4_0
+                            : w.type == TensorType::kQ5_K ? k.q5_k
+                            : w.type == TensorType::kQ6_K ? k.q6_k
+                                                          : k.q4_k;
   const int64_t gemm_tokens = q4k ? std::clamp<int64_t>(q4k_gemm_tokens, 0, num_tokens) : 0;
   const int64_t nb = w.cols / BlockElements(w.type);
   const int64_t group_bytes = nb * PackedBlockBytes(w.type);
   const int64_t a_stride = ActivationRowBytes(w.type, w.cols);
-  const int64_t aux_stride =
-      nb * (q4k ? int64_t{sizeof(PackedActQ4K)} : int64_t{sizeof(PackedActQ4_0)});
+  const int64_t aux_stride = nb * AuxBytes(w.type);
   uint8_t* aux = AuxScratch(static_cast<size_t>(aux_stride * num_tokens));
-  PrepareAux(w.type, xq, a_stride, num_tokens, nb, aux, aux_stride, pool);
+  if (aux_stride > 0) PrepareAux(w.type, xq, a_stride, num_tokens, nb, aux, aux_stride, pool);
   const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
   // Token blocks keep one block's activations in L2 while the groups pass;
   // each group is then re-read from L1/L2 by every token tile of the block.
