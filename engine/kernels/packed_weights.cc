@@ -64,20 +64,27 @@ void PackQ4_0Group(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, ui
   }
 }
 
+// Row r's f16 scales and unpacked 6-bit sub-block scales / mins of one
+// Q4_K or Q5_K super-block (the two share this header).
+template <typename FileBlock, typename PackedBlock>
+void PackScalesAndMins(const FileBlock& in, int r, PackedBlock& out) {
+  out.d[r] = in.d;
+  out.dmin[r] = in.dmin;
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    GetScaleMinK4(j, in.scales, &sc, &m);
+    out.scales[j][r] = sc;
+    out.mins[j / 2][r][j % 2] = m;
+  }
+}
+
 void PackQ4KGroup(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
   PackedQ4KBlock* out = reinterpret_cast<PackedQ4KBlock*>(dst);
   if (nr < kPackRows) std::memset(dst, 0, nb * sizeof(PackedQ4KBlock));
   for (int r = 0; r < nr; ++r) {
     const BlockQ4_K* row = reinterpret_cast<const BlockQ4_K*>(src + r * row_bytes);
     for (int64_t b = 0; b < nb; ++b) {
-      out[b].d[r] = row[b].d;
-      out[b].dmin[r] = row[b].dmin;
-      for (int j = 0; j < 8; ++j) {
-        uint8_t sc, m;
-        GetScaleMinK4(j, row[b].scales, &sc, &m);
-        out[b].scales[j][r] = sc;
-        out[b].mins[j / 2][r][j % 2] = m;
-      }
+      PackScalesAndMins(row[b], r, out[b]);
       for (int k = 0; k < 32; ++k) std::memcpy(out[b].qs[k][r], row[b].qs + 4 * k, 4);
     }
   }
@@ -89,14 +96,7 @@ void PackQ5KGroup(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uin
   for (int r = 0; r < nr; ++r) {
     const BlockQ5_K* row = reinterpret_cast<const BlockQ5_K*>(src + r * row_bytes);
     for (int64_t b = 0; b < nb; ++b) {
-      out[b].d[r] = row[b].d;
-      out[b].dmin[r] = row[b].dmin;
-      for (int j = 0; j < 8; ++j) {
-        uint8_t sc, m;
-        GetScaleMinK4(j, row[b].scales, &sc, &m);
-        out[b].scales[j][r] = sc;
-        out[b].mins[j / 2][r][j % 2] = m;
-      }
+      PackScalesAndMins(row[b], r, out[b]);
       for (int k = 0; k < 8; ++k) {
         for (int c = 0; c < 4; ++c) {
           std::memcpy(out[b].lane[k].qs[c][r], row[b].qs + 32 * c + 4 * k, 4);
