@@ -29,9 +29,10 @@ inline __m512i Bcast4(const int8_t* p) {
 
 // T tokens (1..16) x one 16-row group, all blocks: each 64-byte weight
 // chunk is loaded and unpacked once for all T tokens, so a decode step of
-// up to 16 sequences streams every weight byte from memory once. One
-// vpdpbusd chain per token (seeded with -8 * sum(a), exact in int32) and T
-// accumulators + 8 unpacked chunks fit the 32 zmm registers. The next blocks
+// up to 16 sequences streams every weight byte from memory once. Two
+// vpdpbusd chains per token (one seeded with -8 * sum(a); int32 sums are
+// exact in any order) and T accumulators + 8 unpacked chunks fit the 32 zmm
+// registers. The next blocks
 // are prefetched: the groups of a thread's range are contiguous, so this
 // also runs ahead into the next group.
 template <int T>
