@@ -110,7 +110,8 @@ void MatMulQuantized(const WeightMatrix& w, const void* xq, int64_t num_tokens, 
       std::max<int64_t>(4, std::min<int64_t>(64, kTokenBlockBytes / std::max<int64_t>(1, a_stride)) & ~int64_t{3});
   const int64_t num_tiles = (w.rows + kRowTile - 1) / kRowTile;
   const int64_t cols = w.cols;
-  pool.ParallelForDynamic(num_tiles, internal::MatMulChunk(num_tiles, pool), [&](int64_t begin, int64_t end, int) {
+  const int64_t chunk = internal::MatMulChunk(num_tiles, pool);
+  pool.ParallelForDynamic(num_tiles, chunk, [&](int64_t begin, int64_t end, int) {
     for (int64_t t0 = 0; t0 < num_tokens; t0 += token_block) {
       const int nt = static_cast<int>(std::min(token_block, num_tokens - t0));
       for (int64_t tile_index = begin; tile_index < end; ++tile_index) {

@@ -52,7 +52,8 @@ void Q4_0Tile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const ui
           p = _mm256_add_epi16(p, _mm256_maddubs_epi16(q[2 * c], Bcast4(qa + 4 * c)));
           p = _mm256_add_epi16(p, _mm256_maddubs_epi16(q[2 * c + 1], Bcast4(qa + 16 + 4 * c)));
         }
-        const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(p, ones), _mm256_set1_epi32(x.neg_corr));
+        const __m256i s =
+            _mm256_add_epi32(_mm256_madd_epi16(p, ones), _mm256_set1_epi32(x.neg_corr));
         acc[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(x.d)),
                                     acc[h][t]);
       }

@@ -78,7 +78,9 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::RunShare(int thread_index) {
   const int64_t n = job_items_;
   if (job_chunk_ > 0) {
-    for (int64_t begin; (begin = next_item_.fetch_add(job_chunk_, std::memory_order_relaxed)) < n;) {
+    for (;;) {
+      const int64_t begin = next_item_.fetch_add(job_chunk_, std::memory_order_relaxed);
+      if (begin >= n) break;
       (*job_fn_)(begin, std::min(n, begin + job_chunk_), thread_index);
     }
     return;

@@ -1,11 +1,9 @@
 #include "engine/tools/bench/compute_roofline.h"
 
-#include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdlib>
-#include <thread>
-#include <vector>
+
+#include "engine/tools/bench/roofline.h"
 
 namespace phi3::bench {
 
@@ -15,34 +13,14 @@ int64_t VnniBlockLoop(int64_t iterations);
 
 namespace {
 
-// MAC/s of `loop` run on num_threads threads at once (they start together;
-// the slowest one sets the time), best of `repetitions`.
+// MAC/s of `loop` run on num_threads threads at once, best of `repetitions`.
 double ConcurrentMacRate(int64_t (*loop)(int64_t), int64_t iterations, double macs_per_iteration,
                          int num_threads, int repetitions) {
   std::atomic<int64_t> sink{0};
-  double best = 1e30;
-  for (int rep = 0; rep < repetitions; ++rep) {
-    std::atomic<int> ready{0};
-    std::atomic<bool> go{false};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < num_threads; ++t) {
-      threads.emplace_back([&] {
-        ready.fetch_add(1);
-        while (!go.load(std::memory_order_acquire)) {
-        }
-        sink.fetch_add(loop(iterations));
-      });
-    }
-    while (ready.load() != num_threads) {
-    }
-    const auto start = std::chrono::steady_clock::now();
-    go.store(true, std::memory_order_release);
-    for (auto& th : threads) th.join();
-    best = std::min(
-        best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
+  const double seconds = BestConcurrentSeconds(
+      num_threads, repetitions, [&](int) { sink.fetch_add(loop(iterations)); });
   if (sink.load() == 42) std::abort();  // keeps the loops' results observable
-  return num_threads * macs_per_iteration * static_cast<double>(iterations) / best;
+  return num_threads * macs_per_iteration * static_cast<double>(iterations) / seconds;
 }
 
 }  // namespace

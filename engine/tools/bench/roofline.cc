@@ -35,6 +35,33 @@ uint64_t SumBytesScalar(const uint8_t* data, int64_t num_bytes) {
 
 }  // namespace
 
+double BestConcurrentSeconds(int num_threads, int repetitions,
+                             absl::FunctionRef<void(int thread)> body) {
+  double best_seconds = 1e30;
+  for (int rep = 0; rep < repetitions; ++rep) {
+    std::atomic<int> ready{0};
+    std::atomic<bool> go{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < num_threads; ++t) {
+      threads.emplace_back([&, t] {
+        ready.fetch_add(1);
+        while (!go.load(std::memory_order_acquire)) {
+        }
+        body(t);
+      });
+    }
+    while (ready.load() != num_threads) {
+    }
+    const auto start = std::chrono::steady_clock::now();
+    go.store(true, std::memory_order_release);
+    for (auto& th : threads) th.join();
+    best_seconds = std::min(
+        best_seconds,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return best_seconds;
+}
+
 double MeasureReadBandwidth(int num_threads, int64_t buffer_bytes, int repetitions) {
   buffer_bytes = buffer_bytes / (64 * num_threads) * (64 * num_threads);
   // Written once so every page is resident and distinct (no shared zero page).
@@ -47,29 +74,10 @@ double MeasureReadBandwidth(int num_threads, int64_t buffer_bytes, int repetitio
   const bool avx2 = __builtin_cpu_supports("avx2");
   const int64_t share = buffer_bytes / num_threads;
   std::atomic<uint64_t> sink{0};
-  double best_seconds = 1e30;
-  for (int rep = 0; rep < repetitions; ++rep) {
-    std::atomic<int> ready{0};
-    std::atomic<bool> go{false};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < num_threads; ++t) {
-      threads.emplace_back([&, t] {
-        ready.fetch_add(1);
-        while (!go.load(std::memory_order_acquire)) {
-        }
-        const uint8_t* begin = raw + t * share;
-        sink.fetch_add(avx2 ? SumBytesAvx2(begin, share) : SumBytesScalar(begin, share));
-      });
-    }
-    while (ready.load() != num_threads) {
-    }
-    const auto start = std::chrono::steady_clock::now();
-    go.store(true, std::memory_order_release);
-    for (auto& th : threads) th.join();
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    best_seconds = std::min(best_seconds, seconds);
-  }
+  const double best_seconds = BestConcurrentSeconds(num_threads, repetitions, [&](int t) {
+    const uint8_t* begin = raw + t * share;
+    sink.fetch_add(avx2 ? SumBytesAvx2(begin, share) : SumBytesScalar(begin, share));
+  });
   if (sink.load() == 42) std::abort();  // keeps the sums observable
   return static_cast<double>(buffer_bytes) / best_seconds;
 }

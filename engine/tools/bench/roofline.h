@@ -5,9 +5,16 @@
 
 #include <cstdint>
 
+#include "absl/functional/function_ref.h"
 #include "engine/gguf/gguf_file.h"
 
 namespace phi3::bench {
+
+// Seconds of the fastest of `repetitions` runs of body(t) on `num_threads`
+// threads that start together (the slowest thread sets each run's time).
+// REQUIRES: num_threads >= 1, repetitions >= 1.
+double BestConcurrentSeconds(int num_threads, int repetitions,
+                             absl::FunctionRef<void(int thread)> body);
 
 // Read bandwidth in bytes/s: `num_threads` threads each sum their share of a
 // `buffer_bytes` buffer (much larger than the caches), best of `repetitions`
