@@ -105,8 +105,12 @@ struct TokenEvent {
   std::vector<TokenLogprob> top_logprobs;  // SamplingParams::num_top_logprobs entries
 };
 
+// What a request consumed, i.e. what it is billed for. A request that ends
+// before its prompt was fully processed (cancelled, past its deadline, failed,
+// shut down) reports only the prompt tokens that were; one that never left the
+// queue reports zeros. Work redone after a preemption is not counted twice.
 struct Usage {
-  int prompt_tokens = 0;
+  int prompt_tokens = 0;         // prompt tokens processed (computed or from the prefix cache)
   int cached_prompt_tokens = 0;  // of prompt_tokens, served from the prefix cache
   int completion_tokens = 0;     // tokens sampled, including a final stop token
 };

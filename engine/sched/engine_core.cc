@@ -67,6 +67,10 @@ struct EngineCore::Request {
   std::optional<absl::Time> first_scheduled;
   std::optional<absl::Time> first_token;
   int num_completion_tokens = 0;
+  // Prompt tokens that have had KV in the cache at some point (computed or
+  // reused): what usage bills. Monotone, so a preempted request that
+  // recomputes its prompt is not billed twice.
+  int num_prompt_tokens_processed = 0;
 };
 
 EngineCore::EngineCore(const EngineCoreOptions& options, ForwardModel* model, const TokenText* text,
@@ -245,8 +249,12 @@ bool EngineCore::Step() {
       scheduler_.Complete(plan);
       int row = 0;
       for (size_t i = 0; i < plan.scheduled.size(); ++i) {
+        const Sequence& s = *plan.scheduled[i].seq;
+        Request* r = active_.at(s.id).get();
+        r->num_prompt_tokens_processed =
+            std::max(r->num_prompt_tokens_processed,
+                     std::min(s.num_computed_tokens, s.num_prompt_tokens));
         if (!batch.sequences[i].want_logits) continue;
-        Request* r = active_.at(plan.scheduled[i].seq->id).get();
         ProcessToken(r, std::span<const float>(logits_).subspan(row++ * vocab, vocab));
       }
     }
@@ -292,8 +300,10 @@ void EngineCore::Finish(Request* r, FinishReason reason, absl::Status status) {
   event.status = std::move(status);
   if (!r->matcher.matched()) event.text_tail = r->matcher.Push(r->stream->Flush());
   event.text_tail += r->matcher.TakeHeld();
-  event.usage.prompt_tokens = r->seq.num_prompt_tokens;
-  event.usage.cached_prompt_tokens = r->seq.cached_prompt_tokens;
+  event.usage.prompt_tokens = r->num_prompt_tokens_processed;
+  // Reused blocks whose step then failed were never used: not billed.
+  event.usage.cached_prompt_tokens =
+      std::min(r->seq.cached_prompt_tokens, r->num_prompt_tokens_processed);
   event.usage.completion_tokens = r->num_completion_tokens;
   event.timings.queue_wait = r->first_scheduled.value_or(now) - r->submit_time;
   event.timings.time_to_first_token =

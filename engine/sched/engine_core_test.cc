@@ -184,6 +184,7 @@ TEST_F(EngineCoreTest, CancelDuringPrefillAndDecodeFreesBlocks) {
   core_->Cancel(prefill_id);
   ASSERT_TRUE(core_->Step());
   EXPECT_EQ(prefill->finish().reason, FinishReason::kCancelled);
+  EXPECT_EQ(prefill->finish().usage.prompt_tokens, 8);  // one chunk of 40 was processed
   EXPECT_EQ(prefill->finish().usage.completion_tokens, 0);
   EXPECT_EQ(core_->kv().pool().num_used(), 0);
 
@@ -226,6 +227,7 @@ TEST_F(EngineCoreTest, DeadlineInQueueAndInDecode) {
     clock_.Advance(absl::Milliseconds(4));
   }
   EXPECT_EQ(sb->finish().reason, FinishReason::kDeadline);
+  EXPECT_EQ(sb->finish().usage.prompt_tokens, 0);  // expired in the queue: costs nothing
   EXPECT_EQ(sb->finish().usage.completion_tokens, 0);
   EXPECT_EQ(sb->finish().timings.queue_wait, absl::Milliseconds(12));  // never scheduled
   EXPECT_FALSE(sa->finished());
@@ -303,6 +305,7 @@ TEST_F(EngineCoreTest, ForwardErrorFinishesScheduledRequests) {
   core_->Step();
   EXPECT_EQ(a->finish().reason, FinishReason::kError);
   EXPECT_EQ(a->finish().status.message(), "boom");
+  EXPECT_EQ(a->finish().usage.prompt_tokens, 0);  // its only step failed
   auto b = Submit(Request(Prompt(4, 1), 5));
   RunUntilIdle();
   EXPECT_EQ(b->finish().reason, FinishReason::kLength);
@@ -319,7 +322,9 @@ TEST_F(EngineCoreTest, PrefixCacheReusesFullBlocksAndCountsTokens) {
   auto c = Submit(Request(longer, 3));
   RunUntilIdle();
   EXPECT_EQ(b->finish().usage.cached_prompt_tokens, 16);
+  EXPECT_EQ(b->finish().usage.prompt_tokens, 18);
   EXPECT_EQ(c->finish().usage.cached_prompt_tokens, 16);
+  EXPECT_EQ(c->finish().usage.prompt_tokens, 20);
   EXPECT_EQ(b->tokens(), a->tokens());
   EXPECT_EQ(c->tokens(), Reference(longer, 3));
   EngineStats s = core_->Stats();
@@ -407,6 +412,10 @@ TEST_F(EngineCoreTest, BatchedCachedPreemptedRunsMatchOneAtATime) {
     for (size_t i = 0; i < requests.size(); ++i) {
       EXPECT_EQ(sinks[i]->tokens(), expected[i]) << "request " << i << " sample " << sample;
       EXPECT_EQ(sinks[i]->num_finish_calls(), 1);
+      // Billed once, although preempted requests recomputed their tokens.
+      const Usage& usage = sinks[i]->finish().usage;
+      EXPECT_EQ(usage.prompt_tokens, static_cast<int>(requests[i].prompt_tokens.size()));
+      EXPECT_EQ(usage.completion_tokens, static_cast<int>(expected[i].size()));
     }
     EngineStats stats = core_->Stats();
     EXPECT_GT(stats.preemptions, 0);
@@ -480,6 +489,26 @@ TEST_F(EngineCoreTest, LoopThreadServesConcurrentSubmits) {
     EXPECT_EQ(sinks[i]->tokens(), Reference(Prompt(5 + i, i), 8));
   }
   EXPECT_EQ(core.Stats().kv_blocks_used, 0);
+}
+
+TEST_F(EngineCoreTest, CancelledInTheQueueCostsNothing) {
+  EngineCoreOptions o = SmallOptions();
+  o.max_running_sequences = 1;
+  Init(o);
+  RequestId waiting_id;
+  auto running = Submit(Request(Prompt(6, 1), 20));
+  auto waiting = Submit(Request(Prompt(30, 2), 5), &waiting_id);
+  for (int i = 0; i < 3; ++i) core_->Step();
+  ASSERT_FALSE(waiting->finished());
+  core_->Cancel(waiting_id);
+  core_->Step();
+  ASSERT_EQ(waiting->finish().reason, FinishReason::kCancelled);
+  EXPECT_EQ(waiting->finish().usage.prompt_tokens, 0);
+  EXPECT_EQ(waiting->finish().usage.cached_prompt_tokens, 0);
+  EXPECT_EQ(waiting->finish().usage.completion_tokens, 0);
+  RunUntilIdle();
+  EXPECT_EQ(running->finish().usage.prompt_tokens, 6);
+  EXPECT_EQ(running->finish().usage.completion_tokens, 20);
 }
 
 TEST_F(EngineCoreTest, CancelBeforeTheLoopSawTheRequest) {

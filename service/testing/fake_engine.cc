@@ -124,7 +124,8 @@ void FakeEngine::FinishRequest(Active& a, FinishReason reason, size_t text_end) 
   FinishEvent event;
   event.reason = reason;
   if (text_end > a.emitted) event.text_tail = a.text.substr(a.emitted, text_end - a.emitted);
-  event.usage.prompt_tokens = static_cast<int>(a.request.prompt_tokens.size());
+  // As the real engine: a request that never ran processed no prompt tokens.
+  event.usage.prompt_tokens = a.running ? static_cast<int>(a.request.prompt_tokens.size()) : 0;
   event.usage.cached_prompt_tokens =
       std::min(options_.cached_prompt_tokens, event.usage.prompt_tokens);
   event.usage.completion_tokens = a.produced;
@@ -227,9 +228,10 @@ void FakeEngine::Loop() {
       for (auto it = active_.begin(); it != active_.end();) {
         if ((*it)->running && Step(**it)) {
           it = active_.erase(it);
-        } else if (!(*it)->running && (*it)->cancel) {
+        } else if (!(*it)->running && ((*it)->cancel || now >= (*it)->request.deadline)) {
           (*it)->scheduled = now;
-          FinishRequest(**it, FinishReason::kCancelled, 0);
+          FinishRequest(**it, (*it)->cancel ? FinishReason::kCancelled : FinishReason::kDeadline,
+                        0);
           it = active_.erase(it);
         } else {
           ++it;
