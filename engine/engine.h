@@ -66,6 +66,11 @@ struct GenerateRequest {
   StopParams stop;
   std::string tenant;                  // for fair sharing, isolation and accounting
   absl::Time deadline = absl::InfiniteFuture();
+  // Prefill only (warm-up): compute the prompt's KV through the same
+  // scheduling path as any prompt, leave its full blocks in the prefix cache,
+  // sample nothing (no OnToken, no logits) and finish with kLength and
+  // completion_tokens 0. `sampling` and `stop` are ignored.
+  bool prefill_only = false;
 };
 
 // Request limits checked by ValidateRequest (besides the ranges above).
@@ -76,7 +81,8 @@ inline constexpr int kMaxTopLogprobs = 20;
 
 // Returns InvalidArgument naming the field and the accepted range; also
 // checks prompt_tokens ids against [0, vocab_size) and
-// prompt_tokens.size() + stop.max_tokens <= context_size.
+// prompt_tokens.size() + stop.max_tokens <= context_size (stop.max_tokens
+// counts as 0 for a prefill_only request).
 // (Implemented in engine/sched/validate.cc, target phi3_sched.)
 absl::Status ValidateRequest(const GenerateRequest& request, int context_size, int vocab_size);
 

@@ -172,7 +172,9 @@ void EngineCore::Ingest(std::vector<std::unique_ptr<Request>> incoming) {
     seq.arrival = next_arrival_++;
     seq.tokens = r->params.prompt_tokens;
     seq.num_prompt_tokens = static_cast<int>(seq.tokens.size());
-    seq.tokens.reserve(seq.tokens.size() + r->params.stop.max_tokens);
+    if (!r->params.prefill_only) {
+      seq.tokens.reserve(seq.tokens.size() + r->params.stop.max_tokens);
+    }
     kv_.Init(&seq.kv, options_.isolate_tenants ? std::string_view(seq.tenant) : std::string_view());
     for (int32_t t : seq.tokens) r->sampler.Accept(t);
     r->stream = text_->NewStream();
@@ -231,11 +233,11 @@ bool EngineCore::Step() {
           std::span<const int32_t>(s.tokens).subspan(s.num_computed_tokens, e.num_new_tokens);
       slice.start_pos = s.num_computed_tokens;
       slice.block_table = s.kv.block_table;
-      slice.want_logits =
-          s.num_computed_tokens + e.num_new_tokens == static_cast<int>(s.tokens.size());
+      Request* r = active_.at(s.id).get();
+      slice.want_logits = !r->params.prefill_only && s.num_computed_tokens + e.num_new_tokens ==
+                                                         static_cast<int>(s.tokens.size());
       rows += slice.want_logits;
       batch.sequences.push_back(slice);
-      Request* r = active_.at(s.id).get();
       if (!r->first_scheduled) r->first_scheduled = now;
     }
     const size_t vocab = static_cast<size_t>(options_.vocab_size);
@@ -254,8 +256,12 @@ bool EngineCore::Step() {
         r->num_prompt_tokens_processed =
             std::max(r->num_prompt_tokens_processed,
                      std::min(s.num_computed_tokens, s.num_prompt_tokens));
-        if (!batch.sequences[i].want_logits) continue;
-        ProcessToken(r, std::span<const float>(logits_).subspan(row++ * vocab, vocab));
+        if (batch.sequences[i].want_logits) {
+          ProcessToken(r, std::span<const float>(logits_).subspan(row++ * vocab, vocab));
+        } else if (r->params.prefill_only && s.num_remaining() == 0) {
+          // Complete() has registered its full blocks in the prefix cache.
+          Finish(r, FinishReason::kLength, absl::OkStatus());
+        }
       }
     }
   }

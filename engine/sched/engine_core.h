@@ -9,7 +9,8 @@
 //   3. plans and applies a scheduling step (engine/sched/scheduler.h);
 //   4. runs ONE ForwardModel::Forward over every scheduled sequence;
 //   5. samples a token for every sequence whose known tokens are all in the
-//      cache, checks stop conditions, and calls the sinks.
+//      cache, checks stop conditions, and calls the sinks; a prefill_only
+//      request whose prompt is all in the cache finishes instead (kLength).
 //
 // Sink contract (engine.h): OnToken once per sampled token in order, then
 // OnFinish exactly once: on stop, length, cancel (Cancel() or OnToken

@@ -333,6 +333,45 @@ TEST_F(EngineCoreTest, PrefixCacheReusesFullBlocksAndCountsTokens) {
   EXPECT_EQ(s.kv_blocks_used, 0);
 }
 
+// Warm-up: a prefill_only request computes the prompt's KV through the
+// ordinary (chunked) path, samples nothing, and leaves its full blocks for
+// the next request with the same prefix; the output does not change.
+TEST_F(EngineCoreTest, PrefillOnlyFillsThePrefixCacheWithoutSampling) {
+  EngineCoreOptions o = SmallOptions();
+  o.max_batched_tokens = 8;  // the 22-token prompt takes 3 chunks
+  Init(o);
+  const auto prompt = Prompt(22, 12);
+  GenerateRequest warm = Request(prompt, 0);
+  warm.prefill_only = true;
+  auto w = Submit(warm);
+  RunUntilIdle();
+  EXPECT_TRUE(w->tokens().empty());
+  ASSERT_EQ(w->num_finish_calls(), 1);
+  EXPECT_EQ(w->finish().reason, FinishReason::kLength);
+  EXPECT_EQ(w->finish().usage.prompt_tokens, 22);
+  EXPECT_EQ(w->finish().usage.cached_prompt_tokens, 0);
+  EXPECT_EQ(w->finish().usage.completion_tokens, 0);
+  ASSERT_EQ(model_->num_calls(), 3);
+  for (const auto& call : model_->calls()) EXPECT_FALSE(call.want_logits[0]);
+  EXPECT_EQ(core_->kv().pool().num_used(), 0);
+
+  auto longer = prompt;
+  longer.insert(longer.end(), {3, 4, 5});
+  auto g = Submit(Request(longer, 4));
+  RunUntilIdle();
+  EXPECT_EQ(g->finish().usage.cached_prompt_tokens, 20);  // 5 full blocks of 4
+  EXPECT_EQ(g->tokens(), Reference(longer, 4));
+
+  // Validation: max_tokens is not needed, the prompt alone must fit.
+  GenerateRequest full = Request(Prompt(o.context_size, 1), 0);
+  full.prefill_only = true;
+  EXPECT_TRUE(core_->Submit(full, std::make_shared<RecordingSink>(-1)).ok());
+  full.prompt_tokens.push_back(1);
+  EXPECT_EQ(core_->Submit(full, std::make_shared<RecordingSink>(-1)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  RunUntilIdle();
+}
+
 TEST_F(EngineCoreTest, ChunkedPrefillNeverStallsDecodes) {
   EngineCoreOptions o = SmallOptions();
   o.max_batched_tokens = 8;

@@ -46,11 +46,14 @@ absl::Status ValidateRequest(const GenerateRequest& request, int context_size, i
           "prompt_tokens[", i, "] = ", t, " is not a token id: expected [0, ", vocab_size, ")"));
     }
   }
-  if (stop.max_tokens < 1) return OutOfRange("max_tokens", stop.max_tokens, ">= 1");
-  const int64_t total = static_cast<int64_t>(request.prompt_tokens.size()) + stop.max_tokens;
+  if (!request.prefill_only && stop.max_tokens < 1) {
+    return OutOfRange("max_tokens", stop.max_tokens, ">= 1");
+  }
+  const int max_tokens = request.prefill_only ? 0 : stop.max_tokens;
+  const int64_t total = static_cast<int64_t>(request.prompt_tokens.size()) + max_tokens;
   if (total > context_size) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "prompt_tokens (", request.prompt_tokens.size(), ") + max_tokens (", stop.max_tokens,
+        "prompt_tokens (", request.prompt_tokens.size(), ") + max_tokens (", max_tokens,
         ") = ", total, " exceeds the context size of ", context_size, " tokens"));
   }
   if (!std::isfinite(s.temperature) || s.temperature < 0.0f || s.temperature > 100.0f) {
