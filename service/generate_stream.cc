@@ -34,7 +34,8 @@ GenerateStream::GenerateStream(Phi3Service* service, grpc::CallbackServerContext
                                absl::StatusOr<GenerateRequest> request, std::string tenant)
     : service_(service),
       tenant_(std::move(tenant)),
-      want_logprobs_(request.ok() && request->sampling.logprobs) {
+      want_logprobs_(request.ok() && request->sampling.logprobs),
+      prefill_only_(request.ok() && request->prefill_only) {
   const std::shared_ptr<absl::Mutex> mu = mu_;
   service_->StreamStarted(this);
   if (!request.ok()) {
@@ -123,6 +124,7 @@ void GenerateStream::HandleFinish(const FinishEvent& event) {
     service_->metrics_->RecordFinish(tenant_, event.reason,
                                      GrpcCodeName(final_status_.error_code()), event.usage,
                                      event.timings);
+    if (prefill_only_) service_->metrics_->RecordPrefill(tenant_);
     pending_.mutable_text()->append(event.text_tail);
     pending_.set_finish_reason(ToProto(event.reason));
     ToProto(event.usage, pending_.mutable_usage());

@@ -56,6 +56,7 @@ class GenerateStream final : public grpc::ServerWriteReactor<v1::GenerateRespons
   Phi3Service* const service_;
   const std::string tenant_;
   const bool want_logprobs_;
+  const bool prefill_only_;
 
   const std::shared_ptr<absl::Mutex> mu_ = std::make_shared<absl::Mutex>();
   bool submitted_ ABSL_GUARDED_BY(*mu_) = false;

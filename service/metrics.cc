@@ -78,6 +78,9 @@ ServiceMetrics::ServiceMetrics(Prices prices, int max_tenants,
                             .Help("Completion tokens sampled, by tenant.").Register(r);
   spend_ = &BuildCounter().Name("phi3_spend_usd_total")
                 .Help("Spend in US dollars by tenant and type (input, output).").Register(r);
+  prefills_ = &BuildCounter().Name("phi3_prefill_requests_total")
+                   .Help("Finished prefill-only (warm-up) requests, by tenant; also counted "
+                         "in phi3_requests_total.").Register(r);
 
   auto gauge = [&r](const char* name, const char* help) {
     return &BuildGauge().Name(name).Help(help).Register(r).Add({});
@@ -145,6 +148,10 @@ void ServiceMetrics::RecordFinish(absl::string_view tenant, FinishReason reason,
 void ServiceMetrics::RecordRejected(absl::string_view tenant, absl::string_view code) {
   requests_->Add({{"tenant", TenantLabel(tenant)}, {"finish_reason", "rejected"},
                   {"code", std::string(code)}}).Increment();
+}
+
+void ServiceMetrics::RecordPrefill(absl::string_view tenant) {
+  prefills_->Add({{"tenant", TenantLabel(tenant)}}).Increment();
 }
 
 void ServiceMetrics::ObserveInterToken(absl::Duration gap) {

@@ -54,6 +54,8 @@ class ServiceMetrics : public prometheus::Collectable {
                     const Usage& usage, const Timings& timings);
   // A request refused before it reached the engine (auth, validation, queue full).
   void RecordRejected(absl::string_view tenant, absl::string_view code);
+  // A finished prefill_only (warm-up) request, in addition to its RecordFinish.
+  void RecordPrefill(absl::string_view tenant);
   void ObserveInterToken(absl::Duration gap);
   void AddActiveStreams(int delta);
 
@@ -81,6 +83,7 @@ class ServiceMetrics : public prometheus::Collectable {
   prometheus::Family<prometheus::Counter>* cached_prompt_tokens_;
   prometheus::Family<prometheus::Counter>* completion_tokens_;
   prometheus::Family<prometheus::Counter>* spend_;
+  prometheus::Family<prometheus::Counter>* prefills_;
 
   prometheus::Gauge* active_streams_;
   prometheus::Gauge* running_;

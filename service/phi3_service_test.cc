@@ -358,6 +358,35 @@ TEST_F(ServiceTest, TokenizeAndModelInfo) {
   EXPECT_DOUBLE_EQ(info.prices().output_usd_per_million(), 4.0);
 }
 
+TEST_F(ServiceTest, PrefillOnlyStreamsUsageAndIsCounted) {
+  FakeEngineOptions options;
+  options.cached_prompt_tokens = 2;
+  Start(options);
+  v1::GenerateRequest request = Request("warm me up", 0);
+  request.set_prefill_only(true);
+  StreamResult r = Generate(request);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.num_messages, 1);
+  EXPECT_TRUE(r.tokens.empty());
+  EXPECT_EQ(r.text, "");
+  EXPECT_EQ(r.last.finish_reason(), v1::FINISH_REASON_LENGTH);
+  EXPECT_EQ(r.last.usage().prompt_tokens(), 11);  // BOS + 10 bytes
+  EXPECT_EQ(r.last.usage().cached_prompt_tokens(), 2);
+  EXPECT_EQ(r.last.usage().completion_tokens(), 0);
+  // Billed as prompt tokens: 9 at the input price, 2 at the cached price.
+  EXPECT_NEAR(r.last.cost_usd(), (9 * 1.0 + 2 * 0.5) / 1e6, 1e-15);
+  EXPECT_TRUE(engine_->last_request().prefill_only);
+  EXPECT_EQ(Metric("phi3_prefill_requests_total", {{"tenant", "local"}}), 1);
+  EXPECT_EQ(Metric("phi3_prompt_tokens_total", {{"tenant", "local"}}), 11);
+
+  // Only the prompt has to fit: max_tokens is ignored, the prompt is not.
+  request.set_prompt(std::string(511, 'x'));  // + BOS = the whole context
+  request.mutable_stop()->set_max_tokens(100);
+  EXPECT_TRUE(Generate(request).status.ok());
+  request.set_prompt(std::string(512, 'x'));
+  EXPECT_EQ(Generate(request).status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(ServiceTest, MetricTotalsEqualReturnedUsage) {
   FakeEngineOptions options;
   options.cached_prompt_tokens = 2;

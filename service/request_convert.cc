@@ -14,7 +14,7 @@ absl::Status OutOfRange(absl::string_view field, absl::string_view range, double
 }
 
 // Checks prompt tokens against the vocabulary and the prompt plus completion
-// against the context.
+// (none for a prefill) against the context.
 absl::Status CheckPrompt(const GenerateRequest& request, const RequestLimits& limits) {
   const int num_prompt = static_cast<int>(request.prompt_tokens.size());
   if (num_prompt == 0) {
@@ -28,10 +28,11 @@ absl::Status CheckPrompt(const GenerateRequest& request, const RequestLimits& li
                                                      limits.vocab_size, ")"));
     }
   }
-  const int64_t needed = int64_t{num_prompt} + request.stop.max_tokens;
+  const int max_tokens = request.prefill_only ? 0 : request.stop.max_tokens;
+  const int64_t needed = int64_t{num_prompt} + max_tokens;
   if (needed > limits.context_size) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "prompt (", num_prompt, " tokens) + max_tokens (", request.stop.max_tokens,
+        "prompt (", num_prompt, " tokens) + max_tokens (", max_tokens,
         ") = ", needed, " exceeds the context size of ", limits.context_size, " tokens"));
   }
   return absl::OkStatus();
@@ -119,6 +120,7 @@ absl::StatusOr<GenerateRequest> ConvertGenerate(const v1::GenerateRequest& proto
                                                 const std::string& tenant) {
   GenerateRequest request;
   request.tenant = tenant;
+  request.prefill_only = proto.prefill_only();
   if (!proto.prompt().empty() && proto.prompt_tokens_size() > 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "give either prompt (", proto.prompt().size(), " bytes) or prompt_tokens (",

@@ -146,6 +146,10 @@ bool FakeEngine::Step(Active& a) {
     FinishRequest(a, FinishReason::kDeadline, a.emitted);
     return true;
   }
+  if (a.request.prefill_only) {  // one step of "prefill", nothing sampled
+    FinishRequest(a, FinishReason::kLength, 0);
+    return true;
+  }
   const int position = static_cast<int>(a.request.prompt_tokens.size()) + a.produced;
   const char c = static_cast<char>('a' + position % 26);
   const int32_t id = TokenOf(c);

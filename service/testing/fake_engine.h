@@ -4,7 +4,8 @@
 // Completion token i of a request is the letter 'a' + (num_prompt + i) % 26
 // (its byte id), one token per step of `step` duration; stop strings and stop
 // token ids end it with kStopSequence, max_tokens with kLength. Text that could
-// still become a stop string is held back, as the real engine does.
+// still become a stop string is held back, as the real engine does. A
+// prefill_only request finishes after one step with kLength and no tokens.
 //
 // Thread safety: as Engine. Pause()/Resume() stop and restart the loop.
 #ifndef PHI3_SERVICE_TESTING_FAKE_ENGINE_H_

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/test_env.h"
@@ -111,6 +112,44 @@ TEST_F(ServerTest, GreedyStreamEqualsPhi3Run) {
     EXPECT_EQ(s.last.usage().completion_tokens(), static_cast<int>(s.tokens.size()));
     EXPECT_GT(s.num_messages, 1);  // streamed as produced
   }
+}
+
+// Warm-up: a prefill_only Generate samples nothing and bills its prompt; the
+// next request sharing the prefix gets it from the cache, with output equal
+// to phi3-run's (no cache).
+TEST_F(ServerTest, PrefillOnlyWarmsThePrefixCacheForTheNextGenerate) {
+  const std::string prefix =
+      "// file: warm.cc (cpp)\nint Add(int a, int b) {\n  return a + b;\n}\n\n"
+      "int Multiply(int a, int b) {\n  int product = 0;\n  for (int i = 0; i < b; ++i) {\n";
+  const std::string prompt = absl::StrCat(prefix, "    product");
+  const double prefills_before =
+      SumMetric(Scrape(), "phi3_prefill_requests_total", {"tenant=\"local\""});
+  v1::GenerateRequest warm = Greedy(prefix, 0);
+  warm.set_prefill_only(true);
+  Streamed w = GenerateAll(*stub_, warm);
+  ASSERT_TRUE(w.status.ok()) << w.status.error_message();
+  EXPECT_EQ(w.num_messages, 1);
+  EXPECT_TRUE(w.tokens.empty());
+  EXPECT_EQ(w.last.finish_reason(), v1::FINISH_REASON_LENGTH);
+  const int num_prefix = w.last.usage().prompt_tokens();
+  EXPECT_GT(num_prefix, 40);
+  EXPECT_EQ(w.last.usage().completion_tokens(), 0);
+  EXPECT_GT(w.last.cost_usd(), 0);
+  EXPECT_EQ(SumMetric(Scrape(), "phi3_prefill_requests_total", {"tenant=\"local\""}),
+            prefills_before + 1);
+
+  CommandResult run = RunCommand({GetTools().run, "--model=" + TinyModel(), "--prompt=" + prompt,
+                                  "--max-tokens=12", "--temperature=0", "--threads=1", "--json"},
+                                 absl::Seconds(120));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  absl::StatusOr<std::vector<int>> expected = JsonIntArrayField(run.out, "completion_tokens");
+  ASSERT_TRUE(expected.ok()) << run.out;
+  Streamed s = GenerateAll(*stub_, Greedy(prompt, 12));
+  ASSERT_TRUE(s.status.ok()) << s.status.error_message();
+  EXPECT_EQ(s.tokens, *expected);
+  // Every full 16-token block of the warmed prefix, but the one the prefix's
+  // last token may re-tokenize differently at the seam.
+  EXPECT_GE(s.last.usage().cached_prompt_tokens(), (num_prefix / 16 - 1) * 16);
 }
 
 TEST_F(ServerTest, ChatEqualsPhi3RunChat) {
