@@ -15,6 +15,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -29,6 +30,8 @@
 #include "service/reflection_service.h"
 
 ABSL_FLAG(std::string, model, "", "Phi-3 GGUF model file (required).");
+ABSL_FLAG(std::string, model_sha256, "",
+          "Expected SHA-256 of --model (hex); on a mismatch the server exits before serving.");
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "gRPC address HOST:PORT; port 0 picks a free port (printed in the ready line).");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9400",
@@ -144,6 +147,11 @@ int Run() {
   }
   std::unique_ptr<Engine> engine = *std::move(created);
   const ModelInfo& info = engine->Info();
+  if (const std::string want = absl::AsciiStrToLower(absl::GetFlag(FLAGS_model_sha256));
+      !want.empty() && want != info.file_sha256) {
+    Fail(absl::StrCat("--model-sha256: ", model_path, " has SHA-256 \"", info.file_sha256,
+                      "\", expected \"", want, "\""));
+  }
 
   Prices prices{absl::GetFlag(FLAGS_price_input), absl::GetFlag(FLAGS_price_cached_input),
                 absl::GetFlag(FLAGS_price_output)};

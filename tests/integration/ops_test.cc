@@ -5,6 +5,7 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/test_env.h"
@@ -96,6 +97,28 @@ TEST(Auth, KeysTlsHealthAndReload) {
   EXPECT_EQ(SumMetric(metrics, "phi3_completion_tokens_total", {"tenant=\"beta\""}), 2);
   EXPECT_EQ(SumMetric(metrics, "phi3_completion_tokens_total", {"tenant=\"gamma\""}), 2);
   EXPECT_GE(SumMetric(metrics, "phi3_requests_total", {"code=\"UNAUTHENTICATED\""}), 3);
+}
+
+// --model-sha256 (case-insensitive hex): a match serves, a mismatch exits 1
+// before serving and names both digests.
+TEST(ModelChecksum, ServesOnlyWhenTheSha256Matches) {
+  CommandResult sum = RunCommand({"/usr/bin/sha256sum", TinyModel()}, absl::Seconds(30));
+  ASSERT_EQ(sum.exit_code, 0) << sum.err;
+  const std::string sha = sum.out.substr(0, 64);
+  std::vector<std::string> args = BasicServerArgs();
+  args.push_back("--model-sha256=" + absl::AsciiStrToUpper(sha));
+  auto good = ServerProcess::Start(GetTools().server, args);
+  ASSERT_TRUE(good.ok()) << good.status();
+
+  std::string wrong = sha;
+  wrong[0] = wrong[0] == '0' ? '1' : '0';
+  args = BasicServerArgs();
+  args.push_back("--model-sha256=" + wrong);
+  auto bad = ServerProcess::Start(GetTools().server, args);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("exited with 1"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("--model-sha256"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("\"" + sha + "\", expected \"" + wrong));
 }
 
 TEST(Shutdown, SigtermDrainsInFlightStreamsThenExitsZero) {
