@@ -16,7 +16,7 @@ const std::set<std::string>& BoolFlags() {
 
 const std::set<std::string>& ValueFlags() {
   static const auto* flags = new std::set<std::string>{
-      "addr", "api-key", "ca-cert", "tls-server-name", "timeout", "prompt", "text",
+      "addr", "api-key", "route-key", "ca-cert", "tls-server-name", "timeout", "prompt", "text",
       "max-tokens", "temperature", "top-k", "top-p", "min-p", "repetition-penalty",
       "presence-penalty", "frequency-penalty", "seed", "stop", "stop-token-id",
       "top-logprobs", "user", "system", "assistant", "prompt-tokens"};

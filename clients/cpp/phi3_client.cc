@@ -1,6 +1,6 @@
 // phi3-client: command-line client for phi3.v1.Phi3.
 //
-//   phi3-client --addr HOST:PORT [--api-key KEY] [--tls [--ca-cert F]] COMMAND ...
+//   phi3-client --addr HOST:PORT [--api-key KEY] [--tls [--ca-cert F]] [--route-key KEY] COMMAND
 //   generate --prompt TEXT [--max-tokens N] [--temperature T] [--seed S] [--stop STR]... [--json] [--stats]
 //   chat --user TEXT [--system TEXT] (same options)
 //   tokenize --text TEXT [--json]
@@ -28,7 +28,8 @@ namespace phi3::client {
 namespace {
 
 constexpr char kUsage[] = R"(Usage: phi3-client [--addr HOST:PORT] [--api-key KEY] [--tls [--ca-cert FILE]
-                   [--tls-server-name NAME]] [--timeout SECONDS] COMMAND [options]
+                   [--tls-server-name NAME]] [--timeout SECONDS] [--route-key KEY]
+                   COMMAND [options]
 
 Commands:
   generate --prompt TEXT   stream a completion (--no-bos, --parse-special)
@@ -43,6 +44,8 @@ Generation options: --max-tokens N --temperature T --top-k K --top-p P --min-p P
   --logprobs --top-logprobs N
 Output: text streams to stdout; --stats adds usage and timings on stderr;
   --json prints one JSON object after the stream instead.
+--route-key KEY sends the x-phi3-route-key metadata: behind the fleet router, calls
+  with the same key (a tenant, a document) go to the same replica and its prefix cache.
 Defaults: --addr 127.0.0.1:50051, --api-key from $PHI3_API_KEY.
 Exit codes: 0 ok, 1 the call failed (gRPC code and message on stderr), 2 bad usage.
 )";
@@ -133,6 +136,9 @@ void SetUpContext(const ClientArgs& args, grpc::ClientContext* context) {
     if (const char* env = std::getenv("PHI3_API_KEY")) key = env;
   }
   if (!key.empty()) context->AddMetadata("authorization", "Bearer " + key);
+  // Read by the fleet router (deploy/router), which sends calls with the same
+  // key to the same replica so that their shared prompt prefix stays cached.
+  if (args.Has("route-key")) context->AddMetadata("x-phi3-route-key", args.Get("route-key"));
   if (args.Has("timeout")) {
     const float seconds = Number<float>(args, "timeout", 0);
     context->set_deadline(std::chrono::system_clock::now() +
