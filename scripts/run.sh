@@ -23,23 +23,8 @@ has_flag() {
 }
 
 if ! has_flag model; then
-  models_dir=${PHI3_MODELS_DIR:-$root/models}
-  demo=$models_dir/phi3-demo-tiny.gguf
-  mkdir -p "$models_dir"
-  if [[ ! -f $demo ]]; then
-    "$build_dir/engine/tools/mkmodel/phi3-mkmodel" --preset=tiny --seed=1 --out="$demo"
-  fi
-  cat >&2 <<BANNER
-
-  ###########################################################################
-  #  NO --model GIVEN: SERVING A RANDOM-WEIGHTS DEMO MODEL                  #
-  #  $demo
-  #  Phi-3's architecture and real vocabulary, but random weights: the text #
-  #  it generates is GIBBERISH. Use it to try the API, not the model.       #
-  #  Real model: scripts/run.sh --model /path/to/Phi-3-mini-4k-instruct.gguf #
-  ###########################################################################
-
-BANNER
+  source "$root/scripts/demo_model.sh"
+  demo=$(demo_model "$root" "$build_dir")
   args+=("--model=$demo")
 fi
 if ! has_flag api-keys && ! has_flag no-auth; then
