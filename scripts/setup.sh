@@ -27,6 +27,13 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
   for p in "${missing[@]}"; do [[ $p == nodejs || $p == npm ]] || filtered+=("$p"); done
   missing=("${filtered[@]}")
 fi
+# Likewise kubectl (e.g. Google's `kubectl` package, which conflicts with
+# Debian's kubernetes-client).
+if command -v kubectl >/dev/null; then
+  filtered=()
+  for p in "${missing[@]}"; do [[ $p == kubernetes-client ]] || filtered+=("$p"); done
+  missing=("${filtered[@]}")
+fi
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
   sudo_cmd=(); [[ $(id -u) == 0 ]] || sudo_cmd=(sudo)
