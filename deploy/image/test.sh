@@ -51,15 +51,17 @@ run=(podman_cmd run --network host --read-only --cap-drop ALL --security-opt no-
   --preset=tiny --seed=1 --out=/out/tiny.gguf
 sha=$(sha256sum "$work/tiny.gguf" | cut -d' ' -f1)
 
-serve=("${run[@]}" -v "$work:/models:ro" "$tag" --model=/models/tiny.gguf --no-auth --threads=1
-       --listen=127.0.0.1:0 --metrics-listen=127.0.0.1:0)
-if "${serve[@]}" --name "$name-bad" --model-sha256="${sha//?/0}" > "$work/bad.log" 2>&1; then
+flags=(--model=/models/tiny.gguf --no-auth --threads=1 --listen=127.0.0.1:0
+       --metrics-listen=127.0.0.1:0)
+if "${run[@]}" --name "$name-bad" -v "$work:/models:ro" "$tag" "${flags[@]}" \
+    --model-sha256="${sha//?/0}" > "$work/bad.log" 2>&1; then
   fail "a wrong --model-sha256 was accepted"
 fi
 grep -q -- "--model-sha256: /models/tiny.gguf has SHA-256 \"$sha\"" "$work/bad.log" ||
   fail "unexpected refusal: $(cat "$work/bad.log")"
 
-"${serve[@]}" -d --name "$name" --model-sha256="$sha" > /dev/null
+"${run[@]}" -d --name "$name" -v "$work:/models:ro" "$tag" "${flags[@]}" --model-sha256="$sha" \
+  > /dev/null
 address=""
 for ((i = 0; i < 300; i++)); do
   address=$(podman_cmd logs "$name" 2>&1 | sed -n 's/.*ready grpc=\([^ ]*\) .*/\1/p')
