@@ -10,7 +10,8 @@ shipped rules. Then:
   2. the router's added latency: TTFT through the router vs straight to the replica;
   3. Prometheus against the clients: per-tenant token counts and rates over the run,
      the TTFT histogram and its p50, the recording rules, every Grafana dashboard
-     query, the prometheus-adapter rule behind the HPA;
+     query, the prometheus-adapter rule behind the HPA; then a keyed call through the
+     router's TLS front;
   4. failover: one replica killed mid-run; only calls in flight on it may fail, its
      sessions move to the others (the others stay), the router marks it DOWN.
 
@@ -248,6 +249,41 @@ class Prometheus:
         self.log.close()
 
 
+def call_through_tls_router(work, state, router_key_session):
+    """Starts a second router with TLS on (self-signed certificate) over fleet.sh's
+    replica list and makes one keyed call through it."""
+    cert = os.path.join(work, "router.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", cert + ".key", "-out",
+                    cert, "-days", "1", "-subj", "/CN=localhost", "-addext",
+                    "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+    port, metrics_port = free_port(), free_port()
+    env = dict(os.environ, PHI3_ROUTER_LISTEN=f"127.0.0.1:{port}",
+               PHI3_ROUTER_METRICS_LISTEN=f"127.0.0.1:{metrics_port}", PHI3_ROUTER_TLS_CERT=cert)
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    proc = subprocess.Popen([haproxy, "-db", "-f", os.path.join(ROOT, "deploy", "router", "haproxy.cfg"),
+                             "-f", os.path.join(state, "servers.cfg")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # /healthz: 200 once a replica is up
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/healthz", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        with open(cert, "rb") as f:
+            credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+        channel = grpc.secure_channel(f"127.0.0.1:{port}", credentials,
+                                      options=[("grpc.ssl_target_name_override", "localhost")])
+        tenant, s = router_key_session
+        return generate(phi3_pb2_grpc.Phi3Stub(channel), tenant, s, tokens("tls", 8), 2,
+                        route_key=f"{tenant}/session-{s}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
 def by_tenant(result):
     return {s["metric"].get("tenant"): float(s["value"][1]) for s in result}
 
@@ -324,7 +360,7 @@ def main():
         target = home[s[1]]
         prompt = tokens(("keyed", s[1]), PREFIX_TOKENS) + tokens("latency", SUFFIX_TOKENS)
         via, straight = [], []
-        for i in range(40):
+        for i in range(100):
             via.append(generate(router, s[0], s[1], prompt, 1, route_key=f"{s[0]}/session-{s[1]}"))
             straight.append(generate(direct[target], s[0], s[1], prompt, 1, replica=target))
         latency_calls = via + straight
@@ -333,7 +369,7 @@ def main():
         d = [c.ttft for c in straight if c.ttft]
         print(f"TTFT through the router p50 {quantile(v, 0.5) * 1e3:.2f} ms, p99 "
               f"{quantile(v, 0.99) * 1e3:.2f} ms; direct p50 {quantile(d, 0.5) * 1e3:.2f} ms, "
-              f"p99 {quantile(d, 0.99) * 1e3:.2f} ms (40 calls each, {target})", flush=True)
+              f"p99 {quantile(d, 0.99) * 1e3:.2f} ms (100 calls each, {target})", flush=True)
         check(quantile(v, 0.5) - quantile(d, 0.5) < 0.025, "the router adds under 25 ms at p50")
 
         # 3. Prometheus against the clients over [t0, t1].
@@ -409,6 +445,13 @@ def main():
                 .replace("<<.LabelMatchers>>", 'namespace="local",pod=~"replica.*"'))
         served = prometheus.query(expr, at=t1)
         check(len(served) == 3, f"the HPA's metric through the adapter rule: {expr} -> {served}")
+
+        # The production router's TLS front (PHI3_ROUTER_TLS_CERT) on the same replicas:
+        # a keyed call over TLS reaches the key's replica.
+        tls_call = call_through_tls_router(work, state, router_key_session=SESSIONS[4])
+        check(tls_call.ok and tls_call.replica == home[SESSIONS[4][1]],
+              f"over TLS: {tls_call.code}, replica {tls_call.replica}, expected "
+              f"{home[SESSIONS[4][1]]}")
 
         # 4. Failover: kill the replica holding the most sessions once 3 calls per
         # session have finished; its sessions' calls in flight may fail, nothing else.
