@@ -86,7 +86,7 @@ class Call:
     def __init__(self, session, tenant):
         self.session, self.tenant = session, tenant
         self.ok, self.code, self.replica = False, None, None
-        self.ttft = None
+        self.ttft = self.server_ttft = None  # seconds: as the client saw it, as reported
         self.start = self.end = None
         self.prompt = self.cached = self.completion = 0
 
@@ -111,6 +111,7 @@ def generate(stub, tenant, session, prompt_tokens, max_tokens, route_key=None, r
                 call.prompt = message.usage.prompt_tokens
                 call.cached = message.usage.cached_prompt_tokens
                 call.completion = message.usage.completion_tokens
+                call.server_ttft = message.timings.ttft_ms / 1e3
         call.replica = replica or dict(stream.initial_metadata()).get("x-phi3-replica")
         call.ok = True
     except grpc.RpcError as e:
@@ -409,14 +410,21 @@ def main():
                                f"sum by (le) ({histogram} @ {t0:.3f}))", at=t1)
         prom_p50 = float(p50[0]["value"][1]) if p50 else float("nan")
         client_p50 = quantile(ttft_client, 0.5)
+        reported_p50 = quantile([c.server_ttft for c in measured if c.ttft], 0.5)
         bucket = lambda x: bisect.bisect_left(TTFT_BUCKETS, x)  # noqa: E731
         print(f"TTFT p50 over the window: Prometheus {prom_p50 * 1e3:.2f} ms (bucket "
-              f"<= {TTFT_BUCKETS[min(bucket(prom_p50), len(TTFT_BUCKETS) - 1)]} s), clients "
-              f"{client_p50 * 1e3:.2f} ms", flush=True)
-        # The server's clock starts at acceptance, the client's before sending: the
-        # client's p50 is in the same histogram bucket or the next one up.
-        check(bucket(prom_p50) <= bucket(client_p50) <= bucket(prom_p50) + 1,
-              f"TTFT p50: Prometheus {prom_p50} vs clients {client_p50}")
+              f"<= {TTFT_BUCKETS[min(bucket(prom_p50), len(TTFT_BUCKETS) - 1)]} s); the clients: "
+              f"{reported_p50 * 1e3:.2f} ms as the server reported it in each reply, "
+              f"{client_p50 * 1e3:.2f} ms on their own clocks", flush=True)
+        # The histogram holds the TTFTs the replies report (to bucket resolution, plus
+        # phi3-client's call); the clients' own clocks also count the router and gRPC.
+        # phi3-client's call is one more observation: the p50 rank moves by at most one.
+        reported = sorted(c.server_ttft for c in measured if c.ttft)
+        middle = len(reported) // 2
+        check(bucket(reported[middle - 1]) <= bucket(prom_p50) <= bucket(reported[middle + 1]),
+              f"TTFT p50: Prometheus {prom_p50} vs replies {reported[middle - 1:middle + 2]}")
+        check(client_p50 >= TTFT_BUCKETS[bucket(prom_p50) - 1] if bucket(prom_p50) else True,
+              f"TTFT p50 on the clients' clocks {client_p50} below Prometheus' bucket of {prom_p50}")
 
         recorded = by_tenant(prometheus.query("tenant:phi3_completion_tokens:rate5m", at=t1))
         check(all(recorded.get(t, 0) > 0 for t in TENANTS),
