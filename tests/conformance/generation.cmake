@@ -1,9 +1,11 @@
 # Greedy generation + first-step logits: phi3-run vs llama.cpp (node-llama-cpp)
 # on tiny generated models of every weight type, a split-QKV file and a
 # LongRoPE file below and above its original context (1 thread each: determinism
-# across thread counts is pinned by unit tests). One ctest per variant so
+# across thread counts is pinned by unit tests). One ctest per model variant so
 # `ctest -j` spreads them; each prints a one-line summary (see the script).
-# Included by tests/conformance/CMakeLists.txt.
+# llama.cpp runs as the CPU build tests/oracle/ggml_variant.py pins (zen4 where
+# the CPU runs it; PHI3_ORACLE_VARIANT=NAME picks another). Included by
+# tests/conformance/CMakeLists.txt.
 find_program(PHI3_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
 if(NOT PHI3_PYTHON3)
   find_program(PHI3_PYTHON3 python3)
@@ -41,7 +43,16 @@ foreach(v IN LISTS PHI3_GENERATION_VARIANTS)
            COMMAND ${PHI3_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/generation_conformance.py
                    --mkmodel $<TARGET_FILE:phi3-mkmodel> --run $<TARGET_FILE:phi3-run>
                    --node ${NODE_EXECUTABLE} --oracle-dir ${PHI3_ORACLE_DIR}
+                   --oracle-cache ${CMAKE_BINARY_DIR}/oracle-pinned
                    --work-dir ${CMAKE_CURRENT_BINARY_DIR}/generation/${name}
                    --type ${type} --threads 1 ${extra})
   set_tests_properties(generation_conformance_${name} PROPERTIES LABELS conformance TIMEOUT 900)
 endforeach()
+
+# The llama.cpp CPU build the oracle compares against is pinned
+# (tests/oracle/ggml_variant.py); this checks the pinning itself.
+add_test(NAME oracle_cpu_build_pinning
+         COMMAND ${PHI3_PYTHON3} ${PHI3_ORACLE_DIR}/ggml_variant_test.py
+                 --oracle-dir ${PHI3_ORACLE_DIR} --node ${NODE_EXECUTABLE}
+                 --cache ${CMAKE_BINARY_DIR}/oracle-pinned)
+set_tests_properties(oracle_cpu_build_pinning PROPERTIES LABELS conformance TIMEOUT 300)

@@ -28,6 +28,7 @@
 import fs from "node:fs";
 import {getLlama, LlamaLogLevel} from "node-llama-cpp";
 import readline from "node:readline";
+import {loadedCpuVariant} from "./cpu_variant.mjs";
 
 function parseArgs(argv) {
   const args = {threads: 2, reps: 5, parallelTokens: 64, serve: false,
@@ -84,16 +85,6 @@ function promptTokens(count, salt) {
   return out;
 }
 
-function cpuVariant() {
-  const maps = fs.readFileSync("/proc/self/maps", "utf8").split("\n");
-  const libs = new Set();
-  for (const line of maps) {
-    const m = line.match(/(\S*libggml-cpu[^/\s]*\.so)/);
-    if (m) libs.add(m[1]);
-  }
-  return [...libs].map((p) => p.replace(/^.*libggml-cpu-?/, "").replace(/\.so$/, "") || "x64").join(",");
-}
-
 function rssBytes() {
   const status = fs.readFileSync("/proc/self/status", "utf8");
   const m = status.match(/VmRSS:\s+(\d+) kB/);
@@ -125,7 +116,7 @@ class LlamaBench {
     // Warm-up: first evaluations allocate and fault in the weights.
     await this.decode(this.singleSeq, promptTokens(8, 99), 4);
     return {
-      cpu_variant: cpuVariant(),
+      cpu_variant: loadedCpuVariant(),
       system_info: this.llama.systemInfo.trim(),
       build_type: this.llama.buildType,
       threads: this.single.currentThreads,

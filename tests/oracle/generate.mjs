@@ -9,7 +9,7 @@
 // generated one at a time (temperature 0 = llama.cpp's greedy sampler: argmax
 // of the raw logits; no repeat penalty, no other sampler in the chain; end-of-
 // generation tokens do not stop it). OUT.json:
-//   {"n_vocab":V,"results":[{"tokens":[...],"gaps":[...],"top":[...]}...]}
+//   {"n_vocab":V,"ggml_cpu_variant":"zen4","results":[{"tokens":[...],"gaps":[...],"top":[...]}...]}
 // gaps[i] = top-1 minus top-2 logit at step i (= ln p1 - ln p2); top[i] = the
 // 8 most likely tokens at step i as [token, top-1 logit minus its logit]. --logprobs-out gets, per prompt, V little-endian f32
 // log-softmax values of the first step (the logits up to a constant).
@@ -25,6 +25,7 @@
 // rounding does not depend on the split as long as it is a multiple of 4.
 import fs from 'node:fs';
 import {getLlama, LlamaLogLevel} from 'node-llama-cpp';
+import {loadedCpuVariant} from './cpu_variant.mjs';
 
 function parseArgs(argv) {
   const args = {ctx: 4096, threads: 2, steps: 32};
@@ -95,7 +96,7 @@ for (const prompt of prompts) {
   }
   results.push({tokens, gaps, top});
 }
-fs.writeFileSync(args.out, JSON.stringify({n_vocab: nVocab, results}));
+fs.writeFileSync(args.out, JSON.stringify({n_vocab: nVocab, ggml_cpu_variant: loadedCpuVariant(), results}));
 if (args.logprobsOut) fs.writeFileSync(args.logprobsOut, Buffer.concat(logprobChunks));
 await context.dispose();
 await model.dispose();
