@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 import ggml_variant  # noqa: E402
 
 SUMMARY = re.compile(
-    r'^(?P<label>\S+) \[[^\]]*\] prompts +(?P<prompts>\d+) +identical +(?P<identical>\d+) +'
+    r'^(?P<label>\S+) +\[[^\]]*\] prompts +(?P<prompts>\d+) +identical +(?P<identical>\d+) +'
     r'near-ties (?P<ties>\d+) .*?tokens-equal +(?P<tokens>\d+) +logit-diff max (?P<max>\S+) '
     r'.*?rms (?P<rms>\S+) .*?exact (?P<exact>\d+)')
 GAP = re.compile(r'top - (?P<gap>[0-9.]+|inf)\)')
