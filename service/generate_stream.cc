@@ -33,9 +33,11 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
 GenerateStream::GenerateStream(Phi3Service* service, grpc::CallbackServerContext* context,
                                absl::StatusOr<GenerateRequest> request, std::string tenant)
     : service_(service),
+      context_(context),
       tenant_(std::move(tenant)),
       want_logprobs_(request.ok() && request->sampling.logprobs),
-      prefill_only_(request.ok() && request->prefill_only) {
+      prefill_only_(request.ok() && request->prefill_only),
+      deadline_(DeadlineOf(context)) {
   const std::shared_ptr<absl::Mutex> mu = mu_;
   service_->StreamStarted(this);
   if (!request.ok()) {
@@ -47,7 +49,7 @@ GenerateStream::GenerateStream(Phi3Service* service, grpc::CallbackServerContext
     Finish(ToGrpcStatus(request.status()));
     return;
   }
-  request->deadline = DeadlineOf(context);
+  request->deadline = EngineDeadline(deadline_);
   // Not under mu_: the engine may hold its own lock while it delivers events,
   // and events may arrive before Submit returns (they do not need the id).
   absl::StatusOr<RequestId> id =
@@ -91,7 +93,8 @@ bool GenerateStream::HandleToken(const TokenEvent& event) {
   return true;
 }
 
-grpc::Status GenerateStream::FinalStatus(const FinishEvent& event) const {
+grpc::Status GenerateStream::FinalStatus(FinishReason reason,
+                                         const absl::Status& engine_status) const {
   if (server_cancelled_) {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down");
   }
@@ -101,14 +104,14 @@ grpc::Status GenerateStream::FinalStatus(const FinishEvent& event) const {
                                      service_->options_.max_buffered_tokens,
                                      " tokens waiting to be sent"));
   }
-  switch (event.reason) {
+  switch (reason) {
     case FinishReason::kCancelled:
       return grpc::Status(grpc::StatusCode::CANCELLED, "request cancelled");
     case FinishReason::kDeadline:
       return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
     case FinishReason::kError:
-      if (event.status.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, "engine error");
-      return ToGrpcStatus(event.status);
+      if (engine_status.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, "engine error");
+      return ToGrpcStatus(engine_status);
     default:
       return grpc::Status::OK;
   }
@@ -116,20 +119,53 @@ grpc::Status GenerateStream::FinalStatus(const FinishEvent& event) const {
 
 void GenerateStream::HandleFinish(const FinishEvent& event) {
   const std::shared_ptr<absl::Mutex> mu = mu_;  // outlives a concurrent OnDone
-  Action action;
+  FinishedRequest finished;
   {
     absl::MutexLock lock(mu.get());
     finished_ = true;
-    final_status_ = FinalStatus(event);
-    service_->metrics_->RecordFinish(tenant_, event.reason,
-                                     GrpcCodeName(final_status_.error_code()), event.usage,
+    finished.reason = ReportedReason(event.reason, deadline_passed_);
+    final_status_ = FinalStatus(finished.reason, event.status);
+    finished.status_code = GrpcCodeName(final_status_.error_code());
+    finished.cost_usd = service_->metrics_->prices().Cost(event.usage);
+    service_->metrics_->RecordFinish(tenant_, finished.reason, finished.status_code, event.usage,
                                      event.timings);
     if (prefill_only_) service_->metrics_->RecordPrefill(tenant_);
     pending_.mutable_text()->append(event.text_tail);
-    pending_.set_finish_reason(ToProto(event.reason));
+    pending_.set_finish_reason(ToProto(finished.reason));
     ToProto(event.usage, pending_.mutable_usage());
-    pending_.set_cost_usd(service_->metrics_->prices().Cost(event.usage));
+    pending_.set_cost_usd(finished.cost_usd);
     ToProto(event.timings, pending_.mutable_timings());
+    // The client may not get the final message (error status, or gone):
+    // the usage goes into the trailers too, where it can still arrive.
+    v1::GenerateResponse summary;
+    summary.set_finish_reason(pending_.finish_reason());
+    *summary.mutable_usage() = pending_.usage();
+    summary.set_cost_usd(pending_.cost_usd());
+    *summary.mutable_timings() = pending_.timings();
+    context_->AddTrailingMetadata("phi3-request-id", request_id_text_);
+    context_->AddTrailingMetadata("phi3-usage-bin", summary.SerializeAsString());
+  }
+  ledger::UsageLedger* ledger = service_->options_.usage_ledger;
+  if (ledger == nullptr) {
+    HandleStored();
+    return;
+  }
+  finished.request_id = request_id_text_;
+  finished.tenant = tenant_;
+  finished.api = "grpc";
+  finished.usage = event.usage;
+  finished.timings = event.timings;
+  // Not under mu_: the callback may run at once (queue full) and takes it.
+  ledger->Record(ToUsageRecord(finished, service_->engine_->Info().file_sha256, absl::Now()),
+                 [this] { HandleStored(); });
+}
+
+void GenerateStream::HandleStored() {
+  const std::shared_ptr<absl::Mutex> mu = mu_;  // outlives a concurrent OnDone
+  Action action;
+  {
+    absl::MutexLock lock(mu.get());
+    stored_ = true;
     action = NextAction();
   }
   if (action != Action::kNone) Perform(action);
@@ -138,6 +174,7 @@ void GenerateStream::HandleFinish(const FinishEvent& event) {
 GenerateStream::Action GenerateStream::NextAction() {
   if (finish_started_ || write_in_flight_) return Action::kNone;
   if (finished_) {
+    if (!stored_) return Action::kNone;  // the final message waits for the ledger
     finish_started_ = true;
     if (!final_status_.ok() || client_gone_) return Action::kFinish;
     write_msg_ = std::move(pending_);
@@ -204,6 +241,9 @@ void GenerateStream::OnCancel() {
   {
     absl::MutexLock lock(mu.get());
     client_gone_ = true;
+    // gRPC gives no reason; a cancel at the deadline is the deadline (gRPC's
+    // timer and absl::Now() may disagree by a little).
+    deadline_passed_ = absl::Now() + absl::Milliseconds(5) >= deadline_;
     cancel = submitted_ && !finished_;
     id = request_id_;
   }

@@ -5,8 +5,11 @@
 // arrive meanwhile accumulate in pending_ and go out as one message when the
 // write completes, so a slow client gets fewer, larger messages; beyond
 // max_buffered_tokens the request is cancelled. Finish() is called exactly
-// once, after the engine's OnFinish (or at once when the request never reached
-// the engine), and nothing touches the reactor after it: OnDone deletes it.
+// once, after the engine's OnFinish and after the usage ledger has stored the
+// request's record (or at once when the request never reached the engine), so
+// a client that received the end of its call is in the ledger even if the
+// server is killed right after; nothing touches the reactor after Finish():
+// OnDone deletes it.
 #ifndef PHI3_SERVICE_GENERATE_STREAM_H_
 #define PHI3_SERVICE_GENERATE_STREAM_H_
 
@@ -21,6 +24,7 @@
 #include "engine/engine.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/phi3/v1/phi3.pb.h"
+#include "service/accounting.h"
 
 namespace phi3::service {
 
@@ -51,12 +55,18 @@ class GenerateStream final : public grpc::ServerWriteReactor<v1::GenerateRespons
   // releasing mu_ (a Finish may delete this object at once).
   Action NextAction() ABSL_EXCLUSIVE_LOCKS_REQUIRED(*mu_);
   void Perform(Action action);
-  grpc::Status FinalStatus(const FinishEvent& event) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(*mu_);
+  grpc::Status FinalStatus(FinishReason reason, const absl::Status& engine_status) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(*mu_);
+  // The ledger stored the record (or there is no ledger).
+  void HandleStored();
 
   Phi3Service* const service_;
+  grpc::CallbackServerContext* const context_;  // valid until OnDone
   const std::string tenant_;
   const bool want_logprobs_;
   const bool prefill_only_;
+  const std::string request_id_text_ = NewRequestId();  // the ledger's key
+  const absl::Time deadline_;                          // the call's
 
   const std::shared_ptr<absl::Mutex> mu_ = std::make_shared<absl::Mutex>();
   bool submitted_ ABSL_GUARDED_BY(*mu_) = false;
@@ -70,6 +80,8 @@ class GenerateStream final : public grpc::ServerWriteReactor<v1::GenerateRespons
   bool server_cancelled_ ABSL_GUARDED_BY(*mu_) = false;
   bool finish_started_ ABSL_GUARDED_BY(*mu_) = false;
   bool finished_ ABSL_GUARDED_BY(*mu_) = false;   // engine's OnFinish arrived
+  bool stored_ ABSL_GUARDED_BY(*mu_) = false;     // its ledger record is durable
+  bool deadline_passed_ ABSL_GUARDED_BY(*mu_) = false;  // gRPC cancelled it at its deadline
   grpc::Status final_status_ ABSL_GUARDED_BY(*mu_);
   std::optional<absl::Time> last_token_time_ ABSL_GUARDED_BY(*mu_);
 };

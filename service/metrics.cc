@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "prometheus/detail/builder.h"
+#include "service/accounting.h"
 
 namespace phi3::service {
 namespace {
@@ -16,18 +17,6 @@ Histogram::BucketBoundaries LatencyBuckets() {
 // Token-count buckets.
 Histogram::BucketBoundaries LengthBuckets() {
   return {1, 4, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 131072};
-}
-
-const char* ReasonLabel(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kLength: return "length";
-    case FinishReason::kStopSequence: return "stop_sequence";
-    case FinishReason::kCancelled: return "cancelled";
-    case FinishReason::kDeadline: return "deadline";
-    case FinishReason::kError: return "error";
-  }
-  return "unknown";
 }
 
 }  // namespace

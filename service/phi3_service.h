@@ -22,6 +22,7 @@
 #include "proto/phi3/v1/phi3.grpc.pb.h"
 #include "service/auth.h"
 #include "service/metrics.h"
+#include "service/ledger/usage_ledger.h"
 #include "service/request_convert.h"
 
 namespace phi3::service {
@@ -33,6 +34,9 @@ struct ServiceOptions {
   // Tokens a stream may hold while its client is not reading; beyond this the
   // request is cancelled and the call ends with RESOURCE_EXHAUSTED.
   int max_buffered_tokens = 1024;
+  // Where every request the engine ran is recorded; null = no ledger. Not
+  // owned; must outlive the service.
+  ledger::UsageLedger* usage_ledger = nullptr;
   // Reported by GetModelInfo.
   EngineOptions engine_options;
   std::string server_version = "0.1.0";

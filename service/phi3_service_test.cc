@@ -5,11 +5,16 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <mutex>
+#include <optional>
 #include <thread>
+#include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "service/ledger/sqlite_store.h"
 #include "service/testing/fake_engine.h"
 
 namespace phi3::service {
@@ -43,6 +48,7 @@ class ServiceTest : public ::testing::Test {
     options.limits.context_size = engine_->Info().context_size;
     options.limits.vocab_size = engine_->Info().vocab_size;
     options.max_buffered_tokens = max_buffered_tokens;
+    options.usage_ledger = ledger_.get();
     service_ = std::make_unique<Phi3Service>(engine_.get(), auth_.get(), metrics_.get(), options);
     grpc::ServerBuilder builder;
     int port = 0;
@@ -62,6 +68,7 @@ class ServiceTest : public ::testing::Test {
     }
     service_.reset();
     engine_.reset();
+    ledger_.reset();
     std::remove(keys_path_.c_str());
   }
 
@@ -123,6 +130,8 @@ class ServiceTest : public ::testing::Test {
   }
 
   std::string keys_path_ = ::testing::TempDir() + "/phi3_service_test_keys.txt";
+  // Set before Start() to record usage.
+  std::unique_ptr<ledger::UsageLedger> ledger_;
   std::unique_ptr<FakeEngine> engine_;
   std::unique_ptr<ApiKeyStore> keys_;
   std::unique_ptr<Authenticator> auth_;
@@ -275,17 +284,85 @@ TEST_F(ServiceTest, ClientCancelStopsTheEngineAndIsBilled) {
   EXPECT_TRUE(Generate(Request("hi", 2)).status.ok());  // still serving
 }
 
-TEST_F(ServiceTest, DeadlineStopsGeneration) {
+// The usage a call's trailers carry (phi3-usage-bin), if any.
+std::optional<v1::GenerateResponse> TrailerUsage(const grpc::ClientContext& context) {
+  const auto& trailers = context.GetServerTrailingMetadata();
+  auto it = trailers.find("phi3-usage-bin");
+  if (it == trailers.end()) return std::nullopt;
+  v1::GenerateResponse summary;
+  if (!summary.ParseFromArray(it->second.data(), static_cast<int>(it->second.size()))) {
+    return std::nullopt;
+  }
+  return summary;
+}
+
+TEST_F(ServiceTest, DeadlineStopsGenerationAndIsLabelledAndBilledAsSuch) {
   FakeEngineOptions options;
   options.step = absl::Milliseconds(5);
   Start(options);
   grpc::ClientContext context;
-  SetDeadline(&context, 100);
+  SetDeadline(&context, 300);
   StreamResult r = Drain(stub_->Generate(&context, Request("hi", 400)).get());
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   ASSERT_TRUE(Eventually([&] { return service_->num_active_streams() == 0; }));
-  EXPECT_LT(Metric("phi3_completion_tokens_total", {{"tenant", "local"}}), 400);
+  const double billed = Metric("phi3_completion_tokens_total", {{"tenant", "local"}});
+  EXPECT_LT(billed, 400);
+  EXPECT_EQ(Metric("phi3_requests_total", {{"tenant", "local"}, {"finish_reason", "deadline"},
+                                           {"code", "DEADLINE_EXCEEDED"}}),
+            1);
+  // The engine stops just before the call's deadline, so the status and the
+  // usage reach the client: it can reconcile what it received with the bill.
+  std::optional<v1::GenerateResponse> usage = TrailerUsage(context);
+  ASSERT_TRUE(usage.has_value());
+  EXPECT_EQ(usage->finish_reason(), v1::FINISH_REASON_DEADLINE);
+  EXPECT_EQ(usage->usage().completion_tokens(), static_cast<int>(r.tokens.size()));
+  EXPECT_EQ(usage->usage().completion_tokens(), billed);
+  EXPECT_EQ(usage->usage().prompt_tokens(), 3);
+  EXPECT_DOUBLE_EQ(usage->cost_usd(), (3 * 1.0 + billed * 4.0) / 1e6);
+  EXPECT_EQ(context.GetServerTrailingMetadata().count("phi3-request-id"), 1u);
   EXPECT_TRUE(Generate(Request("hi", 2)).status.ok());
+}
+
+TEST_F(ServiceTest, DeadlineExpiredInTheQueueCostsNothing) {
+  FakeEngineOptions options;
+  options.step = absl::Milliseconds(5);
+  options.max_running = 1;
+  Start(options);
+  grpc::ClientContext busy_context;
+  auto busy = stub_->Generate(&busy_context, Request("hi", 200));
+  v1::GenerateResponse first;
+  ASSERT_TRUE(busy->Read(&first));  // running: the next call waits
+  grpc::ClientContext context;
+  SetDeadline(&context, 200);
+  StreamResult r = Drain(stub_->Generate(&context, Request("a longer prompt", 5)).get());
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_TRUE(r.tokens.empty());
+  std::optional<v1::GenerateResponse> usage = TrailerUsage(context);
+  ASSERT_TRUE(usage.has_value());
+  EXPECT_EQ(usage->usage().prompt_tokens(), 0);
+  EXPECT_EQ(usage->usage().completion_tokens(), 0);
+  EXPECT_EQ(usage->cost_usd(), 0);
+  busy_context.TryCancel();
+  Drain(busy.get());
+}
+
+TEST_F(ServiceTest, CancelAtTheDeadlineIsADeadlineExpiry) {
+  // The engine is stalled, so gRPC's own deadline ends the call first and the
+  // engine later reports the request cancelled.
+  Start();
+  engine_->Pause();
+  grpc::ClientContext context;
+  SetDeadline(&context, 100);
+  StreamResult r = Drain(stub_->Generate(&context, Request("hi", 5)).get());
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  engine_->Resume();
+  ASSERT_TRUE(Eventually([&] { return service_->num_active_streams() == 0; }));
+  EXPECT_EQ(Metric("phi3_requests_total", {{"tenant", "local"}, {"finish_reason", "deadline"},
+                                           {"code", "DEADLINE_EXCEEDED"}}),
+            1);
+  EXPECT_EQ(Metric("phi3_requests_total", {{"tenant", "local"}, {"finish_reason", "cancelled"},
+                                           {"code", "CANCELLED"}}),
+            0);
 }
 
 TEST_F(ServiceTest, SlowClientIsCancelled) {
@@ -416,6 +493,118 @@ TEST_F(ServiceTest, MetricTotalsEqualReturnedUsage) {
   EXPECT_EQ(Metric("phi3_requests_total",
                    {{"tenant", "local"}, {"finish_reason", "length"}, {"code", "OK"}}),
             6);
+}
+
+// Holds Append until released; counts what it stored.
+class GatedStore : public ledger::LedgerStore {
+ public:
+  absl::Status Append(absl::Span<const ledger::UsageRecord> records) override {
+    gate_.WaitForNotification();
+    absl::MutexLock lock(&mu_);
+    stored_.insert(stored_.end(), records.begin(), records.end());
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<ledger::ReportRow>> Report(const ledger::ReportQuery&) override {
+    return absl::UnimplementedError("not needed");
+  }
+  std::string Describe() const override { return "gated"; }
+  void Open() { gate_.Notify(); }
+  std::vector<ledger::UsageRecord> stored() const {
+    absl::MutexLock lock(&mu_);
+    return stored_;
+  }
+
+ private:
+  absl::Notification gate_;
+  mutable absl::Mutex mu_;
+  std::vector<ledger::UsageRecord> stored_;
+};
+
+ledger::UsageLedgerOptions LedgerOptions(const std::string& name) {
+  ledger::UsageLedgerOptions options;
+  options.spill_path = ::testing::TempDir() + "/phi3_service_test_" + name + ".spill";
+  std::remove(options.spill_path.c_str());
+  return options;
+}
+
+TEST_F(ServiceTest, FinalMessageWaitsUntilTheLedgerStoredTheRecord) {
+  auto store = std::make_unique<GatedStore>();
+  GatedStore* gated = store.get();
+  ledger_ = std::make_unique<ledger::UsageLedger>(std::move(store), LedgerOptions("gated"));
+  Start();
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  auto reader = stub_->Generate(&context, Request("hi", 3));
+  absl::Notification done;
+  StreamResult r;
+  std::thread drain([&] {
+    r = Drain(reader.get());
+    done.Notify();
+  });
+  // The engine finished long ago; the call has not.
+  EXPECT_FALSE(done.WaitForNotificationWithTimeout(absl::Milliseconds(300)));
+  gated->Open();
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  drain.join();
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  ASSERT_EQ(gated->stored().size(), 1u);
+  const ledger::UsageRecord record = gated->stored()[0];
+  EXPECT_EQ(record.tenant, "local");
+  EXPECT_EQ(record.api, "grpc");
+  EXPECT_EQ(record.finish_reason, "length");
+  EXPECT_EQ(record.status_code, "OK");
+  EXPECT_EQ(record.prompt_tokens, r.last.usage().prompt_tokens());
+  EXPECT_EQ(record.completion_tokens, 3);
+  EXPECT_DOUBLE_EQ(record.cost_usd, r.last.cost_usd());
+  EXPECT_EQ(record.model_sha256, engine_->Info().file_sha256);
+  EXPECT_EQ(record.request_id.size(), 32u);
+  EXPECT_EQ(context.GetServerTrailingMetadata().find("phi3-request-id")->second,
+            record.request_id);
+}
+
+TEST_F(ServiceTest, LedgerTotalsEqualMetricsAndWhatClientsReceived) {
+  const std::string db = ::testing::TempDir() + "/phi3_service_test_ledger.db";
+  std::remove(db.c_str());
+  ledger_ = std::make_unique<ledger::UsageLedger>(*ledger::SqliteStore::Open(db),
+                                                  LedgerOptions("totals"));
+  FakeEngineOptions options;
+  options.cached_prompt_tokens = 1;
+  options.step = absl::Milliseconds(2);
+  Start(options);
+  int64_t prompt = 0, completion = 0;
+  double cost = 0;
+  std::mutex mu;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      grpc::ClientContext context;
+      SetDeadline(&context, i % 2 == 0 ? 10000 : 120);  // half of them expire
+      StreamResult r = Drain(stub_->Generate(&context, Request(std::string(i + 1, 'x'),
+                                                               i % 2 == 0 ? 4 : 400)).get());
+      v1::GenerateResponse usage = r.status.ok() ? r.last : *TrailerUsage(context);
+      std::lock_guard<std::mutex> lock(mu);
+      prompt += usage.usage().prompt_tokens();
+      completion += usage.usage().completion_tokens();
+      cost += usage.cost_usd();
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(Eventually([&] { return service_->num_active_streams() == 0; }));
+  ledger_->Flush();
+  auto rows = ledger::SqliteStore::Open(db).value()->Report({});
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 1u);
+  const ledger::ReportRow& row = (*rows)[0];
+  EXPECT_EQ(row.requests, 8);
+  EXPECT_EQ(row.prompt_tokens, prompt);
+  EXPECT_EQ(row.completion_tokens, completion);
+  EXPECT_NEAR(row.cost_usd, cost, 1e-12);
+  EXPECT_EQ(Metric("phi3_prompt_tokens_total", {{"tenant", "local"}}), prompt);
+  EXPECT_EQ(Metric("phi3_completion_tokens_total", {{"tenant", "local"}}), completion);
+  EXPECT_EQ(Metric("phi3_requests_total", {{"tenant", "local"}, {"finish_reason", "deadline"},
+                                           {"code", "DEADLINE_EXCEEDED"}}),
+            4);
+  std::remove(db.c_str());
 }
 
 }  // namespace

@@ -25,6 +25,9 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "prometheus/exposer.h"
 #include "service/auth.h"
+#include "service/ledger/ledger_store.h"
+#include "service/ledger/usage_ledger.h"
+#include "service/ledger_metrics.h"
 #include "service/metrics.h"
 #include "service/phi3_service.h"
 #include "service/reflection_service.h"
@@ -63,6 +66,11 @@ ABSL_FLAG(int, max_tenant_labels, 100,
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM, how long in-flight streams may take to finish.");
 ABSL_FLAG(bool, reflection, true, "Serve gRPC server reflection.");
+ABSL_FLAG(std::string, usage_ledger, "sqlite:phi3-usage.db",
+          "Where every finished request is recorded: sqlite:PATH, postgresql://... or none.");
+ABSL_FLAG(std::string, usage_ledger_spill, "",
+          "Spill file for ledger records while the database is down (one per server); "
+          "default: the SQLite PATH + \".spill\", or phi3-usage-ledger.spill for PostgreSQL.");
 
 namespace phi3::service {
 namespace {
@@ -174,7 +182,32 @@ int Run() {
     metrics_address = absl::StrCat(HostOf(metrics_listen), ":", ports.empty() ? 0 : ports[0]);
   }
 
+  // Declared before the service, so destroyed after it: every record of a
+  // finished stream is stored before the process exits.
+  std::unique_ptr<ledger::UsageLedger> usage_ledger;
+  const std::string ledger_uri = absl::GetFlag(FLAGS_usage_ledger);
+  {
+    absl::StatusOr<std::unique_ptr<ledger::LedgerStore>> store =
+        ledger::OpenLedgerStore(ledger_uri);
+    if (!store.ok()) Fail(std::string(store.status().message()));
+    if (*store != nullptr) {
+      ledger::UsageLedgerOptions ledger_options;
+      ledger_options.spill_path = absl::GetFlag(FLAGS_usage_ledger_spill);
+      if (ledger_options.spill_path.empty()) {
+        ledger_options.spill_path = absl::StartsWith(ledger_uri, "sqlite:")
+                                        ? ledger_uri.substr(7) + ".spill"
+                                        : "phi3-usage-ledger.spill";
+      }
+      ledger_options.log = [](absl::string_view m) { Log(absl::StrCat("usage ledger: ", m)); };
+      usage_ledger = std::make_unique<ledger::UsageLedger>(*std::move(store), ledger_options);
+    }
+  }
+  auto ledger_metrics =
+      usage_ledger ? std::make_shared<LedgerMetrics>(usage_ledger.get()) : nullptr;
+  if (exposer && ledger_metrics) exposer->RegisterCollectable(ledger_metrics);
+
   ServiceOptions service_options;
+  service_options.usage_ledger = usage_ledger.get();
   service_options.limits.context_size = info.context_size;
   service_options.limits.vocab_size = info.vocab_size;
   service_options.limits.default_max_tokens = absl::GetFlag(FLAGS_default_max_tokens);
@@ -211,9 +244,10 @@ int Run() {
   health->SetServingStatus("phi3.v1.Phi3", true);
 
   Log(absl::StrFormat(
-      "ready grpc=%s:%d metrics=%s model=%s (%s, %s, ctx %d) auth=%s tls=%s",
+      "ready grpc=%s:%d metrics=%s model=%s (%s, %s, ctx %d) auth=%s tls=%s ledger=%s",
       HostOf(listen), port, metrics_address, model_path, info.name, info.quantization,
-      info.context_size, no_auth ? "off" : "on", tls_cert.empty() ? "off" : "on"));
+      info.context_size, no_auth ? "off" : "on", tls_cert.empty() ? "off" : "on",
+      usage_ledger ? usage_ledger->description() : "none"));
 
   for (;;) {
     int signal_number = 0;
@@ -246,6 +280,8 @@ int Run() {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   server->Wait();
   engine.reset();
+  if (exposer && ledger_metrics) exposer->RemoveCollectable(ledger_metrics);
+  usage_ledger.reset();  // stores (or spills) what is still queued
   Log("stopped");
   return 0;
 }
