@@ -269,12 +269,19 @@ TEST_F(ServerTest, CancelDuringPromptProcessingFreesTheRequest) {
     if (!done) absl::SleepFor(absl::Milliseconds(25));
   }
   ASSERT_TRUE(done);
-  // Billed: the whole prompt, and (normally no) completion tokens, far fewer than asked.
-  EXPECT_EQ(SumMetric(after, "phi3_prompt_tokens_total") - SumMetric(before, "phi3_prompt_tokens_total"),
-            3000);
+  // Billed: the prompt tokens processed before the cancel (whole 512-token
+  // prefill chunks, --max-batched-tokens), and (normally no) completion tokens.
+  const double prompt = SumMetric(after, "phi3_prompt_tokens_total") -
+                        SumMetric(before, "phi3_prompt_tokens_total");
   const double completion = SumMetric(after, "phi3_completion_tokens_total") -
                             SumMetric(before, "phi3_completion_tokens_total");
   EXPECT_LT(completion, 16);
+  if (completion > 0) {
+    EXPECT_EQ(prompt, 3000);
+  } else {
+    EXPECT_LT(prompt, 3000);  // the last chunk samples the first token in the same step
+    EXPECT_EQ(static_cast<int>(prompt) % 512, 0) << prompt;
+  }
   if (completion > 0) std::printf("note: cancel landed after the prefill (%g tokens)\n", completion);
   EXPECT_EQ(SumMetric(after, "phi3_kv_cache_used_blocks"), 0);
   EXPECT_TRUE(GenerateAll(*stub_, Greedy("after a cancelled prefill", 4)).status.ok());
