@@ -5,8 +5,9 @@
 #     repository and imported as localhost/phi3serve-base:bookworm;
 #  2. deploy/Dockerfile on top of it with podman (build stage, then a
 #     runtime stage of only the binaries and their shared libraries).
-# Needs root, podman, debootstrap and the Debian mirror (a few minutes the
-# first time; later builds reuse the base image and the compiler cache).
+# Needs root, the Debian packages podman, runc and debootstrap, and the Debian
+# mirror (17 minutes the first time on 2 busy vCPUs; later builds reuse the
+# base image, the apt layer and the compiler cache).
 #
 #   deploy/image/build.sh [--tag NAME]      default localhost/phi3serve:latest
 # Environment: PHI3_IMAGE_CACHE (default /var/cache/phi3serve-image),
@@ -21,6 +22,10 @@ while (($#)); do
     --tag=*) tag=${1#--tag=}; shift ;;
     *) echo "build.sh: unknown argument $1 (usage: build.sh [--tag NAME])" >&2; exit 2 ;;
   esac
+done
+for tool in podman debootstrap; do
+  command -v "$tool" >/dev/null ||
+    { echo "build.sh: needs $tool: apt-get install podman runc debootstrap" >&2; exit 1; }
 done
 base=localhost/phi3serve-base:bookworm
 cache=${PHI3_IMAGE_CACHE:-/var/cache/phi3serve-image}
