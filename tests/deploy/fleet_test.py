@@ -63,6 +63,13 @@ def check(ok, message):
         print(f"FAIL: {message}", flush=True)
 
 
+def die_with_parent():
+    """preexec_fn: SIGTERM to the child if this test dies (e.g. at ctest's timeout), so
+    that fleet.sh stops its replicas and router."""
+    import ctypes
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def free_port():
     import socket
     with socket.socket() as s:
@@ -162,7 +169,7 @@ class Fleet:
              "--model", model, "--port", str(self.port), "--metrics-port", str(self.metrics_port),
              "--state-dir", state_dir, "--", f"--api-keys={keys}"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=dict(os.environ, PHI3_BUILD_DIR=BUILD))
+            env=dict(os.environ, PHI3_BUILD_DIR=BUILD), preexec_fn=die_with_parent)
         self.replicas = {}  # name -> {pid, grpc, metrics}
         self.output = []
         deadline = time.monotonic() + 90
@@ -207,7 +214,7 @@ class Prometheus:
         self.proc = subprocess.Popen(
             [PROMETHEUS, f"--config.file={state_dir}/prometheus-local.yml",
              f"--storage.tsdb.path={state_dir}/tsdb", f"--web.listen-address={self.address}"],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         self.wait_for(lambda: len(self.query('up{job="phi3serve-replicas"} == 1')) == 3, 60,
                       "Prometheus scraping the 3 replicas")
 
@@ -264,7 +271,8 @@ def call_through_tls_router(work, state, router_key_session):
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
     proc = subprocess.Popen([haproxy, "-db", "-f", os.path.join(ROOT, "deploy", "router", "haproxy.cfg"),
                              "-f", os.path.join(state, "servers.cfg")], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=die_with_parent)
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:  # /healthz: 200 once a replica is up
