@@ -1,0 +1,225 @@
+// phi3-lsp end to end, driven by a node LSP client over stdio against a real
+// phi3-server (started by editor_test.cc on a tiny generated model):
+//
+//   node lsp_e2e_test.js --server-js clients/lsp/dist/server.js --addr HOST:PORT \
+//       --metrics HOST:PORT --proto proto/phi3/v1/phi3.proto
+//
+// Each check prints "ok NAME" or throws (exit 1).
+"use strict";
+const assert = require("assert");
+const grpc = require("@grpc/grpc-js");
+const protoLoader = require("@grpc/proto-loader");
+const { TextDocument } = require("vscode-languageserver-textdocument");
+const { CancellationTokenSource } = require("vscode-jsonrpc/node");
+const h = require("./lsp_harness");
+
+function flag(name) {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0 || i + 1 >= process.argv.length) throw new Error(`--${name} is required`);
+  return process.argv[i + 1];
+}
+const serverJs = flag("server-js");
+const addr = flag("addr");
+const metricsAddr = flag("metrics");
+const lspApi = require(serverJs);  // the bundle exports its prompt and stopping rules
+
+const definition = protoLoader.loadSync(flag("proto"), {
+  keepCase: true, enums: String, defaults: true, longs: Number, oneofs: true,
+});
+const api = grpc.loadPackageDefinition(definition);
+const stub = new api.phi3.v1.Phi3(addr, grpc.credentials.createInsecure());
+
+function generate(request) {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    let last = null;
+    const call = stub.Generate(request, new grpc.Metadata(), { deadline: new Date(Date.now() + 60000) });
+    call.on("data", (m) => { text += m.text; if (m.finish_reason !== "FINISH_REASON_UNSPECIFIED") last = m; });
+    call.on("error", reject);
+    call.on("end", () => resolve({ text, last }));
+  });
+}
+
+const fast = { debounceMs: 0, warmup: false, maxTokens: 24, maxLines: 4 };
+
+// 1. The completion is what Generate returns for the same prompt and options
+//    (after the documented stopping rules); the prompt has the stable header.
+async function completionEqualsGenerate() {
+  const secret = "test-secret-key-123";  // sent to a --no-auth server: ignored there
+  const lsp = await h.startLsp(serverJs, ["--addr", addr, "--api-key", secret], fast);
+  try {
+    assert.ok(lsp.capabilities.inlineCompletionProvider, "inlineCompletionProvider");
+    assert.ok(lsp.capabilities.completionProvider, "completionProvider");
+    const uri = "file:///workspace/src/sum.cc";
+    const text = "int Sum(int a, int b) {\n  int s = a + b;\n  ret";
+    lsp.open(uri, "cpp", text);
+    const offset = text.length;
+    const inline = await lsp.request("textDocument/inlineCompletion", uri, offset);
+    const doc = TextDocument.create(uri, "cpp", 1, text);
+    const site = lspApi.completionSite(doc, h.positionAt(text, offset), { ...lspApi.DEFAULTS, ...fast });
+    assert.strictEqual(site.prompt.prompt, `// file: sum.cc (cpp)\n${text}`);
+    const g = await generate({
+      prompt: site.prompt.prompt, sampling: { temperature: 0 },
+      stop: { max_tokens: fast.maxTokens, stop: lspApi.stopStrings(site.ctx) },
+    });
+    assert.ok(g.last.usage.completion_tokens > 0);
+    const expected = lspApi.trimCompletion(g.text, site.ctx, true).text;
+    const got = inline.items.length ? inline.items[0].insertText : "";
+    assert.strictEqual(got, expected, `inline completion vs Generate (raw ${JSON.stringify(g.text)})`);
+    // textDocument/completion: one item replacing the word before the cursor
+    // with the word plus the same continuation.
+    const list = await lsp.request("textDocument/completion", uri, offset);
+    if (expected.length > 0) {
+      assert.strictEqual(list.items.length, 1);
+      assert.strictEqual(list.items[0].textEdit.newText, "ret" + expected);
+      assert.deepStrictEqual(list.items[0].textEdit.range.start, { line: 2, character: 2 });
+    }
+    // The session status reached the client; no secret in the log.
+    await h.waitFor(() => lsp.lastStatus()?.requests >= 2 && lsp.lastStatus().state === "idle", 5000, "status");
+    assert.ok(lsp.lastStatus().promptTokens > 0 && lsp.lastStatus().costUsd > 0);
+    assert.ok(lsp.logs.some((l) => l.includes('"apiKey":"<set>"')), lsp.logs.join("\n"));
+    assert.ok(!lsp.logs.some((l) => l.includes(secret)), "the API key was logged");
+    console.log(`ok completion_equals_generate ${JSON.stringify(expected)}`);
+  } finally {
+    await lsp.stop();
+  }
+}
+
+// 2. A cancelled completion frees the server's slot at once.
+async function cancelFreesTheSlot() {
+  const lsp = await h.startLsp(serverJs, ["--addr", addr],
+                               { ...fast, contextTokens: 3500, maxTokens: 400 });
+  try {
+    const uri = "file:///workspace/big.cc";
+    const text = h.sourceFile(300) + "int64_t Next";
+    lsp.open(uri, "cpp", text);
+    const before = await h.scrape(metricsAddr);
+    const source = new CancellationTokenSource();
+    const answer = lsp.request("textDocument/inlineCompletion", uri, text.length, source.token)
+      .then((r) => ({ r }), (e) => ({ e }));
+    await h.waitFor(async () => h.metric(await h.scrape(metricsAddr), "phi3_engine_running_requests") > 0,
+                    10000, "the completion to run");
+    const cancelledAt = Date.now();
+    source.cancel();
+    const a = await h.withTimeout(answer, 5000, "the cancelled request's answer");
+    assert.ok(a.e !== undefined || a.r === null, "a cancelled request answers null or an error");
+    await h.waitFor(async () => {
+      const m = await h.scrape(metricsAddr);
+      return h.metric(m, "phi3_engine_running_requests") === 0 &&
+             h.metric(m, "phi3_kv_cache_used_blocks") === 0 &&
+             h.metric(m, "phi3_requests_total", ['finish_reason="cancelled"']) >
+                 h.metric(before, "phi3_requests_total", ['finish_reason="cancelled"']);
+    }, 5000, "the slot to be free");
+    console.log(`ok cancel_frees_the_slot in ${Date.now() - cancelledAt} ms`);
+  } finally {
+    await lsp.stop();
+  }
+}
+
+// 3. Warm-up: opening a document prefills its prefix; the completion typed
+//    after it is served mostly from the prefix cache.
+async function warmupGivesCachedTokens() {
+  const lsp = await h.startLsp(serverJs, ["--addr", addr],
+                               { ...fast, warmup: true, warmupDebounceMs: 0, contextTokens: 1024 });
+  try {
+    const before = await h.scrape(metricsAddr);
+    const uri = "file:///workspace/warm.cc";
+    const text = h.sourceFile(40);
+    lsp.open(uri, "cpp", text);
+    await h.waitFor(() => lsp.lastStatus()?.warmups >= 1 && lsp.lastStatus().state === "idle", 20000, "warm-up");
+    const warmed = lsp.lastStatus().promptTokens;
+    lsp.edit(uri, text.length, text.length, "int");
+    const r = await lsp.request("textDocument/inlineCompletion", uri, text.length + 3);
+    assert.ok(r !== null);
+    await h.waitFor(() => lsp.lastStatus()?.requests >= 1, 5000, "status");
+    const cached = lsp.lastStatus().lastCachedPromptTokens;
+    assert.ok(cached >= warmed - 32, `cached ${cached} of ${warmed} warmed tokens`);
+    const after = await h.scrape(metricsAddr);
+    assert.ok(h.metric(after, "phi3_prefill_requests_total") > h.metric(before, "phi3_prefill_requests_total"));
+    console.log(`ok warmup_gives_cached_tokens ${cached}/${warmed}`);
+  } finally {
+    await lsp.stop();
+  }
+}
+
+// 4. Typing replay: 200 keystrokes over a 300-line file; every completion is
+//    answered or cancelled, none is offered stale, the server ends idle.
+async function typingReplay() {
+  const lsp = await h.startLsp(serverJs, ["--addr", addr],
+                               { debounceMs: 30, warmup: true, warmupDebounceMs: 100, maxTokens: 16,
+                                 contextTokens: 768 });
+  try {
+    const before = await h.scrape(metricsAddr);
+    const uri = "file:///workspace/replay.cc";
+    const text = h.sourceFile(300);
+    lsp.open(uri, "cpp", text);
+    const keys = h.typingSession(text, 150, 200, 25);
+    const records = await h.withTimeout(h.replay(lsp, uri, keys), 40000, "the replay");
+    assert.strictEqual(records.length, 200);
+    const answered = records.filter((r) => r.answered).length;
+    const cancelled = records.filter((r) => !r.answered).length;
+    const stale = records.filter((r) => r.items > 0 && r.stale).length;
+    const applied = records.filter((r) => r.applied).length;
+    assert.strictEqual(answered + cancelled, 200);
+    assert.strictEqual(stale, 0, "completions offered for an outdated document");
+    assert.ok(answered >= keys.filter((k) => k.pause).length, "every awaited request is answered");
+    assert.ok(cancelled > 100, `latest wins: ${cancelled} cancelled`);
+    await h.waitFor(async () => {
+      const m = await h.scrape(metricsAddr);
+      return h.metric(m, "phi3_engine_running_requests") === 0 &&
+             h.metric(m, "phi3_engine_waiting_requests") === 0 &&
+             h.metric(m, "phi3_active_streams") === 0 && h.metric(m, "phi3_kv_cache_used_blocks") === 0;
+    }, 5000, "the server to be idle");
+    const after = await h.scrape(metricsAddr);
+    const calls = h.metric(after, "phi3_requests_total") - h.metric(before, "phi3_requests_total");
+    assert.ok(calls < 200, `debounced: ${calls} server calls for 200 keystrokes`);
+    console.log(`ok typing_replay answered=${answered} cancelled=${cancelled} applied=${applied} calls=${calls}`);
+  } finally {
+    await lsp.stop();
+  }
+}
+
+// 5. Explain / fix through Chat, streamed as $/progress.
+async function commands() {
+  const lsp = await h.startLsp(serverJs, ["--addr", addr], { ...fast, commandMaxTokens: 24 });
+  try {
+    const uri = "file:///workspace/cmd.py";
+    const text = "def add(a, b):\n    return a - b\n";
+    lsp.open(uri, "python", text);
+    const range = { start: { line: 0, character: 0 }, end: { line: 1, character: 16 } };
+    lsp.watchProgress("explain-1");
+    const explained = await lsp.conn.sendRequest("workspace/executeCommand",
+      { command: "phi3.explain", arguments: [{ uri, range }], workDoneToken: "explain-1" });
+    assert.strictEqual(explained.kind, "explanation", JSON.stringify(explained));
+    const kinds = lsp.progress.filter((p) => p.token === "explain-1").map((p) => p.value.kind);
+    assert.strictEqual(kinds[0], "begin");
+    assert.strictEqual(kinds[kinds.length - 1], "end");
+    const reports = lsp.progress.filter((p) => p.token === "explain-1" && p.value.kind === "report");
+    if (explained.markdown.length > 0) {
+      assert.ok(reports.length > 0);
+      assert.strictEqual(reports[reports.length - 1].value.message, explained.markdown);
+    }
+    const fixed = await lsp.conn.sendRequest("workspace/executeCommand",
+      { command: "phi3.fix", arguments: [{ uri, range, instruction: "Fix the bug" }] });
+    assert.strictEqual(fixed.kind, "edit", JSON.stringify(fixed));
+    assert.deepStrictEqual(fixed.edit.changes[uri][0].range, range);
+    console.log("ok commands");
+  } finally {
+    await lsp.stop();
+  }
+}
+
+(async () => {
+  const only = process.argv.includes("--only") ? flag("only") : "";
+  const checks = { completionEqualsGenerate, cancelFreesTheSlot, warmupGivesCachedTokens, typingReplay, commands };
+  for (const [name, fn] of Object.entries(checks)) {
+    if (only && only !== name) continue;
+    const t = Date.now();
+    await fn();
+    console.log(`   ${name}: ${Date.now() - t} ms`);
+  }
+  stub.close();
+})().catch((e) => {
+  console.error(`FAILED: ${e.stack || e}`);
+  process.exit(1);
+});
