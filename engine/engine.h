@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "engine/sched/scheduling_options.h"
 
 namespace phi3 {
 
@@ -23,33 +24,31 @@ namespace phi3 {
 
 enum class KvCacheType { kF16, kQ8_0 };
 
-struct EngineOptions {
+// The scheduling knobs (KV block size, batch limits, queue length, prefix
+// cache) and their defaults come from SchedulingOptions.
+struct EngineOptions : SchedulingOptions {
   std::string model_path;
-  int num_threads = 0;              // compute threads; 0 = all cores
-  int context_size = 0;             // per sequence; 0 = min(4096, model's)
-  int64_t kv_cache_bytes = 0;       // KV pool size; 0 = enough for max_running_sequences full contexts, capped
+  int num_threads = 0;         // compute threads; 0 = all cores
+  int context_size = 0;        // per sequence; 0 = min(4096, model's)
+  int64_t kv_cache_bytes = 0;  // KV pool size; 0 = enough for max_running_sequences full
+                               // contexts, capped
   KvCacheType kv_cache_type = KvCacheType::kF16;
-  int kv_block_size = 16;           // tokens per KV block
-  int max_running_sequences = 16;   // sequences in one forward step
-  int max_batched_tokens = 512;     // tokens (decode + prefill chunks) per step
-  int max_waiting_requests = 256;   // beyond this Submit returns ResourceExhausted
-  bool prefix_cache = true;         // reuse KV of identical prompt prefixes
-  bool isolate_tenants = false;     // no prefix sharing across tenants
 };
 
 // ---- Requests ----------------------------------------------------------------
 
-// Per-request sampling settings. Validate() states the accepted ranges.
+// Per-request sampling settings. The accepted ranges are the table below
+// ("Request ranges"); ValidateSamplingParams enforces them.
 struct SamplingParams {
-  float temperature = 1.0f;         // 0 = greedy (argmax)
-  int top_k = 0;                    // 0 = no limit
+  float temperature = 1.0f;         // [0, kMaxTemperature]; 0 = greedy (argmax)
+  int top_k = 0;                    // >= 0; 0 = no limit
   float top_p = 1.0f;               // (0, 1]
   float min_p = 0.0f;               // [0, 1)
-  float repetition_penalty = 1.0f;  // > 0; 1 = off (llama.cpp semantics)
-  float presence_penalty = 0.0f;    // [-2, 2]
-  float frequency_penalty = 0.0f;   // [-2, 2]
+  float repetition_penalty = 1.0f;  // (0, kMaxRepetitionPenalty]; 1 = off (llama.cpp semantics)
+  float presence_penalty = 0.0f;    // [-kMaxPenalty, kMaxPenalty]
+  float frequency_penalty = 0.0f;   // [-kMaxPenalty, kMaxPenalty]
   uint64_t seed = 0;                // same seed + params + prompt = same output
-  int num_top_logprobs = 0;         // alternatives reported per token, [0, 20]
+  int num_top_logprobs = 0;         // alternatives reported per token, [0, kMaxTopLogprobs]
   bool logprobs = false;            // report the chosen token's logprob
 };
 
@@ -73,17 +72,28 @@ struct GenerateRequest {
   bool prefill_only = false;
 };
 
-// Request limits checked by ValidateRequest (besides the ranges above).
-inline constexpr int kMaxStopStrings = 16;
-inline constexpr int kMaxStopStringBytes = 256;
-inline constexpr int kMaxStopTokenIds = 64;
+// ---- Request ranges: the one table --------------------------------------------
+// What ValidateRequest accepts, for every front end alike (the gRPC API, its
+// proto comments and phi3-run refer here; the README lists them). A server may
+// tighten a limit (e.g. fewer stop strings), never widen one. The gRPC API
+// calls num_top_logprobs "top_logprobs" and stop_strings "stop".
+inline constexpr float kMaxTemperature = 2.0f;         // as OpenAI's API
+inline constexpr float kMaxRepetitionPenalty = 10.0f;  // beyond this, output is garbage
+inline constexpr float kMaxPenalty = 2.0f;             // |presence|, |frequency|, as OpenAI's API
 inline constexpr int kMaxTopLogprobs = 20;
+inline constexpr int kMaxStopStrings = 16;
+inline constexpr int kMaxStopStringBytes = 256;  // each stop string is 1 to 256 bytes
+inline constexpr int kMaxStopTokenIds = 64;
 
-// Returns InvalidArgument naming the field and the accepted range; also
-// checks prompt_tokens ids against [0, vocab_size) and
-// prompt_tokens.size() + stop.max_tokens <= context_size (stop.max_tokens
-// counts as 0 for a prefill_only request).
-// (Implemented in engine/sched/validate.cc, target phi3_sched.)
+// Each returns InvalidArgument naming the field (its path in GenerateRequest),
+// the accepted range and the value given. ValidateStopParams checks the stop
+// strings and ids; ValidateRequest checks everything: the prompt is
+// non-empty, token ids are in [0, vocab_size), the sampling and stop ranges,
+// stop.max_tokens >= 1 and prompt_tokens.size() + stop.max_tokens <=
+// context_size (stop.max_tokens counts as 0 for a prefill_only request).
+// (Implemented in engine/validate.cc, target phi3_engine_api.)
+absl::Status ValidateSamplingParams(const SamplingParams& sampling);
+absl::Status ValidateStopParams(const StopParams& stop, int vocab_size);
 absl::Status ValidateRequest(const GenerateRequest& request, int context_size, int vocab_size);
 
 // ---- Results -----------------------------------------------------------------

@@ -89,8 +89,8 @@ grpc::ServerUnaryReactor* Phi3Service::GetModelInfo(grpc::CallbackServerContext*
   limits->set_max_waiting_requests(eo.max_waiting_requests);
   limits->set_kv_block_size(eo.kv_block_size);
   limits->set_max_stop_strings(options_.limits.max_stop_strings);
-  limits->set_max_stop_string_bytes(options_.limits.max_stop_string_bytes);
-  limits->set_max_top_logprobs(options_.limits.max_top_logprobs);
+  limits->set_max_stop_string_bytes(kMaxStopStringBytes);
+  limits->set_max_top_logprobs(kMaxTopLogprobs);
   limits->set_default_max_tokens(options_.limits.default_max_tokens);
   v1::Prices* prices = response->mutable_prices();
   prices->set_input_usd_per_million(metrics_->prices().input_per_million);

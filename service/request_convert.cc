@@ -1,117 +1,57 @@
 #include "service/request_convert.h"
 
-#include <cmath>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 
 namespace phi3::service {
-namespace {
-
-absl::Status OutOfRange(absl::string_view field, absl::string_view range, double value) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(field, " must be in ", range, ", got ", value));
-}
-
-// Checks prompt tokens against the vocabulary and the prompt plus completion
-// (none for a prefill) against the context.
-absl::Status CheckPrompt(const GenerateRequest& request, const RequestLimits& limits) {
-  const int num_prompt = static_cast<int>(request.prompt_tokens.size());
-  if (num_prompt == 0) {
-    return absl::InvalidArgumentError("prompt is empty (0 tokens)");
+absl::Status ValidateRequestLimits(const RequestLimits& limits) {
+  auto bad = [](const char* field, int value, const std::string& range) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " = ", value, " is out of range: expected ", range));
+  };
+  if (limits.context_size < 2) return bad("context_size", limits.context_size, ">= 2");
+  if (limits.vocab_size < 1) return bad("vocab_size", limits.vocab_size, ">= 1");
+  if (limits.default_max_tokens < 1) {
+    return bad("default_max_tokens", limits.default_max_tokens, ">= 1");
   }
-  for (int i = 0; i < num_prompt; ++i) {
-    int32_t id = request.prompt_tokens[i];
-    if (id < 0 || id >= limits.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat("prompt_tokens[", i, "] = ", id,
-                                                     " is outside the vocabulary [0, ",
-                                                     limits.vocab_size, ")"));
-    }
+  if (limits.max_stop_strings < 0 || limits.max_stop_strings > kMaxStopStrings) {
+    return bad("max_stop_strings", limits.max_stop_strings,
+               absl::StrCat("[0, ", kMaxStopStrings, "] (the engine's limit)"));
   }
-  const int max_tokens = request.prefill_only ? 0 : request.stop.max_tokens;
-  const int64_t needed = int64_t{num_prompt} + max_tokens;
-  if (needed > limits.context_size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "prompt (", num_prompt, " tokens) + max_tokens (", max_tokens,
-        ") = ", needed, " exceeds the context size of ", limits.context_size, " tokens"));
+  if (limits.max_chat_messages < 1) {
+    return bad("max_chat_messages", limits.max_chat_messages, ">= 1");
   }
   return absl::OkStatus();
 }
 
-}  // namespace
-
 absl::Status ConvertOptions(const v1::SamplingOptions& s, const v1::StopOptions& stop,
                             const RequestLimits& limits, GenerateRequest* request) {
   SamplingParams& p = request->sampling;
-  p.temperature = s.has_temperature() ? s.temperature() : 1.0f;
-  if (!(p.temperature >= 0.0f && p.temperature <= 2.0f)) {
-    return OutOfRange("sampling.temperature", "[0, 2]", p.temperature);
-  }
+  const SamplingParams defaults;
+  p.temperature = s.has_temperature() ? s.temperature() : defaults.temperature;
   p.top_k = s.top_k();
-  if (p.top_k < 0) return OutOfRange("sampling.top_k", "[0, inf) (0 = off)", p.top_k);
-  p.top_p = s.has_top_p() ? s.top_p() : 1.0f;
-  if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) return OutOfRange("sampling.top_p", "(0, 1]", p.top_p);
+  p.top_p = s.has_top_p() ? s.top_p() : defaults.top_p;
   p.min_p = s.min_p();
-  if (!(p.min_p >= 0.0f && p.min_p < 1.0f)) return OutOfRange("sampling.min_p", "[0, 1)", p.min_p);
-  p.repetition_penalty = s.has_repetition_penalty() ? s.repetition_penalty() : 1.0f;
-  if (!(p.repetition_penalty > 0.0f && p.repetition_penalty <= 10.0f)) {
-    return OutOfRange("sampling.repetition_penalty", "(0, 10]", p.repetition_penalty);
-  }
+  p.repetition_penalty =
+      s.has_repetition_penalty() ? s.repetition_penalty() : defaults.repetition_penalty;
   p.presence_penalty = s.presence_penalty();
-  if (!(p.presence_penalty >= -2.0f && p.presence_penalty <= 2.0f)) {
-    return OutOfRange("sampling.presence_penalty", "[-2, 2]", p.presence_penalty);
-  }
   p.frequency_penalty = s.frequency_penalty();
-  if (!(p.frequency_penalty >= -2.0f && p.frequency_penalty <= 2.0f)) {
-    return OutOfRange("sampling.frequency_penalty", "[-2, 2]", p.frequency_penalty);
-  }
   p.seed = s.seed();
   p.num_top_logprobs = s.top_logprobs();
-  if (p.num_top_logprobs < 0 || p.num_top_logprobs > limits.max_top_logprobs) {
-    return OutOfRange("sampling.top_logprobs", absl::StrCat("[0, ", limits.max_top_logprobs, "]"),
-                      p.num_top_logprobs);
-  }
   p.logprobs = s.logprobs() || p.num_top_logprobs > 0;
+  if (absl::Status status = ValidateSamplingParams(p); !status.ok()) return status;
 
   StopParams& q = request->stop;
-  if (stop.max_tokens() < 0) {
-    return OutOfRange("stop.max_tokens", "[0, context size] (0 = server default)",
-                      stop.max_tokens());
-  }
   q.max_tokens = stop.max_tokens() == 0 ? limits.default_max_tokens : stop.max_tokens();
   if (stop.stop_size() > limits.max_stop_strings) {
     return absl::InvalidArgumentError(absl::StrCat("too many stop strings: ", stop.stop_size(),
                                                    " given, at most ", limits.max_stop_strings));
   }
-  q.stop_strings.clear();
-  for (int i = 0; i < stop.stop_size(); ++i) {
-    const std::string& text = stop.stop(i);
-    if (text.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("stop.stop[", i, "] is empty"));
-    }
-    if (static_cast<int>(text.size()) > limits.max_stop_string_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat("stop.stop[", i, "] is ", text.size(),
-                                                     " bytes, at most ",
-                                                     limits.max_stop_string_bytes));
-    }
-    q.stop_strings.push_back(text);
-  }
-  if (stop.stop_token_ids_size() > limits.max_stop_token_ids) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("too many stop token ids: ", stop.stop_token_ids_size(), " given, at most ",
-                     limits.max_stop_token_ids));
-  }
+  q.stop_strings.assign(stop.stop().begin(), stop.stop().end());
   q.stop_token_ids.assign(stop.stop_token_ids().begin(), stop.stop_token_ids().end());
-  for (size_t i = 0; i < q.stop_token_ids.size(); ++i) {
-    int32_t id = q.stop_token_ids[i];
-    if (id < 0 || id >= limits.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat("stop.stop_token_ids[", i, "] = ", id,
-                                                     " is outside the vocabulary [0, ",
-                                                     limits.vocab_size, ")"));
-    }
-  }
   q.ignore_eos = stop.ignore_eos();
-  return absl::OkStatus();
+  return ValidateStopParams(q, limits.vocab_size);
 }
 
 absl::StatusOr<GenerateRequest> ConvertGenerate(const v1::GenerateRequest& proto,
@@ -136,7 +76,10 @@ absl::StatusOr<GenerateRequest> ConvertGenerate(const v1::GenerateRequest& proto
         proto.prompt(), proto.has_add_special() ? proto.add_special() : true,
         proto.parse_special());
   }
-  if (absl::Status s = CheckPrompt(request, limits); !s.ok()) return s;
+  if (absl::Status s = ValidateRequest(request, limits.context_size, limits.vocab_size);
+      !s.ok()) {
+    return s;
+  }
   return request;
 }
 
@@ -175,7 +118,10 @@ absl::StatusOr<GenerateRequest> ConvertChat(const v1::ChatRequest& proto, const 
   absl::StatusOr<std::vector<int32_t>> tokens = engine.ApplyChatTemplate(messages);
   if (!tokens.ok()) return tokens.status();
   request.prompt_tokens = *std::move(tokens);
-  if (absl::Status s = CheckPrompt(request, limits); !s.ok()) return s;
+  if (absl::Status s = ValidateRequest(request, limits.context_size, limits.vocab_size);
+      !s.ok()) {
+    return s;
+  }
   return request;
 }
 

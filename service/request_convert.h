@@ -1,6 +1,7 @@
-// Validation of API requests and their conversion to engine requests, and
-// engine results back to API messages. No I/O, no gRPC calls: pure functions,
-// so every validation error is unit-testable.
+// Conversion of API requests to engine requests (validated by the engine's
+// one validator, engine/engine.h), and of engine results back to API
+// messages. No I/O, no gRPC calls: pure functions, so every validation error
+// is unit-testable.
 #ifndef PHI3_SERVICE_REQUEST_CONVERT_H_
 #define PHI3_SERVICE_REQUEST_CONVERT_H_
 
@@ -12,25 +13,31 @@
 
 namespace phi3::service {
 
-// Limits the service enforces before a request reaches the engine.
+// What the service adds to the engine's request ranges (engine/engine.h, the
+// one table): defaults for what the API leaves unset, and limits that may only
+// tighten the engine's.
 struct RequestLimits {
-  int context_size = 4096;     // prompt + max_tokens must fit
-  int vocab_size = 32064;      // token ids must be in [0, vocab_size)
-  int max_stop_strings = 16;
-  int max_stop_string_bytes = 256;
-  int max_stop_token_ids = 64;
-  int max_top_logprobs = 20;
-  int default_max_tokens = 256;  // when the request says 0
+  int context_size = 4096;  // prompt + max_tokens must fit (the engine's context)
+  int vocab_size = 32064;   // token ids must be in [0, vocab_size)
+  int default_max_tokens = StopParams().max_tokens;  // when the request says 0
+  int max_stop_strings = kMaxStopStrings;            // [0, kMaxStopStrings]
   int max_chat_messages = 256;
 };
 
-// Checks ranges and fills request->sampling and request->stop. InvalidArgument
-// names the field, the accepted range and the value given.
+// Checks limits at start-up: InvalidArgument naming the field when a limit
+// would widen the engine's or is not positive.
+absl::Status ValidateRequestLimits(const RequestLimits& limits);
+
+// Converts the options into request->sampling and request->stop (unset proto
+// fields take the documented defaults) and checks them: the engine's ranges
+// (ValidateSamplingParams, ValidateStopParams) and the service's tighter
+// limits. InvalidArgument names the field, the accepted range and the value.
 absl::Status ConvertOptions(const v1::SamplingOptions& sampling, const v1::StopOptions& stop,
                             const RequestLimits& limits, GenerateRequest* request);
 
-// Tokenizes the prompt (via `engine`) and validates everything. `tenant`
-// goes into the request. The returned request fits the context.
+// Tokenizes the prompt (via `engine`) and validates everything
+// (ValidateRequest). `tenant` goes into the request. The returned request
+// fits the context.
 absl::StatusOr<GenerateRequest> ConvertGenerate(const v1::GenerateRequest& proto,
                                                 const Engine& engine,
                                                 const RequestLimits& limits,

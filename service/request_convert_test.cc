@@ -1,5 +1,8 @@
 #include "service/request_convert.h"
 
+#include <cmath>
+#include <string>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/testing/fake_engine.h"
@@ -16,8 +19,7 @@ class RequestConvertTest : public ::testing::Test {
   RequestConvertTest() : engine_(testing::FakeEngineOptions{}) {
     limits_.context_size = 64;
     limits_.vocab_size = 300;
-    limits_.max_stop_strings = 2;
-    limits_.max_stop_string_bytes = 8;
+    limits_.max_stop_strings = 2;  // tighter than the engine's
     limits_.default_max_tokens = 10;
   }
   // The error of converting `request`, which must fail with INVALID_ARGUMENT.
@@ -117,7 +119,10 @@ TEST_F(RequestConvertTest, SamplingRanges) {
       {[](v1::SamplingOptions* s) { s->set_repetition_penalty(0); }, "sampling.repetition_penalty"},
       {[](v1::SamplingOptions* s) { s->set_presence_penalty(3); }, "sampling.presence_penalty must be in [-2, 2], got 3"},
       {[](v1::SamplingOptions* s) { s->set_frequency_penalty(-3); }, "sampling.frequency_penalty"},
-      {[](v1::SamplingOptions* s) { s->set_top_logprobs(21); }, "sampling.top_logprobs must be in [0, 20], got 21"},
+      {[](v1::SamplingOptions* s) { s->set_repetition_penalty(10.5f); },
+       "sampling.repetition_penalty must be in (0, 10], got 10.5"},
+      {[](v1::SamplingOptions* s) { s->set_top_logprobs(21); },
+       "sampling.num_top_logprobs must be in [0, 20], got 21"},
   };
   for (const Case& c : cases) {
     v1::GenerateRequest req = Valid();
@@ -129,22 +134,53 @@ TEST_F(RequestConvertTest, SamplingRanges) {
 TEST_F(RequestConvertTest, StopOptions) {
   v1::GenerateRequest req = Valid();
   req.mutable_stop()->set_max_tokens(-1);
-  EXPECT_THAT(Error(req), HasSubstr("stop.max_tokens"));
+  EXPECT_THAT(Error(req), HasSubstr("stop.max_tokens must be in [1, context size], got -1"));
   req = Valid();
   for (int i = 0; i < 3; ++i) req.mutable_stop()->add_stop("s");
   EXPECT_THAT(Error(req), HasSubstr("too many stop strings: 3 given, at most 2"));
   req = Valid();
   req.mutable_stop()->add_stop("");
-  EXPECT_THAT(Error(req), HasSubstr("stop.stop[0] is empty"));
+  EXPECT_THAT(Error(req), HasSubstr("stop.stop_strings[0] is empty"));
   req = Valid();
-  req.mutable_stop()->add_stop("123456789");
-  EXPECT_THAT(Error(req), HasSubstr("stop.stop[0] is 9 bytes, at most 8"));
+  req.mutable_stop()->add_stop(std::string(kMaxStopStringBytes + 1, 'x'));
+  EXPECT_THAT(Error(req), HasSubstr("stop.stop_strings[0] is 257 bytes, at most 256"));
   req = Valid();
   req.mutable_stop()->add_stop_token_ids(-2);
   EXPECT_THAT(Error(req), HasSubstr("stop.stop_token_ids[0] = -2"));
   req = Valid();
   for (int i = 0; i < 65; ++i) req.mutable_stop()->add_stop_token_ids(5);
   EXPECT_THAT(Error(req), HasSubstr("too many stop token ids: 65 given, at most 64"));
+}
+
+// The service accepts exactly the engine's ranges: a value at the edge of the
+// engine's table passes conversion (the engine would accept it too).
+TEST_F(RequestConvertTest, AcceptsTheEnginesRangesExactly) {
+  v1::GenerateRequest req = Valid();
+  auto* s = req.mutable_sampling();
+  s->set_temperature(kMaxTemperature);
+  s->set_repetition_penalty(kMaxRepetitionPenalty);
+  s->set_presence_penalty(-kMaxPenalty);
+  s->set_frequency_penalty(kMaxPenalty);
+  s->set_top_logprobs(kMaxTopLogprobs);
+  absl::StatusOr<GenerateRequest> r = ConvertGenerate(req, engine_, limits_, "t");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(ValidateRequest(*r, limits_.context_size, limits_.vocab_size).ok());
+  s->set_temperature(std::nextafter(kMaxTemperature, 3.0f));
+  EXPECT_THAT(Error(req), HasSubstr("sampling.temperature must be in [0, 2]"));
+}
+
+TEST(RequestLimitsTest, MayOnlyTightenTheEngines) {
+  RequestLimits limits;
+  EXPECT_TRUE(ValidateRequestLimits(limits).ok());
+  limits.max_stop_strings = 0;
+  EXPECT_TRUE(ValidateRequestLimits(limits).ok());
+  limits.max_stop_strings = kMaxStopStrings + 1;
+  absl::Status s = ValidateRequestLimits(limits);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("max_stop_strings = 17 is out of range: expected [0, 16]"));
+  limits = RequestLimits();
+  limits.default_max_tokens = 0;
+  EXPECT_THAT(ValidateRequestLimits(limits).message(), HasSubstr("default_max_tokens = 0"));
 }
 
 TEST_F(RequestConvertTest, Chat) {

@@ -31,6 +31,7 @@
 #include "service/metrics.h"
 #include "service/phi3_service.h"
 #include "service/reflection_service.h"
+#include "service/request_convert.h"
 
 ABSL_FLAG(std::string, model, "", "Phi-3 GGUF model file (required).");
 ABSL_FLAG(std::string, model_sha256, "",
@@ -48,14 +49,23 @@ ABSL_FLAG(int, threads, 0, "Engine compute threads; 0 = all cores.");
 ABSL_FLAG(int, ctx, 0, "Context size per sequence in tokens; 0 = min(4096, model's).");
 ABSL_FLAG(int64_t, kv_cache_mb, 0, "KV cache pool in MiB; 0 = engine default.");
 ABSL_FLAG(std::string, kv_cache_type, "f16", "KV cache element type: f16 or q8_0.");
-ABSL_FLAG(int, kv_block_size, 16, "Tokens per KV cache block.");
-ABSL_FLAG(int, max_running, 16, "Sequences batched in one engine step.");
-ABSL_FLAG(int, max_batched_tokens, 512, "Tokens (decode + prefill chunks) per engine step.");
-ABSL_FLAG(int, max_waiting, 256, "Queued requests beyond which calls get RESOURCE_EXHAUSTED.");
-ABSL_FLAG(bool, prefix_cache, true, "Reuse the KV cache of identical prompt prefixes.");
-ABSL_FLAG(bool, isolate_tenants, false, "No prefix-cache sharing across tenants.");
-ABSL_FLAG(int, default_max_tokens, 256, "max_tokens when a request gives 0.");
-ABSL_FLAG(int, max_stop_strings, 16, "Stop strings allowed per request.");
+// Defaults: the engine's one definition (engine/sched/scheduling_options.h).
+ABSL_FLAG(int, kv_block_size, phi3::SchedulingOptions().kv_block_size,
+          "Tokens per KV cache block.");
+ABSL_FLAG(int, max_running, phi3::SchedulingOptions().max_running_sequences,
+          "Sequences batched in one engine step.");
+ABSL_FLAG(int, max_batched_tokens, phi3::SchedulingOptions().max_batched_tokens,
+          "Tokens (decode + prefill chunks) per engine step.");
+ABSL_FLAG(int, max_waiting, phi3::SchedulingOptions().max_waiting_requests,
+          "Queued requests beyond which calls get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(bool, prefix_cache, phi3::SchedulingOptions().prefix_cache,
+          "Reuse the KV cache of identical prompt prefixes.");
+ABSL_FLAG(bool, isolate_tenants, phi3::SchedulingOptions().isolate_tenants,
+          "No prefix-cache sharing across tenants.");
+ABSL_FLAG(int, default_max_tokens, phi3::service::RequestLimits().default_max_tokens,
+          "max_tokens when a request gives 0.");
+ABSL_FLAG(int, max_stop_strings, phi3::service::RequestLimits().max_stop_strings,
+          "Stop strings allowed per request; at most the engine's limit (the default).");
 ABSL_FLAG(int, max_buffered_tokens, 1024,
           "Tokens a stream may buffer for a slow client before it is cancelled.");
 ABSL_FLAG(double, price_input, 1.0, "USD per million (uncached) prompt tokens.");
@@ -128,6 +138,13 @@ int Run() {
     if (keys->size() == 0) Log(absl::StrCat("warning: ", keys_path, " holds no keys"));
   }
   const Authenticator auth(keys.get());
+
+  // Checked before loading a multi-GB file; the context and vocabulary come
+  // from the model.
+  RequestLimits limits;
+  limits.default_max_tokens = absl::GetFlag(FLAGS_default_max_tokens);
+  limits.max_stop_strings = absl::GetFlag(FLAGS_max_stop_strings);
+  if (absl::Status s = ValidateRequestLimits(limits); !s.ok()) Fail(std::string(s.message()));
 
   EngineOptions engine_options;
   engine_options.model_path = model_path;
@@ -206,12 +223,11 @@ int Run() {
       usage_ledger ? std::make_shared<LedgerMetrics>(usage_ledger.get()) : nullptr;
   if (exposer && ledger_metrics) exposer->RegisterCollectable(ledger_metrics);
 
+  limits.context_size = info.context_size;
+  limits.vocab_size = info.vocab_size;
   ServiceOptions service_options;
   service_options.usage_ledger = usage_ledger.get();
-  service_options.limits.context_size = info.context_size;
-  service_options.limits.vocab_size = info.vocab_size;
-  service_options.limits.default_max_tokens = absl::GetFlag(FLAGS_default_max_tokens);
-  service_options.limits.max_stop_strings = absl::GetFlag(FLAGS_max_stop_strings);
+  service_options.limits = limits;
   service_options.max_buffered_tokens = absl::GetFlag(FLAGS_max_buffered_tokens);
   service_options.engine_options = engine_options;
   Phi3Service service(engine.get(), &auth, metrics.get(), service_options);

@@ -254,7 +254,7 @@ TEST_F(EngineCoreTest, ValidationAndQueueFull) {
   auto r = Request({}, 5);
   auto st = core_->Submit(r, sink).status();
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(st.message(), HasSubstr("prompt_tokens"));
+  EXPECT_THAT(st.message(), HasSubstr("prompt is empty"));
   st = core_->Submit(Request(Prompt(100, 1), 29), sink).status();
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(st.message(), HasSubstr("exceeds the context size of 128"));

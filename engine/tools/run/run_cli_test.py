@@ -62,6 +62,15 @@ def main():
     samp = base[:-3] + ['--temperature', '0.9', '--seed', '5', '--json']
     check(run(*samp).stdout == run(*samp).stdout, 'seeded sampling reproducible')
 
+    # Sampling flags take the engine's ranges, the same as the gRPC API's
+    # (engine/engine.h): the edge is accepted, just past it is not.
+    edge = base[:-3] + ['--max-tokens', '2', '--json']
+    r = run(*(edge + ['--temperature', '2']))
+    check(r.returncode == 0, 'temperature 2 accepted: exit %d %r' % (r.returncode, r.stderr))
+    r = run(*(edge + ['--temperature', '2.5']))
+    check(r.returncode == 2 and b'sampling.temperature must be in [0, 2], got 2.5' in r.stderr,
+          'temperature 2.5 rejected with the range: exit %d %r' % (r.returncode, r.stderr))
+
     # Bad input: message on stderr, exit code 2.
     for flags, what in [
         ([], 'missing --model'),

@@ -6,7 +6,8 @@
 //            [--threads N] [--ctx N] [--json]
 //
 // Tokenization defaults to llama.cpp's add_special=true, parse_special=false.
-// --temperature 0 is greedy; --max-tokens 0 only tokenizes. Text streams to
+// --temperature 0 is greedy; --max-tokens 0 only tokenizes. Sampling flags
+// take the engine's ranges (engine/engine.h), as the gRPC API does. Text streams to
 // stdout as it is generated; --json prints one object at the end:
 //   {"prompt_tokens":[...],"completion_tokens":[...],"text":"..."}
 // Bad input (flags, model file, prompt too long): message on stderr, exit 2.
@@ -249,11 +250,13 @@ int Run(const Flags& flags) {
   if (batch && !flags.json) return BadInput("--prompt-tokens-file needs --json");
   const int max_tokens = flags.max_tokens;
   if (max_tokens < 0) return BadInput(absl::StrCat("--max-tokens ", max_tokens, " must be >= 0"));
-  const double temperature = flags.temperature;
-  if (!(temperature >= 0.0)) return BadInput("--temperature must be >= 0");
-  const double top_p = flags.top_p;
-  if (!(top_p > 0.0 && top_p <= 1.0)) return BadInput("--top-p must be in (0, 1]");
-  if (flags.top_k < 0) return BadInput("--top-k must be >= 0");
+  // The engine's ranges (engine.h), checked before loading the model.
+  SamplingParams sampling;
+  sampling.temperature = static_cast<float>(flags.temperature);
+  sampling.top_k = flags.top_k;
+  sampling.top_p = static_cast<float>(flags.top_p);
+  sampling.seed = flags.seed;
+  if (absl::Status s = ValidateSamplingParams(sampling); !s.ok()) return Fail(kExitBadInput, s);
   if (flags.threads < 0) return BadInput("--threads must be >= 0");
   if (flags.ctx < 0) return BadInput("--ctx must be >= 0");
   const std::string kv_type = flags.kv_type;
@@ -278,7 +281,7 @@ int Run(const Flags& flags) {
   eo.num_threads = flags.threads;
   eo.context_size = flags.ctx;
   eo.kv_cache_type = kv_type == "q8_0" ? KvCacheType::kQ8_0 : KvCacheType::kF16;
-  eo.max_running_sequences = batch ? 16 : 1;
+  if (!batch) eo.max_running_sequences = 1;
   eo.prefix_cache = false;
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(eo);
   if (!engine.ok()) return Fail(kExitBadInput, engine.status());
@@ -334,10 +337,7 @@ int Run(const Flags& flags) {
     for (size_t i = 0; i < prompts.size(); ++i) {
       GenerateRequest request;
       request.prompt_tokens = prompts[i];
-      request.sampling.temperature = static_cast<float>(temperature);
-      request.sampling.top_k = flags.top_k;
-      request.sampling.top_p = static_cast<float>(top_p);
-      request.sampling.seed = flags.seed;
+      request.sampling = sampling;
       request.stop.max_tokens =
           std::min(max_tokens, info.context_size - static_cast<int>(prompts[i].size()));
       request.stop.ignore_eos = flags.ignore_eos;
