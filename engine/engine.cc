@@ -192,18 +192,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Phi3Engine::Create(const EngineOptions& 
     return absl::InvalidArgumentError(absl::StrCat("kv_cache_bytes = ", options.kv_cache_bytes,
                                                    ": expected >= 0 (0 = automatic)"));
   }
-  {
-    // Fail fast on engine options before loading a multi-GB file.
-    EngineCoreOptions probe;
-    probe.context_size = 2;
-    probe.vocab_size = 1;
-    probe.kv_block_size = options.kv_block_size;
-    probe.num_kv_blocks = 1 << 30;
-    probe.max_running_sequences = options.max_running_sequences;
-    probe.max_batched_tokens = options.max_batched_tokens;
-    probe.max_waiting_requests = options.max_waiting_requests;
-    if (absl::Status s = ValidateEngineCoreOptions(probe); !s.ok()) return s;
-  }
+  // Fail fast on engine options before loading a multi-GB file.
+  if (absl::Status s = ValidateSchedulingOptions(options); !s.ok()) return s;
   std::unique_ptr<Phi3Engine> engine(new Phi3Engine());
   absl::StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(options.model_path);
   if (!file.ok()) return file.status();
@@ -243,15 +233,10 @@ absl::StatusOr<std::unique_ptr<Engine>> Phi3Engine::Create(const EngineOptions& 
   if (num_blocks > (int64_t{1} << 30)) num_blocks = int64_t{1} << 30;
 
   EngineCoreOptions core;
+  static_cast<SchedulingOptions&>(core) = options;  // the user's knobs, as given
   core.context_size = context;
   core.vocab_size = m.vocab_size();
   core.num_kv_blocks = static_cast<int>(num_blocks);
-  core.kv_block_size = block_size;
-  core.max_running_sequences = options.max_running_sequences;
-  core.max_batched_tokens = options.max_batched_tokens;
-  core.max_waiting_requests = options.max_waiting_requests;
-  core.prefix_cache = options.prefix_cache;
-  core.isolate_tenants = options.isolate_tenants;
   if (absl::Status s = ValidateEngineCoreOptions(core); !s.ok()) return s;
   if (absl::Status s = m.InitKvCache(core.num_kv_blocks, block_size, options.kv_cache_type);
       !s.ok()) {

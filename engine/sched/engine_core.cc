@@ -12,6 +12,11 @@
 namespace phi3 {
 namespace {
 
+absl::Status OutOfRange(const char* field, int64_t value, const std::string& range) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " = ", value, " is out of range: expected ", range));
+}
+
 class RealClock : public Clock {
  public:
   absl::Time Now() const override { return absl::Now(); }
@@ -24,28 +29,31 @@ const Clock* SystemClock() {
   return clock;
 }
 
-absl::Status ValidateEngineCoreOptions(const EngineCoreOptions& o) {
-  auto bad = [](const char* field, int64_t value, const std::string& range) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " = ", value, " is out of range: expected ", range));
-  };
-  if (o.context_size < 2) return bad("context_size", o.context_size, ">= 2");
-  if (o.vocab_size < 1) return bad("vocab_size", o.vocab_size, ">= 1");
+absl::Status ValidateSchedulingOptions(const SchedulingOptions& o) {
   if (o.kv_block_size < 1 || o.kv_block_size > 1024) {
-    return bad("kv_block_size", o.kv_block_size, "[1, 1024]");
-  }
-  const int64_t min_blocks = (o.context_size + o.kv_block_size - 1) / o.kv_block_size;
-  if (o.num_kv_blocks < min_blocks) {
-    return bad("num_kv_blocks", o.num_kv_blocks,
-               absl::StrCat(">= ", min_blocks, " (one full context of ", o.context_size,
-                            " tokens in blocks of ", o.kv_block_size, ")"));
+    return OutOfRange("kv_block_size", o.kv_block_size, "[1, 1024]");
   }
   if (o.max_running_sequences < 1) {
-    return bad("max_running_sequences", o.max_running_sequences, ">= 1");
+    return OutOfRange("max_running_sequences", o.max_running_sequences, ">= 1");
   }
-  if (o.max_batched_tokens < 1) return bad("max_batched_tokens", o.max_batched_tokens, ">= 1");
+  if (o.max_batched_tokens < 1) {
+    return OutOfRange("max_batched_tokens", o.max_batched_tokens, ">= 1");
+  }
   if (o.max_waiting_requests < 0) {
-    return bad("max_waiting_requests", o.max_waiting_requests, ">= 0");
+    return OutOfRange("max_waiting_requests", o.max_waiting_requests, ">= 0");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateEngineCoreOptions(const EngineCoreOptions& o) {
+  if (absl::Status s = ValidateSchedulingOptions(o); !s.ok()) return s;
+  if (o.context_size < 2) return OutOfRange("context_size", o.context_size, ">= 2");
+  if (o.vocab_size < 1) return OutOfRange("vocab_size", o.vocab_size, ">= 1");
+  const int64_t min_blocks = (o.context_size + o.kv_block_size - 1) / o.kv_block_size;
+  if (o.num_kv_blocks < min_blocks) {
+    return OutOfRange("num_kv_blocks", o.num_kv_blocks,
+                      absl::StrCat(">= ", min_blocks, " (one full context of ", o.context_size,
+                                   " tokens in blocks of ", o.kv_block_size, ")"));
   }
   return absl::OkStatus();
 }

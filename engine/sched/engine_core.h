@@ -40,6 +40,7 @@
 #include "engine/kv/kv_cache_manager.h"
 #include "engine/model/forward.h"
 #include "engine/sched/scheduler.h"
+#include "engine/sched/scheduling_options.h"
 
 namespace phi3 {
 
@@ -71,19 +72,16 @@ class TokenText {
   virtual std::unique_ptr<TextStream> NewStream() const = 0;
 };
 
-struct EngineCoreOptions {
-  int context_size = 4096;  // per sequence: prompt + completion tokens
-  int vocab_size = 0;
-  int num_kv_blocks = 0;  // >= ceil(context_size / kv_block_size)
-  int kv_block_size = 16;
-  int max_running_sequences = 16;
-  int max_batched_tokens = 512;  // >= 1
-  int max_waiting_requests = 256;
-  bool prefix_cache = true;
-  bool isolate_tenants = false;
+// The user's SchedulingOptions plus what the engine derives from the model
+// and the KV pool size.
+struct EngineCoreOptions : SchedulingOptions {
+  int context_size = 4096;  // per sequence: prompt + completion tokens, >= 2
+  int vocab_size = 0;       // >= 1
+  int num_kv_blocks = 0;    // >= ceil(context_size / kv_block_size)
 };
 
-// Checks the option ranges above (InvalidArgument naming the field).
+// Checks the option ranges above and ValidateSchedulingOptions
+// (InvalidArgument naming the field).
 absl::Status ValidateEngineCoreOptions(const EngineCoreOptions& options);
 
 class EngineCore {

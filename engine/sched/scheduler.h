@@ -32,9 +32,11 @@
 
 namespace phi3 {
 
+// The scheduler's share of SchedulingOptions (scheduling_options.h, which
+// holds the defaults).
 struct SchedulerOptions {
-  int max_running_sequences = 16;
-  int max_batched_tokens = 512;
+  int max_running_sequences = 0;  // >= 1
+  int max_batched_tokens = 0;     // >= 1
 };
 
 struct ScheduledSequence {

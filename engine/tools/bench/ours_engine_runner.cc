@@ -211,10 +211,10 @@ absl::StatusOr<std::unique_ptr<OursRunner>> NewEngineRunner(const OursOptions& o
   engine_options.model_path = options.model_path;
   engine_options.num_threads = options.num_threads;
   engine_options.context_size = 0;  // min(4096, trained)
-  engine_options.max_running_sequences = std::max(16, options.max_streams);
-  engine_options.max_batched_tokens = 512;
-  engine_options.max_waiting_requests = std::max(256, options.max_streams);
-  engine_options.prefix_cache = true;
+  engine_options.max_running_sequences =
+      std::max(engine_options.max_running_sequences, options.max_streams);
+  engine_options.max_waiting_requests =
+      std::max(engine_options.max_waiting_requests, options.max_streams);
   // KV for the largest figure: tg128@2048 holds one ~2.2k sequence, ttft
   // keeps two ~2k prompts cached, parallel:N holds N short streams. Sized in
   // tokens (f16 is 384 KiB per token at phi3-mini dims), not in contexts.
