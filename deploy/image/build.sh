@@ -69,6 +69,9 @@ revision=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)
 version=$(git -C "$root" describe --always --dirty 2>/dev/null || echo dev)
 echo "build.sh: building $tag (revision $revision)"
 # Host network for the build stage's apt-get: no bridge or NAT needed.
+# Labels given here, not as build arguments: podman reuses cached layers
+# whatever the arguments' values, and would keep an old revision.
 podman_cmd build --network host -f "$root/deploy/Dockerfile" --build-arg "BASE=$base" \
-  --build-arg "REVISION=$revision" --build-arg "VERSION=$version" -t "$tag" "$root"
+  --label "org.opencontainers.image.revision=$revision" \
+  --label "org.opencontainers.image.version=$version" -t "$tag" "$root"
 podman_cmd image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' "$tag"
