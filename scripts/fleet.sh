@@ -17,7 +17,9 @@
 #                     deploy/prometheus/prometheus-local.yml (default: a
 #                     temporary folder, removed on exit)
 #   --no-setup        use the binaries already built (skip scripts/setup.sh)
-#   -- FLAGS...       passed to every phi3-server (e.g. -- --api-keys keys.txt)
+#   -- FLAGS...       passed to every phi3-server (e.g. -- --api-keys keys.txt);
+#                     the replicas share the usage ledger phi3-usage.db in the
+#                     current folder unless --usage-ledger names another
 #
 # Prints one line per replica and one for the router, then `ready` once every
 # replica serves and the router has checked them all. SIGTERM or Ctrl-C stops
@@ -58,9 +60,26 @@ if [[ -z $model ]]; then
   model=$(demo_model "$root" "$build_dir")
 fi
 [[ -r $model ]] || { echo "fleet.sh: cannot read model $model" >&2; exit 2; }
-auth=(--no-auth)
-for a in "${server_args[@]}"; do
-  [[ $a == --api-keys* || $a == --api_keys* || $a == --no-auth || $a == --no_auth ]] && auth=()
+# What the replicas get unless the server flags say otherwise: --no-auth, and
+# one usage ledger for the fleet (the server's default SQLite file in the
+# current folder, which several processes can write) with a spill file per
+# replica (a spill file belongs to one server).
+spill_base_of() {  # a --usage-ledger value -> its replicas' spill file prefix
+  case $1 in
+    sqlite:*) echo "${1#sqlite:}" ;;
+    none) echo "" ;;
+    *) echo phi3-usage-ledger ;;
+  esac
+}
+auth=(--no-auth) ledger=(--usage-ledger=sqlite:phi3-usage.db) spill_base=phi3-usage.db
+for ((i = 0; i < ${#server_args[@]}; i++)); do
+  a=${server_args[i]//_/-}
+  case $a in
+    --api-keys* | --no-auth) auth=() ;;
+    --usage-ledger-spill*) spill_base="" ;;
+    --usage-ledger=*) ledger=() spill_base=$(spill_base_of "${a#--usage-ledger=}") ;;
+    --usage-ledger) ledger=() spill_base=$(spill_base_of "${server_args[i + 1]:-}") ;;
+  esac
 done
 ((${#auth[@]})) && echo "fleet.sh: no --api-keys given: replicas run with --no-auth (local use only)" >&2
 
@@ -85,9 +104,11 @@ trap 'stop_all 0' TERM INT
 trap 'stop_all 1' EXIT
 
 for ((i = 1; i <= replicas; i++)); do
+  spill=()
+  [[ -n $spill_base ]] && spill=(--usage-ledger-spill="$spill_base.replica$i.spill")
   "$build_dir/service/phi3-server" --model="$model" --listen=127.0.0.1:0 \
-    --metrics-listen=127.0.0.1:0 --threads="$threads" "${auth[@]}" "${server_args[@]}" \
-    2> "$state_dir/replica$i.log" &
+    --metrics-listen=127.0.0.1:0 --threads="$threads" "${auth[@]}" "${ledger[@]}" "${spill[@]}" \
+    "${server_args[@]}" 2> "$state_dir/replica$i.log" &
   pids+=($!)
 done
 

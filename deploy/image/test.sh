@@ -8,8 +8,9 @@
 #   deploy/image/test.sh [--tag NAME]     default localhost/phi3serve:latest
 #
 # Building the image takes minutes (debootstrap, apt, a full compile), so this
-# builds it only with PHI3_IMAGE_BUILD=1; without an image, or where podman
-# cannot run containers, it exits 77 (ctest: skipped) and says why.
+# builds it only with PHI3_IMAGE_BUILD=1. Without podman, without an image
+# built from this very checkout, or where podman cannot run containers, it
+# exits 77 (ctest: skipped) and says why.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 source "$root/deploy/image/podman.sh"
@@ -39,10 +40,13 @@ chmod 0777 "$work"
 
 user=$(podman_cmd image inspect --format '{{.Config.User}}' "$tag")
 [[ $user == 10001:10001 ]] || fail "image user is '$user', expected 10001:10001"
-revision=$(podman_cmd image inspect --format '{{index .Labels "org.opencontainers.image.revision"}}' "$tag")
+label() { podman_cmd image inspect --format "{{index .Labels \"org.opencontainers.image.$1\"}}" "$tag"; }
+revision=$(label revision) version=$(label version)
 [[ $revision =~ ^[0-9a-f]{40}$ ]] || fail "no org.opencontainers.image.revision label ('$revision')"
 head=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)
-[[ $revision == "$head" ]] || echo "note: the image was built from $revision, this checkout is $head"
+if [[ $revision != "$head" || $version == *-dirty ]]; then
+  skip "image $tag is from $version ($revision), this checkout is $head: rebuild it with deploy/image/build.sh (or PHI3_IMAGE_BUILD=1)"
+fi
 size=$(podman_cmd image inspect --format '{{.Size}}' "$tag")
 echo "image $tag: $((size / 1024 / 1024)) MiB, user $user, revision $revision"
 

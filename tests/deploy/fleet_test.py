@@ -169,7 +169,8 @@ class Fleet:
              "--model", model, "--port", str(self.port), "--metrics-port", str(self.metrics_port),
              "--state-dir", state_dir, "--", f"--api-keys={keys}"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=dict(os.environ, PHI3_BUILD_DIR=BUILD), preexec_fn=die_with_parent)
+            env=dict(os.environ, PHI3_BUILD_DIR=BUILD), preexec_fn=die_with_parent,
+            cwd=os.path.dirname(state_dir))  # where the replicas' usage ledger goes
         self.replicas = {}  # name -> {pid, grpc, metrics}
         self.output = []
         deadline = time.monotonic() + 90
