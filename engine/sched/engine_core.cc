@@ -183,7 +183,7 @@ void EngineCore::Ingest(std::vector<std::unique_ptr<Request>> incoming) {
     if (!r->params.prefill_only) {
       seq.tokens.reserve(seq.tokens.size() + r->params.stop.max_tokens);
     }
-    kv_.Init(&seq.kv, options_.isolate_tenants ? std::string_view(seq.tenant) : std::string_view());
+    kv_.Init(&seq.kv, r->params.cache_scope);
     for (int32_t t : seq.tokens) r->sampler.Accept(t);
     r->stream = text_->NewStream();
     scheduler_.AddWaiting(&seq);

@@ -487,22 +487,28 @@ TEST_F(EngineCoreTest, TenantsShareFairly) {
   RunUntilIdle();
 }
 
-TEST_F(EngineCoreTest, IsolatedTenantsDoNotShareCache) {
-  EngineCoreOptions o = SmallOptions();
-  o.isolate_tenants = true;
-  Init(o);
+TEST_F(EngineCoreTest, CacheScopesDoNotShareBlocks) {
+  Init(SmallOptions());
   auto prompt = Prompt(12, 3);
   GenerateRequest a = Request(prompt, 2);
   a.tenant = "alice";
+  a.cache_scope = "t:alice";
   Submit(a);
   RunUntilIdle();
   GenerateRequest b = a;
   b.tenant = "bob";
+  b.cache_scope = "t:bob";
   auto sb = Submit(b);
+  RunUntilIdle();
+  GenerateRequest c = b;  // another tenant in alice's scope (a share group)
+  c.tenant = "carol";
+  c.cache_scope = "t:alice";
+  auto sc = Submit(c);
   RunUntilIdle();
   auto sa = Submit(a);
   RunUntilIdle();
   EXPECT_EQ(sb->finish().usage.cached_prompt_tokens, 0);
+  EXPECT_EQ(sc->finish().usage.cached_prompt_tokens, 8);
   EXPECT_EQ(sa->finish().usage.cached_prompt_tokens, 8);
 }
 

@@ -15,7 +15,7 @@ struct SchedulingOptions {
   int max_waiting_requests = 256;  // queued requests beyond which Submit returns
                                    // ResourceExhausted, >= 0
   bool prefix_cache = true;        // reuse the KV cache of identical prompt prefixes
-  bool isolate_tenants = false;    // no prefix-cache sharing across tenants
+                                   // (partitioned by GenerateRequest::cache_scope)
 };
 
 // Checks the ranges above: InvalidArgument naming the field, the expected
