@@ -63,7 +63,12 @@ struct GenerateRequest {
   std::vector<int32_t> prompt_tokens;  // tokenized prompt (BOS included if wanted), non-empty
   SamplingParams sampling;
   StopParams stop;
-  std::string tenant;                  // for fair sharing, isolation and accounting
+  std::string tenant;                  // for fair sharing and accounting
+  // Prefix-cache partition: cached KV blocks are reused only between requests
+  // with equal cache_scope (it roots every block hash, so neither hit counts
+  // nor timing tell one scope about another's prompts). "" is one scope like
+  // any other; the service gives each tenant (or share group) its own.
+  std::string cache_scope;
   absl::Time deadline = absl::InfiniteFuture();
   // Prefill only (warm-up): compute the prompt's KV through the same
   // scheduling path as any prompt, leave its full blocks in the prefix cache,

@@ -31,13 +31,15 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
 }  // namespace
 
 GenerateStream::GenerateStream(Phi3Service* service, grpc::CallbackServerContext* context,
-                               absl::StatusOr<GenerateRequest> request, std::string tenant)
+                               absl::StatusOr<GenerateRequest> request, std::string tenant,
+                               TenantLimiter::StreamSlot slot)
     : service_(service),
       context_(context),
       tenant_(std::move(tenant)),
       want_logprobs_(request.ok() && request->sampling.logprobs),
       prefill_only_(request.ok() && request->prefill_only),
-      deadline_(DeadlineOf(context)) {
+      deadline_(DeadlineOf(context)),
+      slot_(std::move(slot)) {
   const std::shared_ptr<absl::Mutex> mu = mu_;
   service_->StreamStarted(this);
   if (!request.ok()) {
@@ -95,6 +97,11 @@ bool GenerateStream::HandleToken(const TokenEvent& event) {
 
 grpc::Status GenerateStream::FinalStatus(FinishReason reason,
                                          const absl::Status& engine_status) const {
+  if (idle_cancelled_after_ > absl::ZeroDuration()) {
+    return grpc::Status(grpc::StatusCode::CANCELLED,
+                        absl::StrCat("stream cancelled: the client read nothing for ",
+                                     absl::FormatDuration(idle_cancelled_after_)));
+  }
   if (server_cancelled_) {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down");
   }
@@ -135,6 +142,10 @@ void GenerateStream::HandleFinish(const FinishEvent& event) {
     ToProto(event.usage, pending_.mutable_usage());
     pending_.set_cost_usd(finished.cost_usd);
     ToProto(event.timings, pending_.mutable_timings());
+    if (service_->options_.limiter != nullptr) {
+      service_->options_.limiter->Charge(
+          tenant_, int64_t{event.usage.prompt_tokens} + event.usage.completion_tokens);
+    }
     // The client may not get the final message (error status, or gone):
     // the usage goes into the trailers too, where it can still arrive.
     v1::GenerateResponse summary;
@@ -180,6 +191,7 @@ GenerateStream::Action GenerateStream::NextAction() {
     write_msg_ = std::move(pending_);
     pending_.Clear();
     write_in_flight_ = true;
+    write_started_ = absl::Now();
     return Action::kWriteAndFinish;
   }
   if (pending_tokens_ == 0 || client_gone_) return Action::kNone;
@@ -187,6 +199,7 @@ GenerateStream::Action GenerateStream::NextAction() {
   pending_.Clear();
   pending_tokens_ = 0;
   write_in_flight_ = true;
+  write_started_ = absl::Now();
   return Action::kWrite;
 }
 
@@ -264,9 +277,30 @@ void GenerateStream::CancelFromServer() {
   if (cancel) service_->engine_->Cancel(id);
 }
 
+std::optional<absl::Time> GenerateStream::StalledWriteSince() const {
+  absl::MutexLock lock(mu_.get());
+  if (!write_in_flight_ || idle_cancelled_after_ > absl::ZeroDuration()) return std::nullopt;
+  return write_started_;
+}
+
+void GenerateStream::CancelIdle(absl::Duration idle) {
+  RequestId id = 0;
+  bool cancel = false;
+  {
+    absl::MutexLock lock(mu_.get());
+    idle_cancelled_after_ = idle;
+    client_gone_ = true;
+    cancel = submitted_ && !finished_;
+    id = request_id_;
+  }
+  if (cancel) service_->engine_->Cancel(id);
+  // The pending write then completes with ok = false and the call ends.
+  context_->TryCancel();
+}
+
 void GenerateStream::OnDone() {
-  service_->StreamDone(this);
-  delete this;
+  slot_.Release();
+  if (service_->StreamDone(this)) delete this;
 }
 
 }  // namespace phi3::service

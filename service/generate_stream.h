@@ -9,7 +9,8 @@
 // request's record (or at once when the request never reached the engine), so
 // a client that received the end of its call is in the ledger even if the
 // server is killed right after; nothing touches the reactor after Finish():
-// OnDone deletes it.
+// OnDone hands it to the service to delete. The tenant's stream slot is given
+// back in OnDone.
 #ifndef PHI3_SERVICE_GENERATE_STREAM_H_
 #define PHI3_SERVICE_GENERATE_STREAM_H_
 
@@ -25,6 +26,7 @@
 #include "grpcpp/grpcpp.h"
 #include "proto/phi3/v1/phi3.pb.h"
 #include "service/accounting.h"
+#include "service/tenant_limiter.h"
 
 namespace phi3::service {
 
@@ -33,12 +35,22 @@ class Phi3Service;
 class GenerateStream final : public grpc::ServerWriteReactor<v1::GenerateResponse> {
  public:
   // Submits `request` (or finishes with its error) and returns; the engine
-  // streams from then on. `tenant` labels the metrics.
+  // streams from then on. `tenant` labels the metrics and is charged for the
+  // tokens; `slot` is held until the call is done.
   GenerateStream(Phi3Service* service, grpc::CallbackServerContext* context,
-                 absl::StatusOr<GenerateRequest> request, std::string tenant);
+                 absl::StatusOr<GenerateRequest> request, std::string tenant,
+                 TenantLimiter::StreamSlot slot = {});
 
   // Server-side cancellation (shutdown): the call ends with UNAVAILABLE.
   void CancelFromServer();
+
+  // Since when a write has been waiting for the client, or nullopt when none
+  // is (or the stream is already being cancelled as idle).
+  std::optional<absl::Time> StalledWriteSince() const;
+  // Cancels the call (and its request) because the client read nothing for
+  // `idle`. REQUIRES: the stream stays alive during the call (the service
+  // pins it).
+  void CancelIdle(absl::Duration idle);
 
   // TokenSink events, on the engine thread.
   bool HandleToken(const TokenEvent& event);
@@ -67,6 +79,7 @@ class GenerateStream final : public grpc::ServerWriteReactor<v1::GenerateRespons
   const bool prefill_only_;
   const std::string request_id_text_ = NewRequestId();  // the ledger's key
   const absl::Time deadline_;                          // the call's
+  TenantLimiter::StreamSlot slot_;
 
   const std::shared_ptr<absl::Mutex> mu_ = std::make_shared<absl::Mutex>();
   bool submitted_ ABSL_GUARDED_BY(*mu_) = false;
@@ -75,6 +88,8 @@ class GenerateStream final : public grpc::ServerWriteReactor<v1::GenerateRespons
   int pending_tokens_ ABSL_GUARDED_BY(*mu_) = 0;
   v1::GenerateResponse write_msg_;  // owned by the write in flight
   bool write_in_flight_ ABSL_GUARDED_BY(*mu_) = false;
+  absl::Time write_started_ ABSL_GUARDED_BY(*mu_);
+  absl::Duration idle_cancelled_after_ ABSL_GUARDED_BY(*mu_);  // zero: not idle-cancelled
   bool client_gone_ ABSL_GUARDED_BY(*mu_) = false;
   bool overflow_ ABSL_GUARDED_BY(*mu_) = false;
   bool server_cancelled_ ABSL_GUARDED_BY(*mu_) = false;

@@ -1,6 +1,8 @@
 #include "service/phi3_service.h"
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "service/generate_stream.h"
 #include "service/status_util.h"
@@ -19,38 +21,71 @@ std::optional<absl::string_view> AuthorizationOf(const grpc::CallbackServerConte
 
 Phi3Service::Phi3Service(Engine* engine, const Authenticator* auth, ServiceMetrics* metrics,
                          ServiceOptions options)
-    : engine_(engine), auth_(auth), metrics_(metrics), options_(std::move(options)) {}
+    : engine_(engine), auth_(auth), metrics_(metrics), options_(std::move(options)) {
+  if (options_.stream_idle_timeout != absl::InfiniteDuration()) {
+    watchdog_ = std::thread([this] { WatchIdleStreams(); });
+  }
+}
 
-Phi3Service::~Phi3Service() = default;
+Phi3Service::~Phi3Service() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (watchdog_.joinable()) watchdog_.join();
+}
 
-absl::StatusOr<std::string> Phi3Service::Admit(grpc::CallbackServerContext* context) const {
+absl::StatusOr<Caller> Phi3Service::Admit(grpc::CallbackServerContext* context) const {
   if (draining_.load()) return absl::UnavailableError("server is shutting down");
+  if (context->client_metadata().count("authorization") > 1) {
+    return absl::UnauthenticatedError("more than one authorization metadata entry");
+  }
   return auth_->Authenticate(AuthorizationOf(context));
+}
+
+GenerateStream* Phi3Service::OpenStream(
+    grpc::CallbackServerContext* context,
+    absl::FunctionRef<absl::StatusOr<GenerateRequest>(const Caller&)> convert) {
+  absl::StatusOr<Caller> caller = Admit(context);
+  if (!caller.ok()) return new GenerateStream(this, context, caller.status(), "unauthenticated");
+  TenantLimiter::StreamSlot slot;
+  if (options_.limiter != nullptr) {
+    absl::StatusOr<TenantLimiter::StreamSlot> admitted = options_.limiter->AdmitStream(*caller);
+    if (!admitted.ok()) return new GenerateStream(this, context, admitted.status(), caller->tenant);
+    slot = *std::move(admitted);
+  }
+  absl::StatusOr<GenerateRequest> request = convert(*caller);
+  if (request.ok()) request->cache_scope = CacheScopeOf(*caller, options_.isolate_tenants);
+  return new GenerateStream(this, context, std::move(request), caller->tenant, std::move(slot));
 }
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* Phi3Service::Generate(
     grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
-  absl::StatusOr<std::string> tenant = Admit(context);
-  if (!tenant.ok()) return new GenerateStream(this, context, tenant.status(), "unauthenticated");
-  return new GenerateStream(this, context,
-                            ConvertGenerate(*request, *engine_, options_.limits, *tenant), *tenant);
+  return OpenStream(context, [&](const Caller& caller) {
+    return ConvertGenerate(*request, *engine_, options_.limits, caller.tenant);
+  });
 }
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* Phi3Service::Chat(
     grpc::CallbackServerContext* context, const v1::ChatRequest* request) {
-  absl::StatusOr<std::string> tenant = Admit(context);
-  if (!tenant.ok()) return new GenerateStream(this, context, tenant.status(), "unauthenticated");
-  return new GenerateStream(this, context,
-                            ConvertChat(*request, *engine_, options_.limits, *tenant), *tenant);
+  return OpenStream(context, [&](const Caller& caller) {
+    return ConvertChat(*request, *engine_, options_.limits, caller.tenant);
+  });
 }
 
 grpc::ServerUnaryReactor* Phi3Service::Tokenize(grpc::CallbackServerContext* context,
                                                 const v1::TokenizeRequest* request,
                                                 v1::TokenizeResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<std::string> tenant = Admit(context);
-  if (!tenant.ok()) {
-    reactor->Finish(ToGrpcStatus(tenant.status()));
+  absl::StatusOr<Caller> caller = Admit(context);
+  if (!caller.ok()) {
+    reactor->Finish(ToGrpcStatus(caller.status()));
+    return reactor;
+  }
+  // The byte cap bounds the response too: never more ids than bytes + 2.
+  if (absl::Status s = CheckTextBytes("text", request->text().size(), options_.limits);
+      !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
   const std::vector<int32_t> ids = engine_->Tokenize(
@@ -66,9 +101,9 @@ grpc::ServerUnaryReactor* Phi3Service::GetModelInfo(grpc::CallbackServerContext*
                                                     const v1::GetModelInfoRequest* request,
                                                     v1::GetModelInfoResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<std::string> tenant = Admit(context);
-  if (!tenant.ok()) {
-    reactor->Finish(ToGrpcStatus(tenant.status()));
+  absl::StatusOr<Caller> caller = Admit(context);
+  if (!caller.ok()) {
+    reactor->Finish(ToGrpcStatus(caller.status()));
     return reactor;
   }
   const ModelInfo& info = engine_->Info();
@@ -107,10 +142,43 @@ void Phi3Service::StreamStarted(GenerateStream* stream) {
   streams_.insert(stream);
 }
 
-void Phi3Service::StreamDone(GenerateStream* stream) {
+bool Phi3Service::StreamDone(GenerateStream* stream) {
   metrics_->AddActiveStreams(-1);
   absl::MutexLock lock(&mu_);
   streams_.erase(stream);
+  if (!pinned_.contains(stream)) return true;
+  done_while_pinned_.insert(stream);
+  return false;
+}
+
+void Phi3Service::WatchIdleStreams() {
+  const absl::Duration timeout = options_.stream_idle_timeout;
+  const absl::Duration period =
+      std::clamp(timeout / 4, absl::Milliseconds(10), absl::Seconds(1));
+  absl::MutexLock lock(&mu_);
+  while (!mu_.AwaitWithTimeout(absl::Condition(&stopping_), period)) {
+    const absl::Time now = absl::Now();
+    std::vector<GenerateStream*> idle;
+    for (GenerateStream* stream : streams_) {
+      std::optional<absl::Time> since = stream->StalledWriteSince();
+      if (since.has_value() && now - *since >= timeout) idle.push_back(stream);
+    }
+    if (idle.empty()) continue;
+    // Cancel outside mu_: gRPC may run the reactor's callbacks (OnDone ->
+    // StreamDone) on this thread. Pinned streams outlive their OnDone.
+    pinned_.insert(idle.begin(), idle.end());
+    mu_.Unlock();
+    for (GenerateStream* stream : idle) stream->CancelIdle(timeout);
+    mu_.Lock();
+    std::vector<GenerateStream*> finished;
+    for (GenerateStream* stream : idle) {
+      pinned_.erase(stream);
+      if (done_while_pinned_.erase(stream) > 0) finished.push_back(stream);
+    }
+    mu_.Unlock();
+    for (GenerateStream* stream : finished) delete stream;
+    mu_.Lock();
+  }
 }
 
 void Phi3Service::StartDrain() { draining_.store(true); }

@@ -3,7 +3,12 @@
 // Each Generate/Chat call is one GenerateStream reactor (generate_stream.h)
 // that submits to the Engine and streams what the engine's TokenSink events
 // deliver; no RPC thread ever waits for the engine. Tokenize and GetModelInfo
-// answer inline.
+// answer inline. A call is admitted in this order: draining?, API key, the
+// tenant's limits (TenantLimiter), then the request is converted (sizes
+// checked before tokenizing) and submitted.
+//
+// One watchdog thread cancels streams whose client has read nothing for
+// stream_idle_timeout (a write still in flight), so every stream ends.
 //
 // Thread safety: all public methods may be called from any thread.
 #ifndef PHI3_SERVICE_PHI3_SERVICE_H_
@@ -12,10 +17,12 @@
 #include <atomic>
 #include <optional>
 #include <string>
+#include <thread>
 #include "absl/strings/string_view.h"
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/engine.h"
@@ -24,6 +31,7 @@
 #include "service/metrics.h"
 #include "service/ledger/usage_ledger.h"
 #include "service/request_convert.h"
+#include "service/tenant_limiter.h"
 
 namespace phi3::service {
 
@@ -34,6 +42,15 @@ struct ServiceOptions {
   // Tokens a stream may hold while its client is not reading; beyond this the
   // request is cancelled and the call ends with RESOURCE_EXHAUSTED.
   int max_buffered_tokens = 1024;
+  // A stream whose client has read nothing for this long (one write pending
+  // all along) is cancelled; InfiniteDuration() = never.
+  absl::Duration stream_idle_timeout = absl::Seconds(30);
+  // Prefix-cache partition per tenant or share group (auth.h CacheScopeOf);
+  // false = one cache shared by all tenants.
+  bool isolate_tenants = true;
+  // Per-tenant stream and token limits; nullptr = none. Not owned; must
+  // outlive the service.
+  TenantLimiter* limiter = nullptr;
   // Where every request the engine ran is recorded; null = no ledger. Not
   // owned; must outlive the service.
   ledger::UsageLedger* usage_ledger = nullptr;
@@ -71,10 +88,18 @@ class Phi3Service final : public v1::Phi3::CallbackService {
 
  private:
   friend class GenerateStream;
-  // The tenant of the call, or the status to end it with.
-  absl::StatusOr<std::string> Admit(grpc::CallbackServerContext* context) const;
+  // The caller, or the status to end the call with.
+  absl::StatusOr<Caller> Admit(grpc::CallbackServerContext* context) const;
+  // Admits a Generate/Chat call and returns its reactor; `convert` builds
+  // the engine request once the caller is known and within its limits.
+  GenerateStream* OpenStream(
+      grpc::CallbackServerContext* context,
+      absl::FunctionRef<absl::StatusOr<GenerateRequest>(const Caller&)> convert);
   void StreamStarted(GenerateStream* stream);
-  void StreamDone(GenerateStream* stream);
+  // Returns whether the caller (OnDone) may delete `stream` now; if not, the
+  // watchdog holds it and deletes it.
+  bool StreamDone(GenerateStream* stream);
+  void WatchIdleStreams();
 
   Engine* const engine_;
   const Authenticator* const auth_;
@@ -84,6 +109,12 @@ class Phi3Service final : public v1::Phi3::CallbackService {
 
   mutable absl::Mutex mu_;
   absl::flat_hash_set<GenerateStream*> streams_ ABSL_GUARDED_BY(mu_);
+  // Streams the watchdog is cancelling outside mu_, and those of them whose
+  // OnDone already ran (the watchdog deletes them).
+  absl::flat_hash_set<GenerateStream*> pinned_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<GenerateStream*> done_while_pinned_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread watchdog_;
 };
 
 }  // namespace phi3::service

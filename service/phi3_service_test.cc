@@ -38,7 +38,7 @@ class ServiceTest : public ::testing::Test {
              int max_buffered_tokens = 1024) {
     engine_ = std::make_unique<FakeEngine>(engine_options);
     if (auth) {
-      std::ofstream(keys_path_) << "# test keys\nsecret-a tenant-a\nsecret-b tenant-b\n";
+      std::ofstream(keys_path_) << keys_text_;
       keys_ = *ApiKeyStore::Load(keys_path_);
     }
     auth_ = std::make_unique<Authenticator>(keys_.get());
@@ -48,6 +48,12 @@ class ServiceTest : public ::testing::Test {
     options.limits.context_size = engine_->Info().context_size;
     options.limits.vocab_size = engine_->Info().vocab_size;
     options.max_buffered_tokens = max_buffered_tokens;
+    options.stream_idle_timeout = idle_timeout_;
+    options.isolate_tenants = isolate_tenants_;
+    TenantLimiterOptions limiter_options;
+    limiter_options.default_max_streams = default_max_streams_;
+    limiter_ = std::make_unique<TenantLimiter>(limiter_options);
+    options.limiter = limiter_.get();
     options.usage_ledger = ledger_.get();
     service_ = std::make_unique<Phi3Service>(engine_.get(), auth_.get(), metrics_.get(), options);
     grpc::ServerBuilder builder;
@@ -68,6 +74,7 @@ class ServiceTest : public ::testing::Test {
     }
     service_.reset();
     engine_.reset();
+    limiter_.reset();
     ledger_.reset();
     std::remove(keys_path_.c_str());
   }
@@ -129,7 +136,14 @@ class ServiceTest : public ::testing::Test {
     return r;
   }
 
+  // Settings read by Start().
+  std::string keys_text_ = "# test keys\nsecret-a tenant-a\nsecret-b tenant-b\n";
+  absl::Duration idle_timeout_ = absl::Seconds(30);
+  bool isolate_tenants_ = true;
+  int default_max_streams_ = 128;
+
   std::string keys_path_ = ::testing::TempDir() + "/phi3_service_test_keys.txt";
+  std::unique_ptr<TenantLimiter> limiter_;
   // Set before Start() to record usage.
   std::unique_ptr<ledger::UsageLedger> ledger_;
   std::unique_ptr<FakeEngine> engine_;
@@ -605,6 +619,134 @@ TEST_F(ServiceTest, LedgerTotalsEqualMetricsAndWhatClientsReceived) {
                                            {"code", "DEADLINE_EXCEEDED"}}),
             4);
   std::remove(db.c_str());
+}
+
+TEST_F(ServiceTest, PrefixCacheScopeIsTheTenantOrItsShareGroup) {
+  keys_text_ = "a-key tenant-a\nb-key tenant-b\nc-key tenant-c group=g\nd-key tenant-d group=g\n"
+               "e-key g\n";  // a tenant named like the group stays apart from it
+  Start({}, /*auth=*/true);
+  std::map<std::string, std::string> scope;
+  for (const char* t : {"a", "b", "c", "d", "e"}) {
+    ASSERT_TRUE(Generate(Request("same prompt", 2), std::string(t) + "-key").status.ok()) << t;
+    scope[t] = engine_->last_request().cache_scope;
+  }
+  EXPECT_NE(scope["a"], scope["b"]);
+  EXPECT_EQ(scope["c"], scope["d"]);
+  EXPECT_NE(scope["a"], scope["c"]);
+  EXPECT_NE(scope["e"], scope["c"]);
+  EXPECT_NE(scope["e"], scope["a"]);
+}
+
+TEST_F(ServiceTest, IsolateTenantsFalseSharesOneCache) {
+  isolate_tenants_ = false;
+  Start({}, /*auth=*/true);
+  ASSERT_TRUE(Generate(Request("p", 2), "secret-a").status.ok());
+  EXPECT_EQ(engine_->last_request().cache_scope, "");
+  ASSERT_TRUE(Generate(Request("p", 2), "secret-b").status.ok());
+  EXPECT_EQ(engine_->last_request().cache_scope, "");
+}
+
+TEST_F(ServiceTest, MalformedOrRepeatedAuthorizationIsRefused) {
+  Start({}, /*auth=*/true);
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  context.AddMetadata("authorization", "Bearer secret-a");
+  context.AddMetadata("authorization", "Bearer secret-b");
+  StreamResult twice = Drain(stub_->Generate(&context, Request("hi", 2)).get());
+  EXPECT_EQ(twice.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  grpc::ClientContext context2;
+  SetDeadline(&context2);
+  context2.AddMetadata("authorization", "Bearer  secret-a");
+  EXPECT_EQ(Drain(stub_->Generate(&context2, Request("hi", 2)).get()).status.error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(ServiceTest, TenantStreamCapIsResourceExhaustedWithRetryInfo) {
+  keys_text_ = "secret-a tenant-a streams=1\nsecret-b tenant-b\n";
+  Start({}, /*auth=*/true);
+  engine_->Pause();
+  grpc::ClientContext c1, c2;
+  c1.AddMetadata("authorization", "Bearer secret-a");
+  c2.AddMetadata("authorization", "Bearer secret-a");
+  auto first = stub_->Generate(&c1, Request("hi", 2));
+  ASSERT_TRUE(Eventually([&] { return limiter_->open_streams("tenant-a") == 1; }));
+  StreamResult second = Drain(stub_->Generate(&c2, Request("hi", 2)).get());
+  EXPECT_EQ(second.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(second.status.error_message(),
+              HasSubstr("tenant tenant-a has 1 open streams, at most 1; retry in 1s"));
+  EXPECT_THAT(second.status.error_details(), HasSubstr("type.googleapis.com/google.rpc.RetryInfo"));
+  EXPECT_EQ(Metric("phi3_requests_total", {{"tenant", "tenant-a"}, {"finish_reason", "rejected"},
+                                           {"code", "RESOURCE_EXHAUSTED"}}),
+            1);
+  engine_->Resume();
+  EXPECT_TRUE(Drain(first.get()).status.ok());
+  // The slot is given back when the call is done.
+  ASSERT_TRUE(Eventually([&] { return limiter_->open_streams("tenant-a") == 0; }));
+  EXPECT_TRUE(Generate(Request("hi", 2), "secret-a").status.ok());
+}
+
+TEST_F(ServiceTest, TokensPerMinuteRefuseTheNextCall) {
+  keys_text_ = "secret-a tenant-a tpm=10\nsecret-b tenant-b\n";
+  Start({}, /*auth=*/true);
+  // 3 prompt + 8 completion tokens: admitted below the limit, charged 11.
+  ASSERT_TRUE(Generate(Request("hi", 8), "secret-a").status.ok());
+  StreamResult refused = Generate(Request("hi", 8), "secret-a");
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.status.error_message(), HasSubstr("used 11 of its 10 tokens per minute"));
+  EXPECT_THAT(refused.status.error_message(), HasSubstr("retry in"));
+  EXPECT_TRUE(Generate(Request("hi", 8), "secret-b").status.ok());  // other tenants unaffected
+}
+
+TEST_F(ServiceTest, ClientThatReadsNothingIsCancelledAfterTheIdleTimeout) {
+  FakeEngineOptions options;
+  options.step = absl::ZeroDuration();
+  options.text_bytes_per_token = 64 << 10;  // a few tokens fill the flow-control window
+  idle_timeout_ = absl::Milliseconds(300);
+  Start(options);
+  // The whole output fits in max_buffered_tokens, so only the idle timeout
+  // can end the call: the engine finishes and the last write never completes.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1024);
+  grpc::ClientContext context;
+  SetDeadline(&context, 20000);
+  auto reader = stub_->Generate(&context, Request("hi", 64));
+  ASSERT_TRUE(Eventually([&] { return Metric("phi3_active_streams", {}) == 1; }));
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(Eventually([&] { return Metric("phi3_active_streams", {}) == 0; }));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(100));
+  EXPECT_EQ(service_->num_active_streams(), 0);
+  EXPECT_EQ(limiter_->open_streams("local"), 0);
+  v1::GenerateResponse m;
+  while (reader->Read(&m)) {}
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(Generate(Request("hi", 2)).status.ok());  // still serving
+}
+
+TEST_F(ServiceTest, PromptBytesAreCheckedBeforeTokenizing) {
+  Start();  // context 512: at most 64 * 512 = 32768 bytes
+  StreamResult big = Generate(Request(std::string(40000, 'x'), 2));
+  EXPECT_EQ(big.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(big.status.error_message(),
+              HasSubstr("prompt is 40000 bytes, more than the limit of 32768 bytes"));
+  grpc::ClientContext context;
+  v1::TokenizeRequest req;
+  req.set_text(std::string(40000, 'x'));
+  v1::TokenizeResponse resp;
+  grpc::Status s = stub_->Tokenize(&context, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("text is 40000 bytes"));
+  v1::ChatRequest chat;
+  for (int i = 0; i < 2; ++i) {
+    auto* m = chat.add_messages();
+    m->set_role(v1::ChatMessage::ROLE_USER);
+    m->set_content(std::string(20000, 'y'));
+  }
+  grpc::ClientContext c2;
+  SetDeadline(&c2);
+  StreamResult chat_result = Drain(stub_->Chat(&c2, chat).get());
+  EXPECT_EQ(chat_result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(chat_result.status.error_message(), HasSubstr("messages (contents summed) is 40000"));
 }
 
 }  // namespace

@@ -57,9 +57,9 @@ class ReflectionStream final
   ReflectionStream(const ReflectionService* service, grpc::CallbackServerContext* context,
                    const Authenticator* auth)
       : service_(service) {
-    absl::StatusOr<std::string> tenant = auth->Authenticate(AuthorizationOf(context));
-    if (!tenant.ok()) {
-      Finish(ToGrpcStatus(tenant.status()));
+    absl::StatusOr<Caller> caller = auth->Authenticate(AuthorizationOf(context));
+    if (!caller.ok()) {
+      Finish(ToGrpcStatus(caller.status()));
       return;
     }
     StartRead(&request_);

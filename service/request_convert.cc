@@ -5,6 +5,20 @@
 #include "absl/strings/str_cat.h"
 
 namespace phi3::service {
+
+int64_t RequestLimits::PromptByteLimit() const {
+  return max_prompt_bytes > 0 ? max_prompt_bytes : int64_t{64} * context_size;
+}
+
+absl::Status CheckTextBytes(absl::string_view field, size_t num_bytes,
+                            const RequestLimits& limits) {
+  const int64_t limit = limits.PromptByteLimit();
+  if (static_cast<uint64_t>(num_bytes) <= static_cast<uint64_t>(limit)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(field, " is ", num_bytes,
+                                                 " bytes, more than the limit of ", limit,
+                                                 " bytes (checked before tokenizing)"));
+}
+
 absl::Status ValidateRequestLimits(const RequestLimits& limits) {
   auto bad = [](const char* field, int value, const std::string& range) {
     return absl::InvalidArgumentError(
@@ -69,6 +83,14 @@ absl::StatusOr<GenerateRequest> ConvertGenerate(const v1::GenerateRequest& proto
   if (absl::Status s = ConvertOptions(proto.sampling(), proto.stop(), limits, &request); !s.ok()) {
     return s;
   }
+  if (proto.prompt_tokens_size() > limits.context_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("prompt_tokens has ", proto.prompt_tokens_size(),
+                     " ids, more than the context size of ", limits.context_size, " tokens"));
+  }
+  if (absl::Status s = CheckTextBytes("prompt", proto.prompt().size(), limits); !s.ok()) {
+    return s;
+  }
   if (proto.prompt_tokens_size() > 0) {
     request.prompt_tokens.assign(proto.prompt_tokens().begin(), proto.prompt_tokens().end());
   } else if (!proto.prompt().empty()) {
@@ -96,6 +118,11 @@ absl::StatusOr<GenerateRequest> ConvertChat(const v1::ChatRequest& proto, const 
                                                    " given, at most ", limits.max_chat_messages));
   }
   if (absl::Status s = ConvertOptions(proto.sampling(), proto.stop(), limits, &request); !s.ok()) {
+    return s;
+  }
+  size_t num_bytes = 0;
+  for (const v1::ChatMessage& m : proto.messages()) num_bytes += m.content().size();
+  if (absl::Status s = CheckTextBytes("messages (contents summed)", num_bytes, limits); !s.ok()) {
     return s;
   }
   std::vector<ChatMessage> messages;

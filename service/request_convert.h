@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "engine/engine.h"
 #include "proto/phi3/v1/phi3.pb.h"
 
@@ -22,7 +23,17 @@ struct RequestLimits {
   int default_max_tokens = StopParams().max_tokens;  // when the request says 0
   int max_stop_strings = kMaxStopStrings;            // [0, kMaxStopStrings]
   int max_chat_messages = 256;
+  // Bytes of prompt text (Generate prompt, Chat contents summed, Tokenize
+  // text), checked before tokenizing; 0 = 64 bytes per context token (no
+  // token of the vocabulary is longer, so a longer prompt cannot fit).
+  int64_t max_prompt_bytes = 0;
+  int64_t PromptByteLimit() const;
 };
+
+// InvalidArgument when `num_bytes` of text in `field` exceed the prompt byte
+// limit, naming both numbers.
+absl::Status CheckTextBytes(absl::string_view field, size_t num_bytes,
+                            const RequestLimits& limits);
 
 // Checks limits at start-up: InvalidArgument naming the field when a limit
 // would widen the engine's or is not positive.
@@ -35,9 +46,9 @@ absl::Status ValidateRequestLimits(const RequestLimits& limits);
 absl::Status ConvertOptions(const v1::SamplingOptions& sampling, const v1::StopOptions& stop,
                             const RequestLimits& limits, GenerateRequest* request);
 
-// Tokenizes the prompt (via `engine`) and validates everything
-// (ValidateRequest). `tenant` goes into the request. The returned request
-// fits the context.
+// Validates everything, checking the prompt's size in bytes before
+// tokenizing it (via `engine`) and in tokens after (ValidateRequest).
+// `tenant` goes into the request. The returned request fits the context.
 absl::StatusOr<GenerateRequest> ConvertGenerate(const v1::GenerateRequest& proto,
                                                 const Engine& engine,
                                                 const RequestLimits& limits,

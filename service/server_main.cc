@@ -25,12 +25,14 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "prometheus/exposer.h"
 #include "service/auth.h"
+#include "service/flag_checks.h"
 #include "service/ledger/ledger_store.h"
 #include "service/ledger/usage_ledger.h"
 #include "service/ledger_metrics.h"
 #include "service/metrics.h"
 #include "service/phi3_service.h"
 #include "service/reflection_service.h"
+#include "service/tenant_limiter.h"
 #include "service/request_convert.h"
 
 ABSL_FLAG(std::string, model, "", "Phi-3 GGUF model file (required).");
@@ -41,11 +43,12 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9400",
           "Prometheus /metrics address HOST:PORT (port 0 picks one); empty disables.");
 ABSL_FLAG(std::string, api_keys, "",
-          "API keys file: `KEY TENANT` per line, # comments; reloaded on SIGHUP.");
+          "API keys file: `KEY TENANT [group=G] [streams=N] [tpm=N] [tpd=N]` per line, "
+          "# comments; reloaded on SIGHUP (a reload that yields no key keeps the current ones).");
 ABSL_FLAG(bool, no_auth, false, "Accept calls without API keys (local use only).");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; with --tls-key enables TLS.");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls-cert.");
-ABSL_FLAG(int, threads, 0, "Engine compute threads; 0 = all cores.");
+ABSL_FLAG(int, threads, 0, "Engine compute threads; 0 = all cores (at most 4 per core).");
 ABSL_FLAG(int, ctx, 0, "Context size per sequence in tokens; 0 = min(4096, model's).");
 ABSL_FLAG(int64_t, kv_cache_mb, 0, "KV cache pool in MiB; 0 = engine default.");
 ABSL_FLAG(std::string, kv_cache_type, "f16", "KV cache element type: f16 or q8_0.");
@@ -60,8 +63,18 @@ ABSL_FLAG(int, max_waiting, phi3::SchedulingOptions().max_waiting_requests,
           "Queued requests beyond which calls get RESOURCE_EXHAUSTED.");
 ABSL_FLAG(bool, prefix_cache, phi3::SchedulingOptions().prefix_cache,
           "Reuse the KV cache of identical prompt prefixes.");
-ABSL_FLAG(bool, isolate_tenants, phi3::SchedulingOptions().isolate_tenants,
-          "No prefix-cache sharing across tenants.");
+ABSL_FLAG(bool, isolate_tenants, phi3::service::ServiceOptions().isolate_tenants,
+          "Each tenant (or keys-file share group) gets its own prompt-prefix cache; false shares "
+          "one cache among all tenants, which lets them learn each other's prompts from "
+          "cached_prompt_tokens and timing (see README, Security).");
+ABSL_FLAG(int, max_streams_per_tenant, phi3::service::TenantLimiterOptions().default_max_streams,
+          "Open Generate/Chat streams per tenant unless its keys-file line says streams=N; "
+          "0 = no limit.");
+ABSL_FLAG(absl::Duration, stream_idle_timeout, phi3::service::ServiceOptions().stream_idle_timeout,
+          "A stream whose client reads nothing for this long is cancelled; inf = never.");
+ABSL_FLAG(int64_t, max_prompt_bytes, 0,
+          "Bytes of prompt text (Generate, Chat, Tokenize) accepted before tokenizing; "
+          "0 = 64 per context token.");
 ABSL_FLAG(int, default_max_tokens, phi3::service::RequestLimits().default_max_tokens,
           "max_tokens when a request gives 0.");
 ABSL_FLAG(int, max_stop_strings, phi3::service::RequestLimits().max_stop_strings,
@@ -104,6 +117,37 @@ std::string ReadFileOrDie(const std::string& path, const char* what) {
   return buffer.str();
 }
 
+// Checks the numeric, price, duration and address flags the engine and
+// ValidateRequestLimits do not; the first problem ends the program with one
+// line.
+void CheckFlags() {
+  const absl::Status checks[] = {
+      CheckFlagRange("threads", absl::GetFlag(FLAGS_threads), 0, MaxComputeThreads()),
+      CheckFlagRange("ctx", absl::GetFlag(FLAGS_ctx), 0, 1 << 20),
+      CheckFlagRange("kv-cache-mb", absl::GetFlag(FLAGS_kv_cache_mb), 0, int64_t{1} << 30),
+      CheckFlagRange("max-buffered-tokens", absl::GetFlag(FLAGS_max_buffered_tokens), 1, 1 << 20),
+      CheckFlagRange("max-tenant-labels", absl::GetFlag(FLAGS_max_tenant_labels), 1, 100000),
+      CheckFlagRange("max-streams-per-tenant", absl::GetFlag(FLAGS_max_streams_per_tenant), 0,
+                     1 << 20),
+      CheckFlagRange("max-prompt-bytes", absl::GetFlag(FLAGS_max_prompt_bytes), 0,
+                     int64_t{1} << 30),
+      CheckPriceFlag("price-input", absl::GetFlag(FLAGS_price_input)),
+      CheckPriceFlag("price-cached-input", absl::GetFlag(FLAGS_price_cached_input)),
+      CheckPriceFlag("price-output", absl::GetFlag(FLAGS_price_output)),
+      CheckDurationFlag("drain-timeout", absl::GetFlag(FLAGS_drain_timeout), absl::ZeroDuration(),
+                        false),
+      CheckDurationFlag("stream-idle-timeout", absl::GetFlag(FLAGS_stream_idle_timeout),
+                        absl::Milliseconds(1), true),
+      CheckListenFlag("listen", absl::GetFlag(FLAGS_listen)).status(),
+      absl::GetFlag(FLAGS_metrics_listen).empty()
+          ? absl::OkStatus()
+          : CheckListenFlag("metrics-listen", absl::GetFlag(FLAGS_metrics_listen)).status(),
+  };
+  for (const absl::Status& s : checks) {
+    if (!s.ok()) Fail(std::string(s.message()));
+  }
+}
+
 std::string HostOf(const std::string& address) {
   const size_t colon = address.rfind(':');
   return colon == std::string::npos ? address : address.substr(0, colon);
@@ -129,13 +173,16 @@ int Run() {
   const std::string tls_cert = absl::GetFlag(FLAGS_tls_cert);
   const std::string tls_key = absl::GetFlag(FLAGS_tls_key);
   if (tls_cert.empty() != tls_key.empty()) Fail("--tls-cert and --tls-key go together");
+  CheckFlags();
 
   std::unique_ptr<ApiKeyStore> keys;
   if (!no_auth) {
     absl::StatusOr<std::unique_ptr<ApiKeyStore>> loaded = ApiKeyStore::Load(keys_path);
-    if (!loaded.ok()) Fail(std::string(loaded.status().message()));
+    if (!loaded.ok()) {
+      Fail(absl::StrCat("no usable API key, not starting: ", loaded.status().message(),
+                        " (--no-auth serves without keys)"));
+    }
     keys = *std::move(loaded);
-    if (keys->size() == 0) Log(absl::StrCat("warning: ", keys_path, " holds no keys"));
   }
   const Authenticator auth(keys.get());
 
@@ -164,7 +211,10 @@ int Run() {
   engine_options.max_batched_tokens = absl::GetFlag(FLAGS_max_batched_tokens);
   engine_options.max_waiting_requests = absl::GetFlag(FLAGS_max_waiting);
   engine_options.prefix_cache = absl::GetFlag(FLAGS_prefix_cache);
-  engine_options.isolate_tenants = absl::GetFlag(FLAGS_isolate_tenants);
+  if (absl::Status s = ValidateSchedulingOptions(engine_options); !s.ok()) {
+    Fail(absl::StrCat("scheduling flags (--kv-block-size, --max-running, --max-batched-tokens, "
+                      "--max-waiting): ", s.message()));
+  }
 
   absl::StatusOr<std::unique_ptr<Engine>> created = Engine::Create(engine_options);
   if (!created.ok()) {
@@ -228,7 +278,18 @@ int Run() {
   ServiceOptions service_options;
   service_options.usage_ledger = usage_ledger.get();
   service_options.limits = limits;
+  service_options.limits.max_prompt_bytes = absl::GetFlag(FLAGS_max_prompt_bytes);
   service_options.max_buffered_tokens = absl::GetFlag(FLAGS_max_buffered_tokens);
+  service_options.stream_idle_timeout = absl::GetFlag(FLAGS_stream_idle_timeout);
+  service_options.isolate_tenants = absl::GetFlag(FLAGS_isolate_tenants);
+  if (!service_options.isolate_tenants) {
+    Log("warning: --isolate-tenants=false: all tenants share one prefix cache and can learn "
+        "each other's prompts");
+  }
+  TenantLimiterOptions limiter_options;
+  limiter_options.default_max_streams = absl::GetFlag(FLAGS_max_streams_per_tenant);
+  TenantLimiter limiter(limiter_options);
+  service_options.limiter = &limiter;
   service_options.engine_options = engine_options;
   Phi3Service service(engine.get(), &auth, metrics.get(), service_options);
 
@@ -273,7 +334,7 @@ int Run() {
       if (absl::Status s = keys->Reload(); s.ok()) {
         Log(absl::StrCat("reloaded ", keys->size(), " API keys from ", keys_path));
       } else {
-        Log(absl::StrCat("keeping the current API keys: ", s.message()));
+        Log(absl::StrCat("keeping the current ", keys->size(), " API keys: ", s.message()));
       }
       continue;
     }

@@ -2,12 +2,48 @@
 
 #include <string>
 
+#include "absl/strings/cord.h"
+#include "google/protobuf/any.pb.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/wire_format_lite.h"
+
 namespace phi3::service {
+namespace {
+
+using google::protobuf::internal::WireFormatLite;
+
+// google.rpc.Status { int32 code = 1; string message = 2;
+//                     repeated google.protobuf.Any details = 3; }
+// with one detail per payload of `status` (its type URL and bytes).
+std::string RpcStatusBytes(const absl::Status& status) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream out(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&out);
+    WireFormatLite::WriteInt32(1, static_cast<int32_t>(status.code()), &coded);
+    WireFormatLite::WriteString(2, std::string(status.message()), &coded);
+    status.ForEachPayload([&coded](absl::string_view type_url, const absl::Cord& value) {
+      google::protobuf::Any any;
+      any.set_type_url(std::string(type_url));
+      any.set_value(std::string(value));
+      WireFormatLite::WriteBytes(3, any.SerializeAsString(), &coded);
+    });
+  }  // the streams flush into `bytes` here
+  return bytes;
+}
+
+}  // namespace
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
+  const auto code = static_cast<grpc::StatusCode>(status.code());
+  bool has_payload = false;
+  status.ForEachPayload([&has_payload](absl::string_view, const absl::Cord&) {
+    has_payload = true;
+  });
+  if (!has_payload) return grpc::Status(code, std::string(status.message()));
+  return grpc::Status(code, std::string(status.message()), RpcStatusBytes(status));
 }
 
 absl::string_view GrpcCodeName(grpc::StatusCode code) {

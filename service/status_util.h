@@ -10,7 +10,8 @@
 namespace phi3::service {
 
 // Same code (the numeric values of absl::StatusCode and grpc::StatusCode
-// agree by design), same message.
+// agree by design), same message. Payloads (e.g. retry_hint.h's RetryInfo)
+// become the details of a google.rpc.Status in grpc-status-details-bin.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // "INVALID_ARGUMENT", "OK", ...: the canonical name of a gRPC code.
