@@ -89,6 +89,42 @@ OTHER_BOUNDS = {  # (tests/conformance/variant_table.py prints these entries)
         'q6_k': (1.1e-05, 0.0001, 0.001, 23),
         'q8_0': (0.015, 0.49, 0.001, 22),
     },
+    'skylakex': {
+        'bf16': (0.027, 0.33, 0.079, 15),
+        'f16': (1.1e-05, 0.0001, 0.001, 23),
+        'f32': (0.006, 0.038, 0.001, 0),
+        'q4_0': (1.1e-05, 0.0001, 0.001, 23),
+        'q4_1': (1.1e-05, 0.0001, 0.001, 23),
+        'q4_k': (1.1e-05, 0.0001, 0.001, 23),
+        'q4_k_m': (1.1e-05, 0.0001, 0.001, 23),
+        'q5_k': (1.1e-05, 0.0001, 0.001, 23),
+        'q6_k': (1.1e-05, 0.0001, 0.001, 23),
+        'q8_0': (1.1e-05, 0.0001, 0.001, 23),
+    },
+    'icelake': {
+        'bf16': (0.027, 0.33, 0.079, 15),
+        'f16': (1.1e-05, 0.0001, 0.001, 23),
+        'f32': (0.006, 0.038, 0.001, 0),
+        'q4_0': (1.1e-05, 0.0001, 0.001, 23),
+        'q4_1': (1.1e-05, 0.0001, 0.001, 23),
+        'q4_k': (1.1e-05, 0.0001, 0.001, 23),
+        'q4_k_m': (1.1e-05, 0.0001, 0.001, 23),
+        'q5_k': (1.1e-05, 0.0001, 0.001, 23),
+        'q6_k': (1.1e-05, 0.0001, 0.001, 23),
+        'q8_0': (1.1e-05, 0.0001, 0.001, 23),
+    },
+    'cooperlake': {
+        'bf16': (0.038, 0.33, 0.07, 5),
+        'f16': (1.1e-05, 0.0001, 0.001, 23),
+        'f32': (0.006, 0.038, 0.001, 0),
+        'q4_0': (1.1e-05, 0.0001, 0.001, 23),
+        'q4_1': (1.1e-05, 0.0001, 0.001, 23),
+        'q4_k': (1.1e-05, 0.0001, 0.001, 23),
+        'q4_k_m': (1.1e-05, 0.0001, 0.001, 23),
+        'q5_k': (1.1e-05, 0.0001, 0.001, 23),
+        'q6_k': (1.1e-05, 0.0001, 0.001, 23),
+        'q8_0': (1.1e-05, 0.0001, 0.001, 23),
+    },
 }
 EXACT_DIFF = 1e-4
 
@@ -325,10 +361,10 @@ def main():
                         'need >= %d' % (exact, EXACT_DIFF, min_exact))
     if measure:
         against = 'measured against llama.cpp %s, no bounds' % variant
-    elif variant == ggml_variant.REFERENCE:
+    elif min_exact == len(PROMPTS) and logit_bound <= EXACT_DIFF:
         against = 'exact vs llama.cpp %s' % variant
     else:
-        against = 'within measured bounds of llama.cpp %s' % variant
+        against = 'within %.2g of llama.cpp %s' % (logit_bound, variant)
     print('%-26s [%s: %s] prompts %2d  identical %2d  near-ties %d (gap < %.3g)  '
           'tokens-equal %4d  logit-diff max %.2e (bound %.2g) rms %.1e (bound %.2g) '
           'exact %d (>= %d)  %s  %.0fs' %
