@@ -2,7 +2,7 @@
 // phi3-server on the tiny generated model: the node LSP client checks of
 // lsp_e2e_test.js (completion == Generate, cancellation frees the slot,
 // warm-up, the typing replay, explain/fix), and headless Neovim 0.7 with the
-// shipped clients/nvim/phi3.lua (nvim_test.lua).
+// shipped clients/nvim/phi3.lua (nvim_test.lua); TLS and API keys.
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -52,6 +52,31 @@ TEST_F(EditorTest, NodeLspClientChecks) {
     EXPECT_THAT(r.out, HasSubstr(check));
   }
   std::printf("%s", r.out.c_str());
+}
+
+TEST_F(EditorTest, TlsAndApiKey) {
+  const std::string dir = ScratchDir();
+  const std::string cert = dir + "/editor_cert.pem", key = dir + "/editor_key.pem";
+  const std::string keys = dir + "/editor_keys.txt";
+  CommandResult openssl = RunCommand(
+      {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+       "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+       "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"},
+      absl::Seconds(30));
+  ASSERT_EQ(openssl.exit_code, 0) << openssl.err;
+  std::ofstream(keys) << "editor-key-789 editor\n";
+  auto server = ServerProcess::Start(
+      GetTools().server, {"--model=" + TinyModel(), "--api-keys=" + keys, "--threads=1",
+                          "--tls-cert=" + cert, "--tls-key=" + key});
+  ASSERT_TRUE(server.ok()) << server.status();
+  CommandResult r = RunCommand(
+      {PHI3_NODE_PATH, source_ + "/tests/editor/lsp_e2e_test.js", "--only", "tlsAndApiKey",
+       "--server-js", lsp_dir_ + "/dist/server.js", "--addr", (*server)->address(), "--metrics",
+       (*server)->metrics_address(), "--proto", source_ + "/proto/phi3/v1/phi3.proto",
+       "--ca-cert", cert, "--api-key", "editor-key-789"},
+      absl::Seconds(60), {"NODE_PATH=" + lsp_dir_ + "/node_modules"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("ok tls_and_api_key"));
 }
 
 TEST_F(EditorTest, NeovimWithTheShippedConfig) {

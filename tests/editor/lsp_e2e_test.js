@@ -209,9 +209,39 @@ async function commands() {
   }
 }
 
+// 6. (--only tlsAndApiKey, against a server with TLS and API keys) TLS with a
+//    given CA and server name, the key sent, refused when wrong, never logged.
+async function tlsAndApiKey() {
+  const tls = ["--addr", addr, "--tls", "--ca-cert", flag("ca-cert"), "--tls-server-name", "localhost"];
+  const key = flag("api-key");
+  for (const [given, ok] of [[key, true], ["wrong-key-456", false]]) {
+    const lsp = await h.startLsp(serverJs, [...tls, "--api-key", given, "--route-key", "team/doc-1"], fast);
+    try {
+      const uri = "file:///workspace/tls.py";
+      lsp.open(uri, "python", "def f(x):\n    return");
+      const r = await lsp.request("textDocument/inlineCompletion", uri, 21);
+      assert.ok(r !== null);
+      await h.waitFor(() => lsp.lastStatus()?.requests >= 1, 10000, "status");
+      const s = lsp.lastStatus();
+      if (ok) {
+        assert.strictEqual(s.state, "idle", JSON.stringify(s));
+        assert.ok(s.promptTokens > 0);
+      } else {
+        assert.strictEqual(s.state, "error");
+        assert.ok(s.message.startsWith("UNAUTHENTICATED"), s.message);
+      }
+      assert.ok(!lsp.logs.some((l) => l.includes(given)), "the API key was logged");
+    } finally {
+      await lsp.stop();
+    }
+  }
+  console.log("ok tls_and_api_key");
+}
+
 (async () => {
   const only = process.argv.includes("--only") ? flag("only") : "";
   const checks = { completionEqualsGenerate, cancelFreesTheSlot, warmupGivesCachedTokens, typingReplay, commands };
+  if (only === "tlsAndApiKey") checks.tlsAndApiKey = tlsAndApiKey;
   for (const [name, fn] of Object.entries(checks)) {
     if (only && only !== name) continue;
     const t = Date.now();

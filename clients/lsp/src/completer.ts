@@ -90,8 +90,7 @@ export class Completer {
       const s = this.settings();
       if (s.debounceMs > 0) await sleep(s.debounceMs);
       if (id !== this.latest || token.isCancellationRequested) {
-        this.session.begin();
-        this.session.end("cancelled", null);
+        this.session.superseded();
         return null;
       }
       const version = doc.version;

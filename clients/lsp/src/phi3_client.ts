@@ -7,6 +7,8 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { Settings } from "./config";
 
+const WARMUP_DEADLINE_FACTOR = 10;
+
 export interface Usage { prompt_tokens: number; cached_prompt_tokens: number; completion_tokens: number }
 export interface Timings { queue_ms: number; ttft_ms: number; total_ms: number }
 
@@ -79,6 +81,9 @@ export class Phi3Client {
     this.stub.close();
   }
 
+  // Warm-ups run in the background: their deadline is WARMUP_DEADLINE_FACTOR
+  // times the completion timeout (a cold prefill of a long window is slow on
+  // a busy CPU server, and what it computed stays cached even if it expires).
   generate(p: GenerateParams, onText: (text: string) => void): Call {
     const request = {
       prompt: p.prompt,
@@ -86,23 +91,24 @@ export class Phi3Client {
       stop: { max_tokens: p.maxTokens, stop: p.stop },
       prefill_only: p.prefillOnly ?? false,
     };
-    return this.stream((m, o) => this.stub.Generate(request, m, o), onText);
+    const timeoutMs = this.timeoutMs * (p.prefillOnly ? WARMUP_DEADLINE_FACTOR : 1);
+    return this.stream((m, o) => this.stub.Generate(request, m, o), onText, timeoutMs);
   }
 
   chat(messages: ChatMessage[], maxTokens: number, temperature: number,
        onText: (text: string) => void): Call {
     const request = { messages, sampling: { temperature }, stop: { max_tokens: maxTokens } };
-    return this.stream((m, o) => this.stub.Chat(request, m, o), onText);
+    return this.stream((m, o) => this.stub.Chat(request, m, o), onText, this.timeoutMs);
   }
 
   private stream(start: (m: grpc.Metadata, o: grpc.CallOptions) => grpc.ClientReadableStream<any>,
-                 onText: (text: string) => void): Call {
+                 onText: (text: string) => void, timeoutMs: number): Call {
     const began = Date.now();
     const result: CallResult = {
       text: "", finishReason: "", usage: null, costUsd: 0, timings: null, firstTextMs: null,
       cancelled: false, error: null,
     };
-    const call = start(this.metadata, { deadline: new Date(began + this.timeoutMs) });
+    const call = start(this.metadata, { deadline: new Date(began + timeoutMs) });
     const done = new Promise<CallResult>((resolve) => {
       call.on("data", (chunk: any) => {
         if (chunk.text) {

@@ -33,6 +33,12 @@ export class Session {
 
   constructor(private readonly notify: (s: StatusParams) => void) {}
 
+  // A completion superseded before it called the server: counted, reported
+  // with the next status.
+  superseded(): void {
+    ++this.status.cancelled;
+  }
+
   begin(): void {
     if (this.busy++ === 0) this.publish("busy");
   }
