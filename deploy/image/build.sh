@@ -15,6 +15,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 source "$root/deploy/image/podman.sh"
+source "$root/deploy/image/source-digest.sh"
 tag=localhost/phi3serve:latest
 while (($#)); do
   case $1 in
@@ -73,5 +74,6 @@ echo "build.sh: building $tag (revision $revision)"
 # whatever the arguments' values, and would keep an old revision.
 podman_cmd build --network host -f "$root/deploy/Dockerfile" --build-arg "BASE=$base" \
   --label "org.opencontainers.image.revision=$revision" \
-  --label "org.opencontainers.image.version=$version" -t "$tag" "$root"
+  --label "org.opencontainers.image.version=$version" \
+  --label "io.phi3serve.source-digest=$(source_digest "$root")" -t "$tag" "$root"
 podman_cmd image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' "$tag"

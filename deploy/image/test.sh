@@ -9,11 +9,12 @@
 #
 # Building the image takes minutes (debootstrap, apt, a full compile), so this
 # builds it only with PHI3_IMAGE_BUILD=1. Without podman, without an image
-# built from this very checkout, or where podman cannot run containers, it
-# exits 77 (ctest: skipped) and says why.
+# built from this checkout's sources (source-digest.sh), or where podman cannot
+# run containers, it exits 77 (ctest: skipped) and says why.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 source "$root/deploy/image/podman.sh"
+source "$root/deploy/image/source-digest.sh"
 tag=localhost/phi3serve:latest
 [[ ${1:-} == --tag ]] && tag=$2
 skip() { echo "SKIPPED: $*"; exit 77; }
@@ -40,12 +41,12 @@ chmod 0777 "$work"
 
 user=$(podman_cmd image inspect --format '{{.Config.User}}' "$tag")
 [[ $user == 10001:10001 ]] || fail "image user is '$user', expected 10001:10001"
-label() { podman_cmd image inspect --format "{{index .Labels \"org.opencontainers.image.$1\"}}" "$tag"; }
-revision=$(label revision) version=$(label version)
+label() { podman_cmd image inspect --format "{{index .Labels \"$1\"}}" "$tag"; }
+revision=$(label org.opencontainers.image.revision)
 [[ $revision =~ ^[0-9a-f]{40}$ ]] || fail "no org.opencontainers.image.revision label ('$revision')"
-head=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)
-if [[ $revision != "$head" || $version == *-dirty ]]; then
-  skip "image $tag is from $version ($revision), this checkout is $head: rebuild it with deploy/image/build.sh (or PHI3_IMAGE_BUILD=1)"
+built=$(label io.phi3serve.source-digest) here=$(source_digest "$root")
+if [[ $built != "$here" || $here == unknown || $here == *-dirty ]]; then
+  skip "image $tag was built from other sources (revision $revision, digest $built; this checkout: $here): rebuild it with deploy/image/build.sh (or PHI3_IMAGE_BUILD=1)"
 fi
 size=$(podman_cmd image inspect --format '{{.Size}}' "$tag")
 echo "image $tag: $((size / 1024 / 1024)) MiB, user $user, revision $revision"
