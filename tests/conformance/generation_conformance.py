@@ -220,7 +220,7 @@ def main():
 
     t0 = time.time()
     try:
-        variant, why = ggml_variant.choose_variant(args.oracle_dir)
+        variant, why = ggml_variant.choose_variant(args.oracle_dir, measured=OTHER_BOUNDS)
     except ValueError as e:
         sys.stderr.write('%s\n' % e)
         return 2

@@ -72,10 +72,11 @@ def variant_scores(oracle_dir):
     return {v: int(by_path.get(p, 0)) for v, p in libs.items()}
 
 
-def choose_variant(oracle_dir, requested=None):
+def choose_variant(oracle_dir, requested=None, measured=()):
     """(variant, reason) the oracle should run: `requested`, else $PHI3_ORACLE_VARIANT,
-    else zen4 if this CPU runs it, else ggml's own pick. Raises ValueError for a
-    variant that is not shipped or cannot run on this CPU."""
+    else zen4 if this CPU runs it, else the best-scoring build this CPU runs among
+    `measured` (builds the caller has bounds for), else ggml's own pick. Raises
+    ValueError for a variant that is not shipped or cannot run on this CPU."""
     scores = variant_scores(oracle_dir)
     best = max(scores, key=lambda v: scores[v])
     requested = requested or os.environ.get(ENV, '')
@@ -91,6 +92,11 @@ def choose_variant(oracle_dir, requested=None):
         return requested, 'forced by %s' % ENV
     if scores.get(REFERENCE, 0) > 0:
         return REFERENCE, 'the reference build'
+    runnable = [v for v in measured if scores.get(v, 0) > 0]
+    if runnable:
+        closest = max(runnable, key=lambda v: scores[v])
+        return closest, ('this CPU cannot run %s; %s is the closest build it runs that has '
+                         'measured bounds (ggml would load %s)' % (REFERENCE, closest, best))
     return best, 'this CPU cannot run %s; ggml\'s own pick here' % REFERENCE
 
 

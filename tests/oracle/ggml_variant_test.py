@@ -55,6 +55,17 @@ class GgmlVariantTest(unittest.TestCase):
         else:
             self.assertEqual(variant, max(scores, key=lambda v: scores[v]))
 
+    def test_without_zen4_the_closest_measured_build(self):
+        scores = {'zen4': 0, 'icelake': 1472, 'skylakex': 192, 'haswell': 64, 'x64': 1}
+        with mock.patch.object(ggml_variant, 'variant_scores', return_value=scores), \
+                mock.patch.dict(os.environ, {ggml_variant.ENV: ''}):
+            self.assertEqual(ggml_variant.choose_variant('-', measured=['haswell', 'skylakex'])[0],
+                             'skylakex')
+            self.assertEqual(ggml_variant.choose_variant('-', measured=['cooperlake'])[0],
+                             'icelake', 'no measured build runs here: ggml\'s pick')
+            scores['zen4'] = 1984
+            self.assertEqual(ggml_variant.choose_variant('-', measured=['haswell'])[0], 'zen4')
+
     def test_impossible_choices_are_refused(self):
         with self.assertRaisesRegex(ValueError, 'no such llama.cpp CPU build'):
             ggml_variant.choose_variant(ARGS.oracle_dir, 'pentium4')
