@@ -41,11 +41,11 @@ class EditorTest : public ::testing::Test {
 ServerProcess* EditorTest::server_ = nullptr;
 
 TEST_F(EditorTest, NodeLspClientChecks) {
-  CommandResult r = RunCommand(
-      {PHI3_NODE_PATH, source_ + "/tests/editor/lsp_e2e_test.js", "--server-js",
-       lsp_dir_ + "/dist/server.js", "--addr", server_->address(), "--metrics",
-       server_->metrics_address(), "--proto", source_ + "/proto/phi3/v1/phi3.proto"},
-      absl::Seconds(150), {"NODE_PATH=" + lsp_dir_ + "/node_modules"});
+  CommandResult r =
+      RunCommand({PHI3_NODE_PATH, source_ + "/tests/editor/lsp_e2e_test.js", "--server-js",
+                  lsp_dir_ + "/dist/server.js", "--addr", server_->address(), "--metrics",
+                  server_->metrics_address(), "--proto", source_ + "/proto/phi3/v1/phi3.proto"},
+                 absl::Seconds(150), {"NODE_PATH=" + lsp_dir_ + "/node_modules"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   for (const char* check : {"ok completion_equals_generate", "ok cancel_frees_the_slot",
                             "ok warmup_gives_cached_tokens", "ok typing_replay", "ok commands"}) {
@@ -65,22 +65,23 @@ TEST_F(EditorTest, TlsAndApiKey) {
       absl::Seconds(30));
   ASSERT_EQ(openssl.exit_code, 0) << openssl.err;
   std::ofstream(keys) << "editor-key-789 editor\n";
-  auto server = ServerProcess::Start(
-      GetTools().server, {"--model=" + TinyModel(), "--api-keys=" + keys, "--threads=1",
-                          "--tls-cert=" + cert, "--tls-key=" + key});
+  auto server = ServerProcess::Start(GetTools().server,
+                                     {"--model=" + TinyModel(), "--api-keys=" + keys, "--threads=1",
+                                      "--tls-cert=" + cert, "--tls-key=" + key});
   ASSERT_TRUE(server.ok()) << server.status();
   CommandResult r = RunCommand(
       {PHI3_NODE_PATH, source_ + "/tests/editor/lsp_e2e_test.js", "--only", "tlsAndApiKey",
        "--server-js", lsp_dir_ + "/dist/server.js", "--addr", (*server)->address(), "--metrics",
-       (*server)->metrics_address(), "--proto", source_ + "/proto/phi3/v1/phi3.proto",
-       "--ca-cert", cert, "--api-key", "editor-key-789"},
+       (*server)->metrics_address(), "--proto", source_ + "/proto/phi3/v1/phi3.proto", "--ca-cert",
+       cert, "--api-key", "editor-key-789"},
       absl::Seconds(60), {"NODE_PATH=" + lsp_dir_ + "/node_modules"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("ok tls_and_api_key"));
 }
 
 TEST_F(EditorTest, NeovimWithTheShippedConfig) {
-  ASSERT_STRNE(PHI3_NVIM_PATH, "") << "nvim not found: install Debian's neovim (scripts/deps/test-apt.txt)";
+  ASSERT_STRNE(PHI3_NVIM_PATH, "")
+      << "nvim not found: install Debian's neovim (scripts/deps/test-apt.txt)";
   const std::string file = ScratchDir() + "/nvim_case.py";
   std::ofstream(file) << "def add(a, b):\n    total = a +\n    return total\n";
   const std::string out = ScratchDir() + "/nvim_out.txt";
