@@ -64,12 +64,8 @@ SimdLevel InitialLevel() {
 }
 
 const internal::KernelTable& TableFor(SimdLevel level) {
-  switch (level) {
-    case SimdLevel::kAvx512: return internal::Avx512KernelTable();
-    case SimdLevel::kAvx2: return internal::Avx2KernelTable();
-    case SimdLevel::kScalar: break;
-  }
-  return internal::ScalarKernelTable();
+  return SelectBySimdLevel(level, &internal::ScalarKernelTable, &internal::Avx2KernelTable,
+                           &internal::Avx512KernelTable);
 }
 
 struct ActiveState {
@@ -121,14 +117,6 @@ bool SetSimdLevel(SimdLevel level) {
   State().level.store(static_cast<int>(level));
   State().table.store(&TableFor(level));
   return true;
-}
-
-bool HasAvx512Bf16() {
-#if defined(__x86_64__)
-  return CpuHasAvx512() && __builtin_cpu_supports("avx512bf16");
-#else
-  return false;
-#endif
 }
 
 namespace internal {

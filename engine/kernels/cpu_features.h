@@ -15,7 +15,7 @@ namespace phi3 {
 enum class SimdLevel {
   kScalar = 0,
   kAvx2 = 1,    // AVX2 + FMA + F16C
-  kAvx512 = 2,  // AVX-512 F/BW/VL/DQ + VNNI (+ BF16 used when present)
+  kAvx512 = 2,  // AVX-512 F/BW/VL/DQ + VNNI
 };
 
 std::string_view SimdLevelName(SimdLevel level);
@@ -34,8 +34,24 @@ SimdLevel ActiveSimdLevel();
 // (call it at start-up or between tests).
 bool SetSimdLevel(SimdLevel level);
 
-// True if this CPU has AVX512_BF16 (vdpbf16ps); informs logs only.
-bool HasAvx512Bf16();
+// The one way a kernel family is dispatched: the family's table for `level`,
+// given one function per level that returns it. Only the chosen function is
+// called, so a level's code (compiled with that level's flags) is never
+// reached on a CPU that cannot run it. Every family has an entry for every
+// level; a level without kernels of its own names the lower level's function.
+template <typename Table>
+const Table& SelectBySimdLevel(SimdLevel level, const Table& (*scalar)(),
+                               const Table& (*avx2)(), const Table& (*avx512)()) {
+  switch (level) {
+    case SimdLevel::kAvx512:
+      return avx512();
+    case SimdLevel::kAvx2:
+      return avx2();
+    case SimdLevel::kScalar:
+      break;
+  }
+  return scalar();
+}
 
 }  // namespace phi3
 

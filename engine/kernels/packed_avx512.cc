@@ -2,8 +2,9 @@
 // 16-row group, vpdpbusd of a 64-byte weight chunk (4 bytes per row) with a
 // broadcast 4-byte activation chunk. Rounding per lane as the row-major
 // lane kernels (simd_lane_ops.h): acc = fma(float(S_b), d_w * d_a, acc).
-// Token tiles of 8 (Q4_0) or 4 reuse each unpacked weight chunk; a token's
-// arithmetic is the same in any tile (batch invariance).
+// Token tiles of 16, then one of the remaining 1..15, reuse each unpacked
+// weight chunk; a token's arithmetic is the same in any tile (batch
+// invariance).
 #include <immintrin.h>
 
 #include <algorithm>

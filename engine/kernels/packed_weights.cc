@@ -245,15 +245,8 @@ PackedWeights PackWeights(const WeightMatrix& w, ThreadPool& pool) {
 namespace internal {
 
 const PackedKernels& ActivePackedKernels() {
-  switch (ActiveSimdLevel()) {
-    case SimdLevel::kAvx512:
-      return Avx512PackedKernels();
-    case SimdLevel::kAvx2:
-      return Avx2PackedKernels();
-    case SimdLevel::kScalar:
-      break;
-  }
-  return ScalarPackedKernels();
+  return SelectBySimdLevel(ActiveSimdLevel(), &ScalarPackedKernels, &Avx2PackedKernels,
+                           &Avx512PackedKernels);
 }
 
 void MatMulPacked(const WeightMatrix& w, const uint8_t* xq, int64_t num_tokens, float* y,

@@ -46,13 +46,15 @@ void AxpyQ8(float a, const BlockQ8_0* v, float* y, int n) {
 
 }  // namespace
 
+const AttentionKernels& GetScalarAttentionKernels() { return kScalar; }
+
 const AttentionKernels& GetAttentionKernels() {
   // Follows the kernels' level so PHI3_KERNELS=scalar also covers attention.
-  if (ActiveSimdLevel() >= SimdLevel::kAvx2) return internal::kAvx2AttentionKernels;
-  return kScalar;
+  // AVX-512 runs the AVX2 kernels: this path (AttendHead, the one-query
+  // reference and the fallback for head_dim % 16 != 0) is not the hot one.
+  return SelectBySimdLevel(ActiveSimdLevel(), &GetScalarAttentionKernels,
+                           &internal::Avx2AttentionKernels, &internal::Avx2AttentionKernels);
 }
-
-const AttentionKernels& GetScalarAttentionKernels() { return kScalar; }
 
 int64_t KvTokenBytes(KvCacheType type, int kv_dim) {
   if (type == KvCacheType::kQ8_0) return static_cast<int64_t>(kv_dim / kQK8_0) * sizeof(BlockQ8_0);

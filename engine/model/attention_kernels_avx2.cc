@@ -1,11 +1,15 @@
-// Compiled with -mavx2 -mfma -mf16c; reached only through
-// GetAttentionKernels() after a CPUID check.
+// AVX2 attention kernels (AttentionKernels, AttentionTileKernels). Compiled
+// with -mavx2 -mfma -mf16c; reached only through SelectBySimdLevel after a
+// CPUID check. Same results as the generic kernels, bit for bit.
 #include <immintrin.h>
 
 #include <algorithm>
 
 #include "engine/kernels/quantize.h"
+#include "engine/model/attention_decode_impl.h"
 #include "engine/model/attention_kernels_internal.h"
+#include "engine/model/attention_rope.h"
+#include "engine/model/attention_tile_generic.h"
 
 namespace phi3::internal {
 namespace {
@@ -43,41 +47,24 @@ void AxpyF16Avx2(float a, const uint16_t* v, float* y, int n) {
   for (; i < n; ++i) y[i] += a * F16ToF32(v[i]);
 }
 
-}  // namespace
-
-const AttentionKernels kAvx2AttentionKernels = {"avx2", DotF16Avx2, AxpyF16Avx2};
-
-}  // namespace phi3::internal
-
-#include "engine/model/attention_rope.h"
-#include "engine/model/attention_tile_generic.h"
-
-namespace phi3::internal {
-
-void F16ToF32Avx2(const uint16_t* x, float* dst, int n) {
-  for (int i = 0; i < n; i += 8) _mm256_storeu_ps(dst + i, Load8F16(x + i));
-}
-
-void RoundF16Avx2(float* x, int n) {
-  for (int i = 0; i < n; i += 8) {
-    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
-    _mm256_storeu_ps(x + i, _mm256_cvtph_ps(h));
+struct W256 {
+  using F = __m256;
+  static constexpr int kLanes = 8;
+  static constexpr int kMaxColumnRegs = 3;  // 4 chains x 3 of the 16 ymm
+  static F Zero() { return _mm256_setzero_ps(); }
+  static F Set1(float x) { return _mm256_set1_ps(x); }
+  static F Load(const float* p) { return _mm256_loadu_ps(p); }
+  static void StoreU(float* p, F v) { _mm256_storeu_ps(p, v); }
+  static F LoadF16(const uint16_t* p) { return Load8F16(p); }
+  static F Add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F Fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F RoundToF16(F v) {
+    return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
   }
-}
+};
 
-namespace {
-
-// Decode kernels reading the f16 pool (AttentionTileKernels): the orders of
-// attention.h with 16-lane vectors as (lo, hi) pairs of 8-lane registers.
-
-template <int kBytes>
-inline void PrefetchRowAvx2(const uint8_t* p) {  // as PrefetchRow (AVX-512 file)
-  for (int i = 0; i < kBytes / 64; ++i) {
-    _mm_prefetch(reinterpret_cast<const char*>(p + 64 * i), _MM_HINT_T1);
-  }
-  _mm_prefetch(reinterpret_cast<const char*>(p + kBytes - 1), _MM_HINT_T1);
-}
-
+// Decode scores from the f16 pool: the orders of attention.h with 16-lane
+// vectors as (lo, hi) pairs of 8-lane registers.
 // tree16 of 8 positions' main parts, each given after its first level
 // (lanes i + i+8 = lo + hi), transposed: out[j] = tree16 of position j.
 inline __m256 Tree8x8(const __m256* v) {
@@ -125,8 +112,8 @@ void ScoresDecodeF16Avx2N(const float* q, const uint8_t* base, const int64_t* of
     for (int i = 0; i < 8; ++i) {
       const int j = j0 + i;
       const int64_t off = offsets[j];
-      PrefetchRowAvx2<kRowBytes>(base + offsets[std::min(j + 16, n16 - 1)]);
-      for (int f = 0; f < num_prefetch; ++f) PrefetchRowAvx2<kRowBytes>(prefetch[f] + off);
+      PrefetchRow<kRowBytes>(base + offsets[std::min(j + 16, n16 - 1)]);
+      for (int f = 0; f < num_prefetch; ++f) PrefetchRow<kRowBytes>(prefetch[f] + off);
       const uint16_t* k = reinterpret_cast<const uint16_t*>(base + off);
       __m256 a[4][2];
       for (int r = 0; r < 4; ++r) a[r][0] = a[r][1] = _mm256_setzero_ps();
@@ -177,90 +164,25 @@ void ScoresDecodeF16Avx2(const float* q, const uint8_t* base, const int64_t* off
   });
 }
 
-// As PvLanes (AVX-512 file) with G 8-column registers per chain; a chain is
-// never -0, so chains r >= R hold +0 and are left out.
-template <int G, int R, int kRowBytes>
-void PvLanesAvx2(const float* p, const uint8_t* base, const int64_t* offsets, int n, int d0,
-                 int head_dim, bool prefetch, float* x) {
-  for (int l = 0; l < 16; ++l) {
-    __m256 a[R][G];
-    for (int r = 0; r < R; ++r) {
-      for (int c = 0; c < G; ++c) a[r][c] = _mm256_setzero_ps();
-    }
-    for (int j0 = l; j0 < n; j0 += 64) {
-      for (int r = 0; r < R; ++r) {
-        const int j = j0 + 16 * r;
-        if (j >= n) break;
-        if (prefetch && l < 15 && j + 1 < n) PrefetchRowAvx2<kRowBytes>(base + offsets[j + 1]);
-        if (p[j] == 0.0f) continue;
-        const __m256 pj = _mm256_set1_ps(p[j]);
-        const uint16_t* v = reinterpret_cast<const uint16_t*>(base + offsets[j]) + d0;
-        for (int c = 0; c < G; ++c) a[r][c] = _mm256_fmadd_ps(Load8F16(v + 8 * c), pj, a[r][c]);
-      }
-    }
-    float* xl = x + l * head_dim + d0;
-    for (int c = 0; c < G; ++c) {
-      __m256 s;
-      if constexpr (R == 1) {
-        s = a[0][c];
-      } else if constexpr (R == 2) {
-        s = _mm256_add_ps(a[0][c], a[1][c]);
-      } else if constexpr (R == 3) {
-        s = _mm256_add_ps(_mm256_add_ps(a[0][c], a[2][c]), a[1][c]);
-      } else {
-        s = _mm256_add_ps(_mm256_add_ps(a[0][c], a[2][c]), _mm256_add_ps(a[1][c], a[3][c]));
-      }
-      _mm256_storeu_ps(xl + 8 * c, s);
-    }
-  }
-}
-
-template <int G, int kRowBytes>
-void PvLanesAvx2R(const float* p, const uint8_t* base, const int64_t* offsets, int n, int d0,
-                  int head_dim, bool prefetch, float* x) {
-  if (n <= 16) return PvLanesAvx2<G, 1, kRowBytes>(p, base, offsets, n, d0, head_dim, prefetch, x);
-  if (n <= 32) return PvLanesAvx2<G, 2, kRowBytes>(p, base, offsets, n, d0, head_dim, prefetch, x);
-  if (n <= 48) return PvLanesAvx2<G, 3, kRowBytes>(p, base, offsets, n, d0, head_dim, prefetch, x);
-  return PvLanesAvx2<G, 4, kRowBytes>(p, base, offsets, n, d0, head_dim, prefetch, x);
-}
-
-// Passes of at most 3 column registers (4 chains x 3 of the 16 ymm); the
-// first pass prefetches rows a lane ahead.
-template <int NV>
-void PvDecodeF16Avx2N(const float* p, const uint8_t* base, const int64_t* offsets, int n,
-                      float* x) {
-  constexpr int kHd = 16 * NV, kRowBytes = 32 * NV;
-  for (int d0 = 0; d0 < kHd; d0 += 24) {
-    const bool prefetch = d0 == 0;
-    switch ((kHd - d0) / 8) {
-      case 1: PvLanesAvx2R<1, kRowBytes>(p, base, offsets, n, d0, kHd, prefetch, x); break;
-      case 2: PvLanesAvx2R<2, kRowBytes>(p, base, offsets, n, d0, kHd, prefetch, x); break;
-      default: PvLanesAvx2R<3, kRowBytes>(p, base, offsets, n, d0, kHd, prefetch, x); break;
-    }
-  }
-}
-
-void PvDecodeF16Avx2(const float* p, const uint8_t* base, const int64_t* offsets, int n,
-                     int head_dim, float* out) {
-  alignas(32) float x[16 * 128];  // [lane][head_dim]
-  WithHeadChunks(head_dim, [&]<int NV>() { PvDecodeF16Avx2N<NV>(p, base, offsets, n, x); });
-  for (int d = 0; d < head_dim; d += 8) {  // tree16 over the lanes
-    __m256 s[8];
-    for (int i = 0; i < 8; ++i) {
-      s[i] = _mm256_add_ps(_mm256_load_ps(x + i * head_dim + d),
-                           _mm256_load_ps(x + (i + 8) * head_dim + d));
-    }
-    for (int i = 0; i < 4; ++i) s[i] = _mm256_add_ps(s[i], s[i + 4]);
-    for (int i = 0; i < 2; ++i) s[i] = _mm256_add_ps(s[i], s[i + 2]);
-    _mm256_storeu_ps(out + d, _mm256_add_ps(s[0], s[1]));
-  }
-}
-
 }  // namespace
 
-const AttentionTileKernels kAvx2TileKernels = {
-    "avx2",       ScoresPromptGeneric, ScoresDecodeGeneric, AccumulatePvGeneric,
-    F16ToF32Avx2, RoundF16Avx2,        ScoresDecodeF16Avx2, PvDecodeF16Avx2,
-    RopeNeoxFused};
+const AttentionKernels& Avx2AttentionKernels() {
+  static constexpr AttentionKernels kKernels = {"avx2", DotF16Avx2, AxpyF16Avx2};
+  return kKernels;
+}
+
+const AttentionTileKernels& Avx2TileKernels() {
+  static constexpr AttentionTileKernels kKernels = {
+      "avx2",
+      ScoresPromptGeneric,
+      ScoresDecodeGeneric,
+      AccumulatePvGeneric,
+      F16ToF32Simd<W256>,
+      RoundF16Simd<W256>,
+      ScoresDecodeF16Avx2,
+      PvDecodeF16Simd<W256>,
+      RopeNeoxFused};
+  return kKernels;
+}
 
 }  // namespace phi3::internal

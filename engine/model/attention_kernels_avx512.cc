@@ -1,10 +1,12 @@
 // AVX-512F tile kernels (AttentionTileKernels). Compiled with -mavx512f
-// -mavx512dq -mfma; reached only after a CPUID check. Same results as the
-// generic kernels, bit for bit: the lane orders are those of attention.h.
+// -mavx512dq -mfma; reached only through SelectBySimdLevel after a CPUID
+// check. Same results as the generic kernels, bit for bit: the lane orders
+// are those of attention.h.
 #include <immintrin.h>
 
 #include <algorithm>
 
+#include "engine/model/attention_decode_impl.h"
 #include "engine/model/attention_kernels_internal.h"
 #include "engine/model/attention_rope.h"
 
@@ -114,6 +116,22 @@ inline __m512 LoadF16(const void* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(static_cast<const __m256i*>(p)));
 }
 
+struct W512 {
+  using F = __m512;
+  static constexpr int kLanes = 16;
+  static constexpr int kMaxColumnRegs = 6;  // 4 chains x 6 of the 32 zmm
+  static F Zero() { return _mm512_setzero_ps(); }
+  static F Set1(float x) { return _mm512_set1_ps(x); }
+  static F Load(const float* p) { return _mm512_loadu_ps(p); }
+  static void StoreU(float* p, F v) { _mm512_storeu_ps(p, v); }
+  static F LoadF16(const uint16_t* p) { return phi3::internal::LoadF16(p); }
+  static F Add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F Fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F RoundToF16(F v) {
+    return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+  }
+};
+
 // One lane class: acc (nv vectors) += p[j] * v_j for j = first, first +
 // stride, ... < n, in order, with the class's accumulator kept in registers.
 // NV is a constant so that r[] stays in registers.
@@ -167,25 +185,6 @@ void AccumulatePvAvx512(const float* p, const float* v_tile, int n, int head_dim
         [&](int j, int c) { return _mm512_loadu_ps(v_tile + j * head_dim + 16 * c); },
         acc + static_cast<int64_t>(l) * head_dim);
   }
-}
-
-void RoundF16Avx512(float* x, int n) {
-  for (int i = 0; i < n; i += 16) {
-    const __m256i h = _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
-    _mm512_storeu_ps(x + i, _mm512_cvtph_ps(h));
-  }
-}
-
-// Asks for the cache lines of bytes [p, p + kBytes) to be brought into L2
-// (the caller reads them within a few microseconds; L1 is too small for a
-// head's rows at long contexts).
-template <int kBytes>
-inline void PrefetchRow(const uint8_t* p) {
-  for (int i = 0; i < kBytes / 64; ++i) {
-    _mm_prefetch(reinterpret_cast<const char*>(p + 64 * i), _MM_HINT_T1);
-  }
-  // The last line (rows need not start on a line).
-  _mm_prefetch(reinterpret_cast<const char*>(p + kBytes - 1), _MM_HINT_T1);
 }
 
 // Positions ahead of the one being scored whose K rows are prefetched.
@@ -273,101 +272,20 @@ void ScoresDecodeF16Avx512(const float* q, const uint8_t* base, const int64_t* o
   });
 }
 
-// P x V over the 16 lanes of the decode order: lane l's classes l, l + 16,
-// l + 32, l + 48 are R fma chains of G vectors (columns [d0, d0 + 16 G)),
-// positions l, l + 16, ... in order. Classes past position n - 1 hold +0,
-// and a chain is never -0 (it starts at +0 and an exact zero sum rounds to
-// +0), so leaving out chains r >= R = ceil(n / 16) changes no bit.
-// x[l][d] = (c_l + c_l+32) + (c_l+16 + c_l+48).
-template <int G, int R, bool kPrefetch, int kRowChunks>
-void PvLanes(const float* p, const uint8_t* base, const int64_t* offsets, int n, int d0,
-             int head_dim, float* x) {
-  for (int l = 0; l < 16; ++l) {
-    __m512 a[R][G];
-    for (int r = 0; r < R; ++r) {
-      for (int c = 0; c < G; ++c) a[r][c] = _mm512_setzero_ps();
-    }
-    for (int j0 = l; j0 < n; j0 += 64) {
-      for (int r = 0; r < R; ++r) {
-        const int j = j0 + 16 * r;
-        if (j >= n) break;
-        // The next lane's row of the same 16 positions (a lane ahead).
-        if (kPrefetch && l < 15 && j + 1 < n) PrefetchRow<32 * kRowChunks>(base + offsets[j + 1]);
-        if (p[j] == 0.0f) continue;
-        const __m512 pj = _mm512_set1_ps(p[j]);
-        const uint16_t* v = reinterpret_cast<const uint16_t*>(base + offsets[j]) + d0;
-        for (int c = 0; c < G; ++c) a[r][c] = _mm512_fmadd_ps(LoadF16(v + 16 * c), pj, a[r][c]);
-      }
-    }
-    float* xl = x + l * head_dim + d0;
-    for (int c = 0; c < G; ++c) {
-      __m512 s;
-      if constexpr (R == 1) {
-        s = a[0][c];
-      } else if constexpr (R == 2) {
-        s = _mm512_add_ps(a[0][c], a[1][c]);
-      } else if constexpr (R == 3) {
-        s = _mm512_add_ps(_mm512_add_ps(a[0][c], a[2][c]), a[1][c]);
-      } else {
-        s = _mm512_add_ps(_mm512_add_ps(a[0][c], a[2][c]), _mm512_add_ps(a[1][c], a[3][c]));
-      }
-      _mm512_storeu_ps(xl + 16 * c, s);
-    }
-  }
-}
-
-template <int G, bool kPrefetch, int kRowChunks>
-void PvLanesR(const float* p, const uint8_t* base, const int64_t* offsets, int n, int d0,
-              int head_dim, float* x) {
-  if (n <= 16) return PvLanes<G, 1, kPrefetch, kRowChunks>(p, base, offsets, n, d0, head_dim, x);
-  if (n <= 32) return PvLanes<G, 2, kPrefetch, kRowChunks>(p, base, offsets, n, d0, head_dim, x);
-  if (n <= 48) return PvLanes<G, 3, kPrefetch, kRowChunks>(p, base, offsets, n, d0, head_dim, x);
-  return PvLanes<G, 4, kPrefetch, kRowChunks>(p, base, offsets, n, d0, head_dim, x);
-}
-
-// Column groups of at most 6 vectors keep 4 x 6 chains in registers; the
-// first group prefetches rows a lane ahead (NV = head_dim / 16).
-template <int NV>
-void PvDecodeF16N(const float* p, const uint8_t* base, const int64_t* offsets, int n,
-                  float* x) {
-  constexpr int kHd = 16 * NV;
-  if constexpr (NV <= 6) {
-    PvLanesR<NV, true, NV>(p, base, offsets, n, 0, kHd, x);
-  } else {
-    PvLanesR<4, true, NV>(p, base, offsets, n, 0, kHd, x);
-    PvLanesR<NV - 4, false, NV>(p, base, offsets, n, 64, kHd, x);
-  }
-}
-
-void PvDecodeF16Avx512(const float* p, const uint8_t* base, const int64_t* offsets, int n,
-                       int head_dim, float* out) {
-  alignas(64) float x[16 * 128];  // [lane][head_dim]
-  WithHeadChunks(head_dim, [&]<int NV>() { PvDecodeF16N<NV>(p, base, offsets, n, x); });
-  // tree16 over the lanes, 16 columns at a time.
-  for (int d = 0; d < head_dim; d += 16) {
-    __m512 s[8];
-    for (int i = 0; i < 8; ++i) {
-      s[i] = _mm512_add_ps(_mm512_load_ps(x + i * head_dim + d),
-                           _mm512_load_ps(x + (i + 8) * head_dim + d));
-    }
-    for (int i = 0; i < 4; ++i) s[i] = _mm512_add_ps(s[i], s[i + 4]);
-    for (int i = 0; i < 2; ++i) s[i] = _mm512_add_ps(s[i], s[i + 2]);
-    _mm512_storeu_ps(out + d, _mm512_add_ps(s[0], s[1]));
-  }
-}
-
-void F16ToF32Avx512(const uint16_t* x, float* dst, int n) {
-  for (int i = 0; i < n; i += 16) {
-    _mm512_storeu_ps(dst + i,
-                     _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i))));
-  }
-}
-
 }  // namespace
 
-const AttentionTileKernels kAvx512TileKernels = {
-    "avx512",       ScoresPromptAvx512,    ScoresDecodeAvx512,
-    AccumulatePvAvx512, F16ToF32Avx512,    RoundF16Avx512,
-    ScoresDecodeF16Avx512, PvDecodeF16Avx512,   RopeNeoxFused};
+const AttentionTileKernels& Avx512TileKernels() {
+  static constexpr AttentionTileKernels kKernels = {
+      "avx512",
+      ScoresPromptAvx512,
+      ScoresDecodeAvx512,
+      AccumulatePvAvx512,
+      F16ToF32Simd<W512>,
+      RoundF16Simd<W512>,
+      ScoresDecodeF16Avx512,
+      PvDecodeF16Simd<W512>,
+      RopeNeoxFused};
+  return kKernels;
+}
 
 }  // namespace phi3::internal

@@ -7,8 +7,8 @@
 
 namespace phi3::internal {
 
-// AVX2 + FMA + F16C.
-extern const AttentionKernels kAvx2AttentionKernels;
+// AVX2 + FMA + F16C. REQUIRES: the CPU has them.
+const AttentionKernels& Avx2AttentionKernels();
 
 // Tile kernels of RunAttentionLayer over f32 tiles of KV positions of one
 // head (tile[j * head_dim + d]), or straight from an f16 pool (rows at
@@ -48,9 +48,10 @@ struct AttentionTileKernels {
   void (*rope_neox)(const float* cs, int rope_dims, float* x);
 };
 
-extern const AttentionTileKernels kScalarTileKernels;
-extern const AttentionTileKernels kAvx2TileKernels;
-extern const AttentionTileKernels kAvx512TileKernels;
+// The tables per SIMD level (SelectBySimdLevel); each REQUIRES its level.
+const AttentionTileKernels& ScalarTileKernels();
+const AttentionTileKernels& Avx2TileKernels();
+const AttentionTileKernels& Avx512TileKernels();
 
 // Calls f.template operator()<NV>() with NV = head_dim / 16 chunks of 16
 // values, so that SIMD kernels keep a head in registers. REQUIRES: 16 <=

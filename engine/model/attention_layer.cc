@@ -36,14 +36,8 @@ constexpr int kDecodeClasses = 64;   // ggml_vec_dot_f16: 4 accumulators x 16 la
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 const internal::AttentionTileKernels& TileKernels() {
-  switch (ActiveSimdLevel()) {
-    case SimdLevel::kAvx512:
-      return internal::kAvx512TileKernels;
-    case SimdLevel::kAvx2:
-      return internal::kAvx2TileKernels;
-    default:
-      return internal::kScalarTileKernels;
-  }
+  return SelectBySimdLevel(ActiveSimdLevel(), &internal::ScalarTileKernels,
+                           &internal::Avx2TileKernels, &internal::Avx512TileKernels);
 }
 
 struct Scratch {

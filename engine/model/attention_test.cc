@@ -152,10 +152,10 @@ std::vector<float> RandomF16Values(std::mt19937& rng, int n, float scale) {
 }
 
 std::vector<const internal::AttentionTileKernels*> TileLevels() {
-  std::vector<const internal::AttentionTileKernels*> levels = {&internal::kScalarTileKernels};
+  std::vector<const internal::AttentionTileKernels*> levels = {&internal::ScalarTileKernels()};
   for (SimdLevel l : SupportedSimdLevels()) {
-    if (l == SimdLevel::kAvx2) levels.push_back(&internal::kAvx2TileKernels);
-    if (l == SimdLevel::kAvx512) levels.push_back(&internal::kAvx512TileKernels);
+    if (l == SimdLevel::kAvx2) levels.push_back(&internal::Avx2TileKernels());
+    if (l == SimdLevel::kAvx512) levels.push_back(&internal::Avx512TileKernels());
   }
   return levels;
 }

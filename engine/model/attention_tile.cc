@@ -51,9 +51,12 @@ void PvDecodeF16Generic(const float* p, const uint8_t* base, const int64_t* offs
 
 }  // namespace
 
-const AttentionTileKernels kScalarTileKernels = {
-    "scalar",        ScoresPromptGeneric,    ScoresDecodeGeneric, AccumulatePvGeneric,
-    F16ToF32Generic, RoundF16Generic,        ScoresDecodeF16Generic, PvDecodeF16Generic,
-    RopeNeoxFused};
+const AttentionTileKernels& ScalarTileKernels() {
+  static constexpr AttentionTileKernels kKernels = {
+      "scalar",        ScoresPromptGeneric, ScoresDecodeGeneric,    AccumulatePvGeneric,
+      F16ToF32Generic, RoundF16Generic,     ScoresDecodeF16Generic, PvDecodeF16Generic,
+      RopeNeoxFused};
+  return kKernels;
+}
 
 }  // namespace phi3::internal
