@@ -16,13 +16,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "engine/common/kv_cache_type.h"
 #include "engine/sched/scheduling_options.h"
 
 namespace phi3 {
 
 // ---- Construction ----------------------------------------------------------
-
-enum class KvCacheType { kF16, kQ8_0 };
 
 // The scheduling knobs (KV block size, batch limits, queue length, prefix
 // cache) and their defaults come from SchedulingOptions.

@@ -45,7 +45,7 @@
 #include <cstdint>
 #include <span>
 
-#include "engine/engine.h"  // KvCacheType
+#include "engine/common/kv_cache_type.h"
 #include "engine/kernels/thread_pool.h"
 #include "engine/model/forward.h"
 

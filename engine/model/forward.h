@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "engine/engine.h"  // KvCacheType
+#include "engine/common/kv_cache_type.h"
 
 namespace phi3 {
 

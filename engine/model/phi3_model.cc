@@ -106,12 +106,6 @@ void Phi3Model::ReleasePackedFilePages() {
   release(weights_.output);
 }
 
-int64_t Phi3Model::packed_bytes() const {
-  int64_t total = 0;
-  for (const PackedWeights& p : packed_) total += p.bytes();
-  return total;
-}
-
 int64_t Phi3Model::KvBytesPerToken(KvCacheType type) const {
   return 2 * static_cast<int64_t>(hparams_.num_layers) * KvTokenBytes(type, hparams_.kv_dim());
 }

@@ -33,7 +33,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/common/cache_line_allocator.h"
-#include "engine/engine.h"
+#include "engine/common/kv_cache_type.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/kernels/packed_weights.h"
 #include "engine/kernels/thread_pool.h"
@@ -114,8 +114,6 @@ class Phi3Model : public ForwardModel {
   const Phi3Weights& weights() const { return weights_; }
   const GgufFile& file() const { return *file_; }
   int num_threads() const { return pool_->num_threads(); }
-  // Bytes of repacked weights this model owns (0 when packing is off).
-  int64_t packed_bytes() const;
   // True when this run uses rope_factors_long.
   bool uses_long_rope_factors() const { return use_long_factors_; }
 
