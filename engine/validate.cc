@@ -81,7 +81,9 @@ absl::Status ValidateStopParams(const StopParams& stop, int vocab_size) {
   }
   for (size_t i = 0; i < stop.stop_strings.size(); ++i) {
     const size_t n = stop.stop_strings[i].size();
-    if (n == 0) return absl::InvalidArgumentError(absl::StrCat("stop.stop_strings[", i, "] is empty"));
+    if (n == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("stop.stop_strings[", i, "] is empty"));
+    }
     if (n > static_cast<size_t>(kMaxStopStringBytes)) {
       return absl::InvalidArgumentError(absl::StrCat("stop.stop_strings[", i, "] is ", n,
                                                      " bytes, at most ", kMaxStopStringBytes));

@@ -25,6 +25,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "service/usd.h"
 
 namespace phi3::service {
 
@@ -36,7 +37,10 @@ struct Prices {
 
   double InputCost(const Usage& usage) const;
   double OutputCost(const Usage& usage) const;
-  double Cost(const Usage& usage) const { return InputCost(usage) + OutputCost(usage); }
+  // InputCost + OutputCost, rounded to whole nano-dollars (usd.h).
+  double Cost(const Usage& usage) const {
+    return RoundUsd(InputCost(usage) + OutputCost(usage));
+  }
 };
 
 class ServiceMetrics : public prometheus::Collectable {

@@ -31,6 +31,13 @@ TEST(Prices, InputOutputAndCachedDiscount) {
   EXPECT_DOUBLE_EQ(p.InputCost(u), (600 * 1.0 + 400 * 0.5) / 1e6);
   EXPECT_DOUBLE_EQ(p.OutputCost(u), 250 * 4.0 / 1e6);
   EXPECT_DOUBLE_EQ(p.Cost(u), p.InputCost(u) + p.OutputCost(u));
+  // Rounded to nano-dollars: 2 input + 5 output tokens sum to
+  // 2.2000000000000003e-05 in binary; the cost is the double nearest 2.2e-05.
+  Usage small;
+  small.prompt_tokens = 2;
+  small.completion_tokens = 5;
+  EXPECT_NE(p.InputCost(small) + p.OutputCost(small), 22e-6);
+  EXPECT_EQ(p.Cost(small), 22e-6);
 }
 
 TEST(ServiceMetrics, CountsPerTenantAndBoundsLabels) {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
+#include "service/usd.h"
 
 namespace phi3::ledger {
 namespace {
@@ -84,7 +85,7 @@ std::string FormatReportJson(const std::vector<ReportRow>& rows, const ReportQue
                           {"prompt_tokens", r.prompt_tokens},
                           {"cached_prompt_tokens", r.cached_prompt_tokens},
                           {"completion_tokens", r.completion_tokens},
-                          {"cost_usd", r.cost_usd}};
+                          {"cost_usd", service::RoundUsd(r.cost_usd)}};  // a sum of rounded costs
   };
   nlohmann::json out;
   out["by"] = GroupName(query.group_by);
