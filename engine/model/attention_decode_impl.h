@@ -8,7 +8,9 @@
 // W provides: F (float vector), kLanes (floats per vector), kMaxColumnRegs
 // (column registers per chain that fit next to 4 chains), and the static
 // ops Zero, Set1, Load and StoreU (unaligned), LoadF16 (kLanes f16 values),
-// Add, Fma(a, b, c) = a * b + c, RoundToF16 (to the nearest f16, as f32).
+// Add, Fma(a, b, c) = a * b + c, RoundToF16 (to the nearest f16, as f32),
+// and ScoresDecodeF16N<NV>, the level's decode scores for head_dim = 16 NV
+// with its prefetch list already free of null entries.
 #ifndef PHI3_ENGINE_MODEL_ATTENTION_DECODE_IMPL_H_
 #define PHI3_ENGINE_MODEL_ATTENTION_DECODE_IMPL_H_
 
@@ -119,6 +121,22 @@ void PvDecodeF16N(const float* p, const uint8_t* base, const int64_t* offsets, i
   constexpr int kNumPasses = (kNumRegs + W::kMaxColumnRegs - 1) / W::kMaxColumnRegs;
   constexpr int kG = (kNumRegs + kNumPasses - 1) / kNumPasses;
   PvPasses<W, kNumRegs, kG, 32 * NV>(p, base, offsets, n, kHd, x);
+}
+
+// AttentionTileKernels::scores_decode_f16. Null prefetch entries are dropped
+// once here rather than tested per row.
+template <class W>
+void ScoresDecodeF16Simd(const float* q, const uint8_t* base, const int64_t* offsets, int n,
+                         int head_dim, float* scores, const uint8_t* const* prefetch,
+                         int num_prefetch) {
+  const uint8_t* pf[4];
+  int np = 0;
+  for (int f = 0; f < num_prefetch && np < 4; ++f) {
+    if (prefetch[f] != nullptr) pf[np++] = prefetch[f];
+  }
+  WithHeadChunks(head_dim, [&]<int NV>() {
+    W::template ScoresDecodeF16N<NV>(q, base, offsets, n, scores, pf, np);
+  });
 }
 
 // AttentionTileKernels::pv_decode_f16.

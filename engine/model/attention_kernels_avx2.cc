@@ -47,21 +47,6 @@ void AxpyF16Avx2(float a, const uint16_t* v, float* y, int n) {
   for (; i < n; ++i) y[i] += a * F16ToF32(v[i]);
 }
 
-struct W256 {
-  using F = __m256;
-  static constexpr int kLanes = 8;
-  static constexpr int kMaxColumnRegs = 3;  // 4 chains x 3 of the 16 ymm
-  static F Zero() { return _mm256_setzero_ps(); }
-  static F Set1(float x) { return _mm256_set1_ps(x); }
-  static F Load(const float* p) { return _mm256_loadu_ps(p); }
-  static void StoreU(float* p, F v) { _mm256_storeu_ps(p, v); }
-  static F LoadF16(const uint16_t* p) { return Load8F16(p); }
-  static F Add(F a, F b) { return _mm256_add_ps(a, b); }
-  static F Fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
-  static F RoundToF16(F v) {
-    return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
-  }
-};
 
 // Decode scores from the f16 pool: the orders of attention.h with 16-lane
 // vectors as (lo, hi) pairs of 8-lane registers.
@@ -151,18 +136,26 @@ void ScoresDecodeF16Avx2N(const float* q, const uint8_t* base, const int64_t* of
   }
 }
 
-void ScoresDecodeF16Avx2(const float* q, const uint8_t* base, const int64_t* offsets, int n,
-                         int head_dim, float* scores, const uint8_t* const* prefetch,
-                         int num_prefetch) {
-  const uint8_t* pf[4];
-  int np = 0;
-  for (int f = 0; f < num_prefetch && np < 4; ++f) {
-    if (prefetch[f] != nullptr) pf[np++] = prefetch[f];
+struct W256 {
+  using F = __m256;
+  static constexpr int kLanes = 8;
+  static constexpr int kMaxColumnRegs = 3;  // 4 chains x 3 of the 16 ymm
+  static F Zero() { return _mm256_setzero_ps(); }
+  static F Set1(float x) { return _mm256_set1_ps(x); }
+  static F Load(const float* p) { return _mm256_loadu_ps(p); }
+  static void StoreU(float* p, F v) { _mm256_storeu_ps(p, v); }
+  static F LoadF16(const uint16_t* p) { return Load8F16(p); }
+  static F Add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F Fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F RoundToF16(F v) {
+    return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
   }
-  WithHeadChunks(head_dim, [&]<int NV>() {
-    ScoresDecodeF16Avx2N<NV>(q, base, offsets, n, scores, pf, np);
-  });
-}
+  template <int NV>
+  static void ScoresDecodeF16N(const float* q, const uint8_t* base, const int64_t* offsets, int n,
+                               float* scores, const uint8_t* const* prefetch, int num_prefetch) {
+    ScoresDecodeF16Avx2N<NV>(q, base, offsets, n, scores, prefetch, num_prefetch);
+  }
+};
 
 }  // namespace
 
@@ -179,7 +172,7 @@ const AttentionTileKernels& Avx2TileKernels() {
       AccumulatePvGeneric,
       F16ToF32Simd<W256>,
       RoundF16Simd<W256>,
-      ScoresDecodeF16Avx2,
+      ScoresDecodeF16Simd<W256>,
       PvDecodeF16Simd<W256>,
       RopeNeoxFused};
   return kKernels;

@@ -116,21 +116,6 @@ inline __m512 LoadF16(const void* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(static_cast<const __m256i*>(p)));
 }
 
-struct W512 {
-  using F = __m512;
-  static constexpr int kLanes = 16;
-  static constexpr int kMaxColumnRegs = 6;  // 4 chains x 6 of the 32 zmm
-  static F Zero() { return _mm512_setzero_ps(); }
-  static F Set1(float x) { return _mm512_set1_ps(x); }
-  static F Load(const float* p) { return _mm512_loadu_ps(p); }
-  static void StoreU(float* p, F v) { _mm512_storeu_ps(p, v); }
-  static F LoadF16(const uint16_t* p) { return phi3::internal::LoadF16(p); }
-  static F Add(F a, F b) { return _mm512_add_ps(a, b); }
-  static F Fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
-  static F RoundToF16(F v) {
-    return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
-  }
-};
 
 // One lane class: acc (nv vectors) += p[j] * v_j for j = first, first +
 // stride, ... < n, in order, with the class's accumulator kept in registers.
@@ -258,19 +243,26 @@ void ScoresDecodeF16N(const float* q, const uint8_t* base, const int64_t* offset
   }
 }
 
-void ScoresDecodeF16Avx512(const float* q, const uint8_t* base, const int64_t* offsets, int n,
-                           int head_dim, float* scores, const uint8_t* const* prefetch,
-                           int num_prefetch) {
-  // Null entries dropped once here rather than tested per row.
-  const uint8_t* pf[4];
-  int np = 0;
-  for (int f = 0; f < num_prefetch && np < 4; ++f) {
-    if (prefetch[f] != nullptr) pf[np++] = prefetch[f];
+struct W512 {
+  using F = __m512;
+  static constexpr int kLanes = 16;
+  static constexpr int kMaxColumnRegs = 6;  // 4 chains x 6 of the 32 zmm
+  static F Zero() { return _mm512_setzero_ps(); }
+  static F Set1(float x) { return _mm512_set1_ps(x); }
+  static F Load(const float* p) { return _mm512_loadu_ps(p); }
+  static void StoreU(float* p, F v) { _mm512_storeu_ps(p, v); }
+  static F LoadF16(const uint16_t* p) { return phi3::internal::LoadF16(p); }
+  static F Add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F Fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F RoundToF16(F v) {
+    return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
   }
-  WithHeadChunks(head_dim, [&]<int NV>() {
-    ScoresDecodeF16N<NV>(q, base, offsets, n, scores, pf, np);
-  });
-}
+  template <int NV>
+  static void ScoresDecodeF16N(const float* q, const uint8_t* base, const int64_t* offsets, int n,
+                               float* scores, const uint8_t* const* prefetch, int num_prefetch) {
+    phi3::internal::ScoresDecodeF16N<NV>(q, base, offsets, n, scores, prefetch, num_prefetch);
+  }
+};
 
 }  // namespace
 
@@ -282,7 +274,7 @@ const AttentionTileKernels& Avx512TileKernels() {
       AccumulatePvAvx512,
       F16ToF32Simd<W512>,
       RoundF16Simd<W512>,
-      ScoresDecodeF16Avx512,
+      ScoresDecodeF16Simd<W512>,
       PvDecodeF16Simd<W512>,
       RopeNeoxFused};
   return kKernels;
