@@ -49,7 +49,7 @@ absl::StatusOr<std::unique_ptr<Phi3Model>> Phi3Model::Load(const GgufFile& file,
   model->weights_ = *std::move(weights);
   model->context_size_ = options.context_size > 0
                              ? options.context_size
-                             : std::min(4096, model->hparams_.context_length);
+                             : std::min(kDefaultContextSize, model->hparams_.context_length);
   // llama.cpp: n_ctx_seq (n_ctx padded to 256) > n_ctx_orig_yarn -> long.
   model->use_long_factors_ =
       !model->weights_.rope_factors_long.empty() &&

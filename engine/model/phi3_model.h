@@ -43,9 +43,14 @@
 
 namespace phi3 {
 
+// The context served when none is asked for, capped by the model's trained
+// context (phi3-mini-4k's; the 128k models would need GBs of KV per sequence).
+inline constexpr int kDefaultContextSize = 4096;
+
 struct ModelOptions {
   int num_threads = 0;   // compute threads; 0 = std::thread::hardware_concurrency()
-  // Positions per sequence (llama.cpp's n_ctx); 0 = min(4096, context_length).
+  // Positions per sequence (llama.cpp's n_ctx); 0 = min(kDefaultContextSize,
+  // context_length).
   // Decides the LongRoPE factor set. Must be <= the trained context_length.
   int context_size = 0;
   // Repack every Q4_0/Q4_K/Q5_K/Q6_K matrix MatMul reads (not token_embd, which is

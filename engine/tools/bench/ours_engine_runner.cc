@@ -12,6 +12,7 @@
 #include "engine/engine.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/model/phi3_hparams.h"
+#include "engine/model/phi3_model.h"
 #include "engine/tools/bench/bench_stats.h"
 #include "engine/tools/bench/ours_runner.h"
 
@@ -210,7 +211,7 @@ absl::StatusOr<std::unique_ptr<OursRunner>> NewEngineRunner(const OursOptions& o
   EngineOptions engine_options;
   engine_options.model_path = options.model_path;
   engine_options.num_threads = options.num_threads;
-  engine_options.context_size = 0;  // min(4096, trained)
+  engine_options.context_size = 0;  // min(kDefaultContextSize, trained)
   engine_options.max_running_sequences =
       std::max(engine_options.max_running_sequences, options.max_streams);
   engine_options.max_waiting_requests =
@@ -221,7 +222,7 @@ absl::StatusOr<std::unique_ptr<OursRunner>> NewEngineRunner(const OursOptions& o
   const int64_t stream_tokens =
       static_cast<int64_t>(options.max_streams) * (8 + options.parallel_tokens + 32);
   // The Engine wants room for at least one full context.
-  const int64_t context = std::min(4096, hparams->context_length);
+  const int64_t context = std::min(kDefaultContextSize, hparams->context_length);
   const int64_t tokens =
       std::max<int64_t>(options.long_figures ? context + 512 : context, stream_tokens);
   const int64_t f16_token_bytes = int64_t{2} * hparams->num_layers * hparams->kv_dim() * 2;
