@@ -32,10 +32,11 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
 
 GenerateStream::GenerateStream(Phi3Service* service, grpc::CallbackServerContext* context,
                                absl::StatusOr<GenerateRequest> request, std::string tenant,
-                               TenantLimiter::StreamSlot slot)
+                               std::string key_id, TenantLimiter::StreamSlot slot)
     : service_(service),
       context_(context),
       tenant_(std::move(tenant)),
+      key_id_(std::move(key_id)),
       want_logprobs_(request.ok() && request->sampling.logprobs),
       prefill_only_(request.ok() && request->prefill_only),
       deadline_(DeadlineOf(context)),
@@ -163,6 +164,7 @@ void GenerateStream::HandleFinish(const FinishEvent& event) {
   }
   finished.request_id = request_id_text_;
   finished.tenant = tenant_;
+  finished.key_id = key_id_;
   finished.api = "grpc";
   finished.usage = event.usage;
   finished.timings = event.timings;

@@ -36,10 +36,11 @@ class GenerateStream final : public grpc::ServerWriteReactor<v1::GenerateRespons
  public:
   // Submits `request` (or finishes with its error) and returns; the engine
   // streams from then on. `tenant` labels the metrics and is charged for the
-  // tokens; `slot` is held until the call is done.
+  // tokens; `key_id` (auth.h Caller) goes into the usage ledger; `slot` is
+  // held until the call is done.
   GenerateStream(Phi3Service* service, grpc::CallbackServerContext* context,
                  absl::StatusOr<GenerateRequest> request, std::string tenant,
-                 TenantLimiter::StreamSlot slot = {});
+                 std::string key_id = "", TenantLimiter::StreamSlot slot = {});
 
   // Server-side cancellation (shutdown): the call ends with UNAVAILABLE.
   void CancelFromServer();
@@ -75,6 +76,7 @@ class GenerateStream final : public grpc::ServerWriteReactor<v1::GenerateRespons
   Phi3Service* const service_;
   grpc::CallbackServerContext* const context_;  // valid until OnDone
   const std::string tenant_;
+  const std::string key_id_;
   const bool want_logprobs_;
   const bool prefill_only_;
   const std::string request_id_text_ = NewRequestId();  // the ledger's key

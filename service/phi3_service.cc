@@ -56,7 +56,8 @@ GenerateStream* Phi3Service::OpenStream(
   }
   absl::StatusOr<GenerateRequest> request = convert(*caller);
   if (request.ok()) request->cache_scope = CacheScopeOf(*caller, options_.isolate_tenants);
-  return new GenerateStream(this, context, std::move(request), caller->tenant, std::move(slot));
+  return new GenerateStream(this, context, std::move(request), caller->tenant, caller->key_id,
+                            std::move(slot));
 }
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* Phi3Service::Generate(

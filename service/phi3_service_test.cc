@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
@@ -574,6 +575,23 @@ TEST_F(ServiceTest, FinalMessageWaitsUntilTheLedgerStoredTheRecord) {
   EXPECT_EQ(record.request_id.size(), 32u);
   EXPECT_EQ(context.GetServerTrailingMetadata().find("phi3-request-id")->second,
             record.request_id);
+}
+
+TEST_F(ServiceTest, LedgerRecordsTheKeyIdNeverTheKey) {
+  auto store = std::make_unique<GatedStore>();
+  GatedStore* gated = store.get();
+  gated->Open();
+  ledger_ = std::make_unique<ledger::UsageLedger>(std::move(store), LedgerOptions("key_id"));
+  Start({}, /*auth=*/true);
+  ASSERT_TRUE(Generate(Request("hi", 2), "secret-b").status.ok());
+  ASSERT_TRUE(Generate(Request("hi", 2), "secret-a").status.ok());
+  ASSERT_EQ(gated->stored().size(), 2u);
+  const std::string b = gated->stored()[0].key_id, a = gated->stored()[1].key_id;
+  EXPECT_EQ(gated->stored()[0].tenant, "tenant-b");
+  EXPECT_EQ(b.size(), 12u);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(b.find("secret"), std::string::npos);
+  EXPECT_EQ(b, absl::BytesToHexString(KeyDigest("secret-b")).substr(0, 12));
 }
 
 TEST_F(ServiceTest, LedgerTotalsEqualMetricsAndWhatClientsReceived) {
