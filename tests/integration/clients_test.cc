@@ -18,19 +18,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-class ClientsTest : public ::testing::Test {
+class ClientsTest : public SharedServerTest {
  protected:
-  static void SetUpTestSuite() {
-    auto server = ServerProcess::Start(GetTools().server, BasicServerArgs());
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = server->release();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(server_, nullptr); }
-
   CommandResult Client(std::vector<std::string> args) {
     std::vector<std::string> argv = {GetTools().client, "--addr", server_->address()};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -43,9 +32,7 @@ class ClientsTest : public ::testing::Test {
     EXPECT_TRUE(s.status.ok());
     return s.tokens;
   }
-  static ServerProcess* server_;
 };
-ServerProcess* ClientsTest::server_ = nullptr;
 
 TEST_F(ClientsTest, GenerateJsonFollowsTheContract) {
   CommandResult r = Client({"generate", "--prompt", "Hello \"quoted\"\nworld", "--max-tokens", "6",

@@ -16,19 +16,10 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class ServerTest : public ::testing::Test {
+class ServerTest : public SharedServerTest {
  protected:
-  static void SetUpTestSuite() {
-    auto server = ServerProcess::Start(GetTools().server, BasicServerArgs());
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = server->release();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
   void SetUp() override {
-    ASSERT_NE(server_, nullptr);
+    SharedServerTest::SetUp();
     stub_ = NewStub(server_->address());
   }
   std::map<std::string, double> Scrape() {
@@ -36,10 +27,8 @@ class ServerTest : public ::testing::Test {
     EXPECT_TRUE(body.ok()) << body.status();
     return ParseMetrics(body.ok() ? *body : "");
   }
-  static ServerProcess* server_;
   std::unique_ptr<v1::Phi3::Stub> stub_;
 };
-ServerProcess* ServerTest::server_ = nullptr;
 
 TEST(ServerStartup, HelpDocumentsTheContractFlags) {
   CommandResult r = RunCommand({GetTools().server, "--help"}, absl::Seconds(20));

@@ -47,6 +47,19 @@ std::vector<std::string> BasicServerArgs() {
   return {"--model=" + TinyModel(), "--no-auth", "--threads=1"};
 }
 
+ServerProcess* SharedServerTest::server_ = nullptr;
+
+void SharedServerTest::SetUpTestSuite() {
+  auto server = ServerProcess::Start(GetTools().server, BasicServerArgs());
+  ASSERT_TRUE(server.ok()) << server.status();
+  server_ = server->release();
+}
+
+void SharedServerTest::TearDownTestSuite() {
+  delete server_;
+  server_ = nullptr;
+}
+
 std::unique_ptr<v1::Phi3::Stub> NewStub(const std::string& address) {
   return v1::Phi3::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
 #include "proto/phi3/v1/phi3.grpc.pb.h"
 #include "tests/integration/process_util.h"
 
@@ -32,6 +33,17 @@ const std::string& TinyModel();
 
 // Server args used by most tests: the tiny model, no auth, 1 compute thread.
 std::vector<std::string> BasicServerArgs();
+
+// A fixture whose tests share one server (BasicServerArgs()) started once per
+// test suite and stopped after it.
+class SharedServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite();
+  static void TearDownTestSuite();
+  void SetUp() override { ASSERT_NE(server_, nullptr); }
+
+  static ServerProcess* server_;
+};
 
 std::unique_ptr<v1::Phi3::Stub> NewStub(const std::string& address);
 
