@@ -116,12 +116,18 @@ void RunStress(bool prefix_cache, uint32_t seed) {
       ASSERT_FALSE(s.sink->token_after_finish());
       const FinishEvent f = s.sink->finish();
       EXPECT_EQ(f.usage.completion_tokens, static_cast<int>(s.sink->tokens().size()));
-      EXPECT_EQ(f.usage.prompt_tokens, static_cast<int>(s.request.prompt_tokens.size()));
+      // Billed: the prompt tokens processed (computed or reused), so all of
+      // them once a token was sampled, fewer or none when cancelled earlier.
+      const int prompt_size = static_cast<int>(s.request.prompt_tokens.size());
+      EXPECT_LE(f.usage.cached_prompt_tokens, f.usage.prompt_tokens);
+      if (!s.sink->tokens().empty()) EXPECT_EQ(f.usage.prompt_tokens, prompt_size);
       const std::vector<int32_t> expected = Reference(model, s.request);
       if (f.reason == FinishReason::kLength || f.reason == FinishReason::kStop) {
         ++completed;
+        EXPECT_EQ(f.usage.prompt_tokens, prompt_size);
         EXPECT_EQ(s.sink->tokens(), expected) << "request " << s.id;
       } else {
+        EXPECT_LE(f.usage.prompt_tokens, prompt_size);
         // Cancelled or expired: what was produced is a prefix of the answer.
         cancelled += f.reason == FinishReason::kCancelled;
         deadline += f.reason == FinishReason::kDeadline;
