@@ -1,32 +1,30 @@
-// One Generate or Chat call: a gRPC write reactor fed by the engine's
-// TokenSink events.
+// One Generate or Chat call: a gRPC write reactor that sends what its
+// Generation (service/generation.h) produces.
 //
-// Invariants (all under *mu_): at most one write is in flight; tokens that
-// arrive meanwhile accumulate in pending_ and go out as one message when the
-// write completes, so a slow client gets fewer, larger messages; beyond
-// max_buffered_tokens the request is cancelled. Finish() is called exactly
-// once, after the engine's OnFinish and after the usage ledger has stored the
-// request's record (or at once when the request never reached the engine), so
-// a client that received the end of its call is in the ledger even if the
-// server is killed right after; nothing touches the reactor after Finish():
-// OnDone hands it to the service to delete. The tenant's stream slot is given
-// back in OnDone.
+// The last message's usage also goes into the trailers (phi3-usage-bin, with
+// phi3-request-id), where it still arrives when the call ends with an error.
+//
+// The service's watchdog may cancel a stream whose write has waited for the
+// client longer than stream_idle_timeout (CancelIfIdle); it pins the reactor
+// while doing so, and deletes it itself if OnDone ran meanwhile.
+//
+// Invariants: at most one write is in flight; whoever starts a write or the
+// Finish (decided under state_->mu) is the only one to touch the reactor
+// until that operation completes, so the engine thread never touches a
+// reactor that another thread may be finishing. Finish() is called exactly
+// once, after the generation's last chunk (or at once when the request never
+// reached the engine); OnDone deletes the reactor.
 #ifndef PHI3_SERVICE_GENERATE_STREAM_H_
 #define PHI3_SERVICE_GENERATE_STREAM_H_
 
+#include <functional>
 #include <memory>
-#include <optional>
-#include <string>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "engine/engine.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/phi3/v1/phi3.pb.h"
-#include "service/accounting.h"
-#include "service/tenant_limiter.h"
+#include "service/generation.h"
 
 namespace phi3::service {
 
@@ -34,73 +32,33 @@ class Phi3Service;
 
 class GenerateStream final : public grpc::ServerWriteReactor<v1::GenerateResponse> {
  public:
-  // Submits `request` (or finishes with its error) and returns; the engine
-  // streams from then on. `tenant` labels the metrics and is charged for the
-  // tokens; `key_id` (auth.h Caller) goes into the usage ledger; `slot` is
-  // held until the call is done.
+  // Starts the generation with `start` (given the notify callback), or
+  // finishes at once with its error.
+  using Starter =
+      std::function<absl::StatusOr<std::shared_ptr<Generation>>(Generation::Notify notify)>;
+  // `context` must stay valid until OnDone; `service` outlives the stream.
   GenerateStream(Phi3Service* service, grpc::CallbackServerContext* context,
-                 absl::StatusOr<GenerateRequest> request, std::string tenant,
-                 std::string key_id = "", TenantLimiter::StreamSlot slot = {});
+                 const Starter& start);
 
-  // Server-side cancellation (shutdown): the call ends with UNAVAILABLE.
-  void CancelFromServer();
-
-  // Since when a write has been waiting for the client, or nullopt when none
-  // is (or the stream is already being cancelled as idle).
-  std::optional<absl::Time> StalledWriteSince() const;
-  // Cancels the call (and its request) because the client read nothing for
-  // `idle`. REQUIRES: the stream stays alive during the call (the service
-  // pins it).
-  void CancelIdle(absl::Duration idle);
-
-  // TokenSink events, on the engine thread.
-  bool HandleToken(const TokenEvent& event);
-  void HandleFinish(const FinishEvent& event);
+  // Shared by the reactor, the generation's notify and the watchdog.
+  struct State;
+  // Cancels the call when a write has been waiting since before now - idle.
+  static void CancelIfIdle(const std::shared_ptr<State>& state, absl::Time now,
+                           absl::Duration idle);
 
  private:
-  enum class Action { kNone, kWrite, kWriteAndFinish, kFinish };
+  // Takes the generation's output and starts the next write or the Finish if
+  // nothing is in flight. Safe from any thread, also after OnDone.
+  static void Pump(const std::shared_ptr<State>& state);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
   void OnDone() override;
 
-  // Decides the next reactor operation; the caller performs it after
-  // releasing mu_ (a Finish may delete this object at once).
-  Action NextAction() ABSL_EXCLUSIVE_LOCKS_REQUIRED(*mu_);
-  void Perform(Action action);
-  grpc::Status FinalStatus(FinishReason reason, const absl::Status& engine_status) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(*mu_);
-  // The ledger stored the record (or there is no ledger).
-  void HandleStored();
-
   Phi3Service* const service_;
-  grpc::CallbackServerContext* const context_;  // valid until OnDone
-  const std::string tenant_;
-  const std::string key_id_;
-  const bool want_logprobs_;
-  const bool prefill_only_;
-  const std::string request_id_text_ = NewRequestId();  // the ledger's key
-  const absl::Time deadline_;                          // the call's
-  TenantLimiter::StreamSlot slot_;
-
-  const std::shared_ptr<absl::Mutex> mu_ = std::make_shared<absl::Mutex>();
-  bool submitted_ ABSL_GUARDED_BY(*mu_) = false;
-  RequestId request_id_ ABSL_GUARDED_BY(*mu_) = 0;
-  v1::GenerateResponse pending_ ABSL_GUARDED_BY(*mu_);
-  int pending_tokens_ ABSL_GUARDED_BY(*mu_) = 0;
+  grpc::CallbackServerContext* const context_;
+  const std::shared_ptr<State> state_;
   v1::GenerateResponse write_msg_;  // owned by the write in flight
-  bool write_in_flight_ ABSL_GUARDED_BY(*mu_) = false;
-  absl::Time write_started_ ABSL_GUARDED_BY(*mu_);
-  absl::Duration idle_cancelled_after_ ABSL_GUARDED_BY(*mu_);  // zero: not idle-cancelled
-  bool client_gone_ ABSL_GUARDED_BY(*mu_) = false;
-  bool overflow_ ABSL_GUARDED_BY(*mu_) = false;
-  bool server_cancelled_ ABSL_GUARDED_BY(*mu_) = false;
-  bool finish_started_ ABSL_GUARDED_BY(*mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(*mu_) = false;   // engine's OnFinish arrived
-  bool stored_ ABSL_GUARDED_BY(*mu_) = false;     // its ledger record is durable
-  bool deadline_passed_ ABSL_GUARDED_BY(*mu_) = false;  // gRPC cancelled it at its deadline
-  grpc::Status final_status_ ABSL_GUARDED_BY(*mu_);
-  std::optional<absl::Time> last_token_time_ ABSL_GUARDED_BY(*mu_);
 };
 
 }  // namespace phi3::service

@@ -74,7 +74,7 @@ ServiceMetrics::ServiceMetrics(Prices prices, int max_tenants,
   auto gauge = [&r](const char* name, const char* help) {
     return &BuildGauge().Name(name).Help(help).Register(r).Add({});
   };
-  active_streams_ = gauge("phi3_active_streams", "Generate/Chat calls in progress.");
+  active_streams_ = gauge("phi3_active_streams", "Generation requests in progress (gRPC and HTTP).");
   running_ = gauge("phi3_engine_running_requests", "Requests in the engine's running batch.");
   waiting_ = gauge("phi3_engine_waiting_requests", "Requests waiting in the engine's queue.");
   kv_blocks_used_ = gauge("phi3_kv_cache_used_blocks", "KV cache blocks in use.");

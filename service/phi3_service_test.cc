@@ -56,7 +56,9 @@ class ServiceTest : public ::testing::Test {
     limiter_ = std::make_unique<TenantLimiter>(limiter_options);
     options.limiter = limiter_.get();
     options.usage_ledger = ledger_.get();
-    service_ = std::make_unique<Phi3Service>(engine_.get(), auth_.get(), metrics_.get(), options);
+    core_ = std::make_unique<GenerationService>(engine_.get(), auth_.get(), metrics_.get(),
+                                                options);
+    service_ = std::make_unique<Phi3Service>(core_.get());
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -74,6 +76,7 @@ class ServiceTest : public ::testing::Test {
       server_->Wait();
     }
     service_.reset();
+    core_.reset();
     engine_.reset();
     limiter_.reset();
     ledger_.reset();
@@ -151,6 +154,7 @@ class ServiceTest : public ::testing::Test {
   std::unique_ptr<ApiKeyStore> keys_;
   std::unique_ptr<Authenticator> auth_;
   std::shared_ptr<ServiceMetrics> metrics_;
+  std::unique_ptr<GenerationService> core_;
   std::unique_ptr<Phi3Service> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<v1::Phi3::Stub> stub_;
@@ -289,7 +293,7 @@ TEST_F(ServiceTest, ClientCancelStopsTheEngineAndIsBilled) {
   while (reader->Read(&m)) received += m.token_ids_size();
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
   ASSERT_TRUE(Eventually([&] { return engine_->num_cancelled() == 1; }));
-  ASSERT_TRUE(Eventually([&] { return service_->num_active_streams() == 0; }));
+  ASSERT_TRUE(Eventually([&] { return core_->num_active() == 0; }));
   const double billed = Metric("phi3_completion_tokens_total", {{"tenant", "local"}});
   EXPECT_GE(billed, received);
   EXPECT_LT(billed, 400);
@@ -319,7 +323,7 @@ TEST_F(ServiceTest, DeadlineStopsGenerationAndIsLabelledAndBilledAsSuch) {
   SetDeadline(&context, 300);
   StreamResult r = Drain(stub_->Generate(&context, Request("hi", 400)).get());
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
-  ASSERT_TRUE(Eventually([&] { return service_->num_active_streams() == 0; }));
+  ASSERT_TRUE(Eventually([&] { return core_->num_active() == 0; }));
   const double billed = Metric("phi3_completion_tokens_total", {{"tenant", "local"}});
   EXPECT_LT(billed, 400);
   EXPECT_EQ(Metric("phi3_requests_total", {{"tenant", "local"}, {"finish_reason", "deadline"},
@@ -371,7 +375,7 @@ TEST_F(ServiceTest, CancelAtTheDeadlineIsADeadlineExpiry) {
   StreamResult r = Drain(stub_->Generate(&context, Request("hi", 5)).get());
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   engine_->Resume();
-  ASSERT_TRUE(Eventually([&] { return service_->num_active_streams() == 0; }));
+  ASSERT_TRUE(Eventually([&] { return core_->num_active() == 0; }));
   EXPECT_EQ(Metric("phi3_requests_total", {{"tenant", "local"}, {"finish_reason", "deadline"},
                                            {"code", "DEADLINE_EXCEEDED"}}),
             1);
@@ -406,13 +410,13 @@ TEST_F(ServiceTest, DrainRefusesNewCallsAndFinishesOldOnes) {
   auto reader = stub_->Generate(&context, Request("hi", 50));
   v1::GenerateResponse first;
   ASSERT_TRUE(reader->Read(&first));
-  service_->StartDrain();
+  core_->StartDrain();
   StreamResult refused = Generate(Request("hi", 2));
   EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::UNAVAILABLE);
   StreamResult rest = Drain(reader.get());
   EXPECT_TRUE(rest.status.ok());
   EXPECT_EQ(rest.last.usage().completion_tokens(), 50);
-  EXPECT_TRUE(service_->WaitUntilIdle(absl::Seconds(5)));
+  EXPECT_TRUE(core_->WaitUntilIdle(absl::Seconds(5)));
 }
 
 TEST_F(ServiceTest, CancelAllEndsStreamsUnavailable) {
@@ -423,12 +427,12 @@ TEST_F(ServiceTest, CancelAllEndsStreamsUnavailable) {
   auto reader = stub_->Generate(&context, Request("hi", 400));
   v1::GenerateResponse first;
   ASSERT_TRUE(reader->Read(&first));
-  service_->StartDrain();
-  EXPECT_FALSE(service_->WaitUntilIdle(absl::Milliseconds(20)));
-  service_->CancelAll();
+  core_->StartDrain();
+  EXPECT_FALSE(core_->WaitUntilIdle(absl::Milliseconds(20)));
+  core_->CancelAll();
   StreamResult rest = Drain(reader.get());
   EXPECT_EQ(rest.status.error_code(), grpc::StatusCode::UNAVAILABLE);
-  EXPECT_TRUE(service_->WaitUntilIdle(absl::Seconds(5)));
+  EXPECT_TRUE(core_->WaitUntilIdle(absl::Seconds(5)));
 }
 
 TEST_F(ServiceTest, TokenizeAndModelInfo) {
@@ -621,7 +625,7 @@ TEST_F(ServiceTest, LedgerTotalsEqualMetricsAndWhatClientsReceived) {
     });
   }
   for (auto& t : threads) t.join();
-  ASSERT_TRUE(Eventually([&] { return service_->num_active_streams() == 0; }));
+  ASSERT_TRUE(Eventually([&] { return core_->num_active() == 0; }));
   ledger_->Flush();
   auto rows = ledger::SqliteStore::Open(db).value()->Report({});
   ASSERT_TRUE(rows.ok()) << rows.status();
@@ -733,7 +737,7 @@ TEST_F(ServiceTest, ClientThatReadsNothingIsCancelledAfterTheIdleTimeout) {
   ASSERT_TRUE(Eventually([&] { return Metric("phi3_active_streams", {}) == 1; }));
   ASSERT_TRUE(Eventually([&] { return Metric("phi3_active_streams", {}) == 0; }));
   EXPECT_GE(absl::Now() - start, idle_timeout_);  // not before the client was idle that long
-  EXPECT_EQ(service_->num_active_streams(), 0);
+  EXPECT_EQ(core_->num_active(), 0);
   EXPECT_EQ(limiter_->open_streams("local"), 0);
   v1::GenerateResponse m;
   while (reader->Read(&m)) {}

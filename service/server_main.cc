@@ -26,6 +26,8 @@
 #include "prometheus/exposer.h"
 #include "service/auth.h"
 #include "service/flag_checks.h"
+#include "service/generation_service.h"
+#include "service/http_server.h"
 #include "service/ledger/ledger_store.h"
 #include "service/ledger/usage_ledger.h"
 #include "service/ledger_metrics.h"
@@ -42,6 +44,11 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "gRPC address HOST:PORT; port 0 picks a free port (printed in the ready line).");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9400",
           "Prometheus /metrics address HOST:PORT (port 0 picks one); empty disables.");
+ABSL_FLAG(std::string, http_listen, "",
+          "OpenAI-compatible HTTP API address HOST:PORT (port 0 picks one); empty disables.");
+ABSL_FLAG(std::string, served_model_name, "",
+          "Model name the HTTP API lists and answers with; empty = the file name without .gguf.");
+ABSL_FLAG(int, http_threads, 32, "HTTP connections served at once (more wait in a queue).");
 ABSL_FLAG(std::string, api_keys, "",
           "API keys file: `KEY TENANT [group=G] [streams=N] [tpm=N] [tpd=N]` per line, "
           "# comments; reloaded on SIGHUP (a reload that yields no key keeps the current ones).");
@@ -162,6 +169,8 @@ int Run() {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A write to a vanished HTTP client must fail, not kill the server.
+  signal(SIGPIPE, SIG_IGN);
 
   const std::string model_path = absl::GetFlag(FLAGS_model);
   if (model_path.empty()) Fail("--model FILE is required (see --help)");
@@ -291,7 +300,8 @@ int Run() {
   TenantLimiter limiter(limiter_options);
   service_options.limiter = &limiter;
   service_options.engine_options = engine_options;
-  Phi3Service service(engine.get(), &auth, metrics.get(), service_options);
+  GenerationService core(engine.get(), &auth, metrics.get(), service_options);
+  Phi3Service service(&core);
 
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
   if (!tls_cert.empty()) {
@@ -316,15 +326,29 @@ int Run() {
   if (server == nullptr || port == 0) {
     Fail(absl::StrCat("cannot listen on ", listen, " (address in use or invalid)"));
   }
+  std::unique_ptr<HttpServer> http;
+  std::string http_address = "off";
+  if (const std::string http_listen = absl::GetFlag(FLAGS_http_listen); !http_listen.empty()) {
+    std::string model_id = absl::GetFlag(FLAGS_served_model_name);
+    if (model_id.empty()) {
+      model_id = model_path.substr(model_path.rfind('/') + 1);
+      if (absl::EndsWith(model_id, ".gguf")) model_id.resize(model_id.size() - 5);
+    }
+    absl::StatusOr<std::unique_ptr<HttpServer>> started = HttpServer::Start(
+        &core, {http_listen, tls_cert, tls_key, model_id, absl::GetFlag(FLAGS_http_threads)});
+    if (!started.ok()) Fail(std::string(started.status().message()));
+    http = *std::move(started);
+    http_address = absl::StrCat(HostOf(http_listen), ":", http->port());
+  }
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(true);
   health->SetServingStatus("phi3.v1.Phi3", true);
 
   Log(absl::StrFormat(
-      "ready grpc=%s:%d metrics=%s model=%s (%s, %s, ctx %d) auth=%s tls=%s ledger=%s",
-      HostOf(listen), port, metrics_address, model_path, info.name, info.quantization,
-      info.context_size, no_auth ? "off" : "on", tls_cert.empty() ? "off" : "on",
-      usage_ledger ? usage_ledger->description() : "none"));
+      "ready grpc=%s:%d metrics=%s http=%s model=%s (%s, %s, ctx %d) auth=%s tls=%s ledger=%s",
+      HostOf(listen), port, metrics_address, http_address, model_path, info.name,
+      info.quantization, info.context_size, no_auth ? "off" : "on",
+      tls_cert.empty() ? "off" : "on", usage_ledger ? usage_ledger->description() : "none"));
 
   for (;;) {
     int signal_number = 0;
@@ -344,16 +368,17 @@ int Run() {
   const absl::Duration drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   // Refuse new work before saying so: whoever reads the log line may check
   // health and send a call right away.
-  const int in_flight = service.num_active_streams();
+  const int in_flight = core.num_active();
   health->SetServingStatus(false);
-  service.StartDrain();
+  core.StartDrain();
   Log(absl::StrCat("draining ", in_flight, " streams (timeout ",
                    absl::FormatDuration(drain_timeout), ")"));
-  if (!service.WaitUntilIdle(drain_timeout)) {
-    Log(absl::StrCat("drain timeout: cancelling ", service.num_active_streams(), " streams"));
-    service.CancelAll();
-    service.WaitUntilIdle(absl::Seconds(5));
+  if (!core.WaitUntilIdle(drain_timeout)) {
+    Log(absl::StrCat("drain timeout: cancelling ", core.num_active(), " streams"));
+    core.CancelAll();
+    core.WaitUntilIdle(absl::Seconds(5));
   }
+  if (http != nullptr) http->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   server->Wait();
   engine.reset();

@@ -130,7 +130,8 @@ int main(int argc, char** argv) {
   service_options.limits.context_size = info.context_size;
   service_options.limits.vocab_size = info.vocab_size;
   service_options.max_buffered_tokens = 1 << 20;  // the fake engine outruns any client
-  phi3::service::Phi3Service service(engine->get(), &auth, &metrics, service_options);
+  phi3::service::GenerationService core(engine->get(), &auth, &metrics, service_options);
+  phi3::service::Phi3Service service(&core);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);

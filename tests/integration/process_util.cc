@@ -142,7 +142,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   }
   const int fd = err[0];
   server->reader_ = std::thread([s = server.get(), fd] { s->ReadLog(fd); });
-  const std::regex ready(R"(ready grpc=(\S+) metrics=(\S+))");
+  const std::regex ready(R"(ready grpc=(\S+) metrics=(\S+) http=(\S+))");
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
     std::smatch m;
@@ -150,6 +150,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     if (std::regex_search(log, m, ready)) {
       server->address_ = m[1];
       server->metrics_address_ = m[2];
+      server->http_address_ = m[3];
       return server;
     }
     if (server->WaitForExit(absl::Milliseconds(20)) != -1 || server->exited_) {

@@ -40,6 +40,8 @@ class ServerProcess {
 
   const std::string& address() const { return address_; }          // 127.0.0.1:PORT
   const std::string& metrics_address() const { return metrics_address_; }
+  // The OpenAI-compatible HTTP API's HOST:PORT ("off" without --http-listen).
+  const std::string& http_address() const { return http_address_; }
   pid_t pid() const { return pid_; }
   void Signal(int signal_number);
   // Exit code after the process ends, or -1 at the timeout / on a signal.
@@ -57,6 +59,7 @@ class ServerProcess {
   int exit_code_ = -1;
   std::string address_;
   std::string metrics_address_;
+  std::string http_address_;
   std::thread reader_;
   mutable absl::Mutex mu_;
   std::string log_ ABSL_GUARDED_BY(mu_);
