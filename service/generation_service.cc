@@ -29,7 +29,13 @@ GenerationService::GenerationService(Engine* engine, const Authenticator* auth,
                                      ServiceMetrics* metrics, ServiceOptions options)
     : engine_(engine), auth_(auth), metrics_(metrics), options_(std::move(options)) {}
 
-GenerationService::~GenerationService() = default;
+GenerationService::~GenerationService() {
+  // A Generation calls Released() on destruction, possibly from the engine's
+  // or the ledger's thread: wait for the last one.
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return active_.empty(); };
+  mu_.Await(absl::Condition(&idle));
+}
 
 absl::StatusOr<Caller> GenerationService::Admit(
     std::optional<absl::string_view> authorization) const {

@@ -56,9 +56,12 @@ struct ServiceOptions {
 
 class GenerationService {
  public:
-  // `engine`, `auth` and `metrics` must outlive the service.
+  // `engine`, `auth` and `metrics` (and options.usage_ledger) must outlive the
+  // service.
   GenerationService(Engine* engine, const Authenticator* auth, ServiceMetrics* metrics,
                     ServiceOptions options);
+  // Waits until every Generation it started is released (by the transport,
+  // the engine and the ledger).
   ~GenerationService();
 
   // The caller from a call's authorization value ("Bearer KEY"), or
