@@ -6,6 +6,7 @@
 # Other arguments go to phi3-server as given (see `phi3-server --help`).
 #
 #   scripts/run.sh                                # demo model, 127.0.0.1:50051, metrics :9400
+#   scripts/run.sh --http-listen 127.0.0.1:8080   # also the OpenAI-compatible HTTP API
 #   scripts/run.sh --model /models/phi3-mini-q4.gguf --threads 8
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,5 +35,28 @@ fi
 has_flag listen || args+=("--listen=127.0.0.1:50051")
 has_flag metrics-listen || args+=("--metrics-listen=127.0.0.1:9400")
 
-echo "run.sh: try it: $build_dir/clients/cpp/phi3-client --addr 127.0.0.1:50051 generate --prompt 'Hello' --max-tokens 16 --stats" >&2
-exec "$build_dir/service/phi3-server" "${args[@]}"
+# Passes the server's log through and, once the model has loaded and the
+# server is ready, says how to reach it (real addresses, key or not). Ignores
+# Ctrl-C so the server's last lines (draining, stopped) still show.
+hint_after_ready() {
+  trap '' INT TERM
+  local line ready='ready grpc=([^ ]+) metrics=([^ ]+) http=([^ ]+) .* auth=(on|off) tls=(on|off)'
+  while IFS= read -r line; do
+    printf '%s\n' "$line"
+    [[ $line =~ $ready ]] || continue
+    local grpc=${BASH_REMATCH[1]} metrics=${BASH_REMATCH[2]} http=${BASH_REMATCH[3]}
+    local key_flag="" key_header="" tls_flag="" scheme=http
+    if [[ ${BASH_REMATCH[4]} == on ]]; then
+      key_flag=" --api-key YOUR_KEY"
+      key_header=" -H 'Authorization: Bearer YOUR_KEY'"
+    fi
+    [[ ${BASH_REMATCH[5]} == on ]] && { tls_flag=" --tls --ca-cert CA.pem"; scheme=https; }
+    echo "run.sh: ready. Try it:"
+    echo "  $build_dir/clients/cpp/phi3-client --addr $grpc$key_flag$tls_flag generate --prompt 'Hello' --max-tokens 16 --stats"
+    if [[ $http != off ]]; then
+      echo "  curl -s $scheme://$http/v1/chat/completions$key_header -d '{\"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}], \"max_tokens\": 16}'"
+    fi
+    [[ $metrics != off ]] && echo "  curl -s http://$metrics/metrics | grep phi3_"
+  done
+}
+exec "$build_dir/service/phi3-server" "${args[@]}" 2> >(hint_after_ready >&2)
