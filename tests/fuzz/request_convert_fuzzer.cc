@@ -7,14 +7,19 @@
 #include <cstdint>
 
 #include "engine/engine.h"
+#include "google/protobuf/stubs/logging.h"
 #include "proto/phi3/v1/phi3.pb.h"
 #include "service/request_convert.h"
 #include "service/testing/fake_engine.h"
 #include "tests/fuzz/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static phi3::service::testing::FakeEngine* engine =
-      new phi3::service::testing::FakeEngine(phi3::service::testing::FakeEngineOptions{});
+  static phi3::service::testing::FakeEngine* engine = [] {
+    // Invalid UTF-8 in string fields is a parse failure; protobuf's log line
+    // for each one would only slow the fuzzer down.
+    google::protobuf::SetLogHandler(nullptr);
+    return new phi3::service::testing::FakeEngine(phi3::service::testing::FakeEngineOptions{});
+  }();
   if (size == 0) return 0;
   phi3::service::RequestLimits limits;
   limits.context_size = engine->Info().context_size;
