@@ -12,15 +12,15 @@
 #include <algorithm>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "cli/flags.h"
+#include "cli/version.h"
 #include "engine/engine.h"
+#include "grpc/support/log.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "prometheus/exposer.h"
@@ -32,7 +32,9 @@
 #include "service/ledger/usage_ledger.h"
 #include "service/ledger_metrics.h"
 #include "service/metrics.h"
+#include "service/listen_check.h"
 #include "service/phi3_service.h"
+#include "service/process_metrics.h"
 #include "service/reflection_service.h"
 #include "service/tenant_limiter.h"
 #include "service/request_convert.h"
@@ -160,6 +162,45 @@ std::string HostOf(const std::string& address) {
   return colon == std::string::npos ? address : address.substr(0, colon);
 }
 
+// gRPC logs its own lines (e.g. a raw E-line for a taken port) to stderr;
+// ours say what matters. GRPC_VERBOSITY (gRPC's own variable) brings them back.
+void QuietGrpcLogs() {
+  if (std::getenv("GRPC_VERBOSITY") == nullptr) gpr_set_log_function([](gpr_log_func_args*) {});
+}
+
+const cli::ProgramInfo& ServerProgram() {
+  static const cli::ProgramInfo* info = new cli::ProgramInfo{
+      "phi3-server",
+      "serves Phi-3-mini from a GGUF file over gRPC (phi3.v1.Phi3) and an optional "
+      "OpenAI-compatible HTTP API, with Prometheus metrics.",
+      "phi3-server --model FILE.gguf (--api-keys FILE | --no-auth) [options]",
+      {{"Model", {"model=FILE.gguf", "model_sha256=HEX", "served_model_name=NAME", "threads=N",
+                  "ctx=TOKENS"}},
+       {"Network",
+        {"listen=HOST:PORT", "http_listen=HOST:PORT", "metrics_listen=HOST:PORT",
+         "http_threads=N", "reflection", "drain_timeout=DURATION"}},
+       {"Security",
+        {"api_keys=FILE", "no_auth", "tls_cert=FILE.pem", "tls_key=FILE.pem",
+         "isolate_tenants", "max_streams_per_tenant=N"}},
+       {"Engine limits",
+        {"max_running=N", "max_batched_tokens=N", "max_waiting=N", "kv_cache_mb=MIB",
+         "kv_cache_type=TYPE", "kv_block_size=TOKENS", "prefix_cache", "default_max_tokens=N",
+         "max_prompt_bytes=BYTES", "max_stop_strings=N", "max_buffered_tokens=N",
+         "stream_idle_timeout=DURATION"}},
+       {"Prices and accounting",
+        {"price_input=USD", "price_cached_input=USD", "price_output=USD",
+         "usage_ledger=URI", "usage_ledger_spill=FILE", "max_tenant_labels=N"}}},
+      "  phi3-server --model Phi-3-mini-4k-instruct-q4.gguf --no-auth\n"
+      "  phi3-server --model m.gguf --api-keys keys.txt --listen 0.0.0.0:50051 \\\n"
+      "      --http-listen 0.0.0.0:8080 --tls-cert cert.pem --tls-key key.pem --threads 8\n"
+      "  PHI3_MODEL=m.gguf PHI3_NO_AUTH=true phi3-server\n",
+      "Logs one line containing \"ready grpc=HOST:PORT metrics=HOST:PORT http=HOST:PORT\"\n"
+      "when serving. SIGHUP reloads the API keys; SIGTERM drains in-flight requests, then\n"
+      "exits 0. Exit status 1: cannot start (the message says why).\n",
+      /*environment=*/true};
+  return *info;
+}
+
 int Run() {
   // Signals are taken by sigwait below; block them before any thread starts
   // so every thread inherits the mask.
@@ -244,6 +285,7 @@ int Run() {
       prices, absl::GetFlag(FLAGS_max_tenant_labels),
       [engine_ptr] { return engine_ptr->Stats(); }, info);
 
+  auto process_metrics = std::make_shared<ProcessMetrics>(ProjectVersion(), GitRevision());
   std::unique_ptr<prometheus::Exposer> exposer;
   std::string metrics_address = "off";
   if (const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
@@ -251,9 +293,12 @@ int Run() {
     try {
       exposer = std::make_unique<prometheus::Exposer>(metrics_listen, 2);
     } catch (const std::exception& e) {
-      Fail(absl::StrCat("cannot listen for metrics on ", metrics_listen, ": ", e.what()));
+      // prometheus-cpp only says "null context when constructing CivetServer".
+      Fail(absl::StrCat("cannot listen for metrics on ", metrics_listen, ": ",
+                        WhyCannotListen(metrics_listen)));
     }
     exposer->RegisterCollectable(metrics);
+    exposer->RegisterCollectable(process_metrics);
     const std::vector<int> ports = exposer->GetListeningPorts();
     metrics_address = absl::StrCat(HostOf(metrics_listen), ":", ports.empty() ? 0 : ports[0]);
   }
@@ -300,6 +345,7 @@ int Run() {
   TenantLimiter limiter(limiter_options);
   service_options.limiter = &limiter;
   service_options.engine_options = engine_options;
+  service_options.server_version = ProjectVersion();
   GenerationService core(engine.get(), &auth, metrics.get(), service_options);
   Phi3Service service(&core);
 
@@ -324,7 +370,7 @@ int Run() {
   if (absl::GetFlag(FLAGS_reflection)) builder.RegisterService(&reflection);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
-    Fail(absl::StrCat("cannot listen on ", listen, " (address in use or invalid)"));
+    Fail(absl::StrCat("cannot listen on ", listen, ": ", WhyCannotListen(listen)));
   }
   std::unique_ptr<HttpServer> http;
   std::string http_address = "off";
@@ -392,35 +438,7 @@ int Run() {
 }  // namespace phi3::service
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "Serves Phi-3 over gRPC (phi3.v1.Phi3) with Prometheus metrics.\n"
-      "Usage: phi3-server --model FILE.gguf --listen HOST:PORT --metrics-listen HOST:PORT\n"
-      "       [--api-keys FILE | --no-auth] [--threads N] [--tls-cert F --tls-key F]\n"
-      "Flag names may be written with dashes or underscores (--no-auth = --no_auth).\n"
-      "Logs one line containing \"ready grpc=HOST:PORT metrics=HOST:PORT\" when serving;\n"
-      "SIGHUP reloads the API keys; SIGTERM drains and exits 0.");
-  // --help lists the flags of this file (absl matches files to the program
-  // name by default, and ours differ).
-  absl::FlagsUsageConfig usage_config;
-  usage_config.contains_help_flags = [](absl::string_view path) {
-    return absl::StrContains(path, "server_main");
-  };
-  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage_config);
-  // absl flags are snake_case; the documented command line uses dashes.
-  std::vector<std::string> args(argv, argv + argc);
-  for (size_t i = 1; i < args.size(); ++i) {
-    std::string& a = args[i];
-    if (a == "--") break;
-    if (a.rfind("--", 0) != 0) continue;
-    const size_t end = std::min(a.find('='), a.size());
-    for (size_t j = 2; j < end; ++j) {
-      if (a[j] == '-') a[j] = '_';
-    }
-  }
-  std::vector<char*> fixed;
-  for (std::string& a : args) fixed.push_back(a.data());
-  fixed.push_back(nullptr);
-  absl::ParseCommandLine(argc, fixed.data());
+  phi3::cli::ParseCommandLine(argc, argv, phi3::service::ServerProgram());
+  phi3::service::QuietGrpcLogs();
   return phi3::service::Run();
 }

@@ -15,6 +15,7 @@ namespace phi3::integration {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class ServerTest : public SharedServerTest {
  protected:
@@ -32,12 +33,39 @@ class ServerTest : public SharedServerTest {
 
 TEST(ServerStartup, HelpDocumentsTheContractFlags) {
   CommandResult r = RunCommand({GetTools().server, "--help"}, absl::Seconds(20));
-  const std::string help = r.out + r.err;
-  for (const char* flag : {"model", "listen", "metrics_listen", "api_keys", "no_auth", "threads",
-                           "tls_cert", "tls_key", "drain_timeout", "price_input", "price_output",
-                           "price_cached_input"}) {
-    EXPECT_THAT(help, HasSubstr(std::string("--") + flag)) << flag;
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.err, "");
+  for (const char* flag : {"model", "listen", "metrics-listen", "http-listen", "api-keys",
+                           "no-auth", "threads", "tls-cert", "tls-key", "drain-timeout",
+                           "price-input", "price-output", "price-cached-input"}) {
+    EXPECT_THAT(r.out, HasSubstr(std::string("\n  --") + flag)) << flag;
   }
+  size_t at = 0;
+  for (const char* group : {"\nModel:\n", "\nNetwork:\n", "\nSecurity:\n",
+                            "\nEngine limits:\n", "\nPrices and accounting:\n", "\nExamples:\n"}) {
+    const size_t found = r.out.find(group, at);
+    EXPECT_NE(found, std::string::npos) << group;
+    at = found == std::string::npos ? at : found;
+  }
+  EXPECT_THAT(r.out, HasSubstr("Default: 127.0.0.1:50051."));
+  EXPECT_THAT(r.out, HasSubstr("[$PHI3_METRICS_LISTEN]"));
+  EXPECT_THAT(r.out, Not(HasSubstr("Other:")));  // every flag is in a group
+}
+
+TEST(ServerStartup, VersionNamesTheBuild) {
+  CommandResult r = RunCommand({GetTools().server, "--version"}, absl::Seconds(20));
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, ::testing::MatchesRegex("phi3-server [0-9]+\\.[0-9]+\\.[0-9]+ \\(git [^)]+\\)\n"));
+}
+
+TEST(ServerStartup, FlagsComeFromTheEnvironmentTooAndTheCommandLineWins) {
+  const std::vector<std::string> env = {"PHI3_MODEL=/nonexistent/env.gguf", "PHI3_NO_AUTH=true"};
+  CommandResult from_env = RunCommand({GetTools().server}, absl::Seconds(30), env);
+  EXPECT_NE(from_env.exit_code, 0);
+  EXPECT_THAT(from_env.err, HasSubstr("cannot load model /nonexistent/env.gguf"));
+  CommandResult both =
+      RunCommand({GetTools().server, "--model=/nonexistent/cli.gguf"}, absl::Seconds(30), env);
+  EXPECT_THAT(both.err, HasSubstr("cannot load model /nonexistent/cli.gguf"));
 }
 
 TEST(ServerStartup, FailsFastOnAMissingModel) {
@@ -72,13 +100,19 @@ TEST(ServerStartup, FailsFastOnTakenPorts) {
        "--listen=127.0.0.1:" + std::to_string(port), "--metrics-listen=127.0.0.1:0"},
       absl::Seconds(30));
   EXPECT_NE(grpc_taken.exit_code, 0);
-  EXPECT_THAT(grpc_taken.err, HasSubstr("cannot listen on 127.0.0.1:" + std::to_string(port)));
+  EXPECT_THAT(grpc_taken.err, HasSubstr("cannot listen on 127.0.0.1:" + std::to_string(port) +
+                                        ": address already in use"));
+  // One line, without gRPC's own log lines.
+  EXPECT_EQ(std::count(grpc_taken.err.begin(), grpc_taken.err.end(), '\n'), 1) << grpc_taken.err;
   CommandResult metrics_taken = RunCommand(
       {GetTools().server, "--model=" + TinyModel(), "--no-auth", "--listen=127.0.0.1:0",
        "--metrics-listen=127.0.0.1:" + std::to_string(port)},
       absl::Seconds(30));
   EXPECT_NE(metrics_taken.exit_code, 0);
-  EXPECT_THAT(metrics_taken.err, HasSubstr("cannot listen for metrics"));
+  EXPECT_THAT(metrics_taken.err, HasSubstr("cannot listen for metrics on 127.0.0.1:" +
+                                          std::to_string(port) + ": address already in use"));
+  EXPECT_EQ(std::count(metrics_taken.err.begin(), metrics_taken.err.end(), '\n'), 1)
+      << metrics_taken.err;
   close(fd);
 }
 
