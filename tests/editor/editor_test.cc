@@ -58,12 +58,8 @@ TEST_F(EditorTest, TlsAndApiKey) {
   const std::string dir = ScratchDir();
   const std::string cert = dir + "/editor_cert.pem", key = dir + "/editor_key.pem";
   const std::string keys = dir + "/editor_keys.txt";
-  CommandResult openssl = RunCommand(
-      {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-       "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
-       "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"},
-      absl::Seconds(30));
-  ASSERT_EQ(openssl.exit_code, 0) << openssl.err;
+  const absl::Status cert_status = WriteSelfSignedCert(cert, key);
+  ASSERT_TRUE(cert_status.ok()) << cert_status;
   std::ofstream(keys) << "editor-key-789 editor\n";
   auto server = ServerProcess::Start(GetTools().server,
                                      {"--model=" + TinyModel(), "--api-keys=" + keys, "--threads=1",

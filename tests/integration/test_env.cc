@@ -43,6 +43,16 @@ const std::string& TinyModel() {
   return *path;
 }
 
+absl::Status WriteSelfSignedCert(const std::string& cert_path, const std::string& key_path) {
+  CommandResult openssl = RunCommand(
+      {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+       "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key_path, "-out", cert_path, "-days",
+       "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"},
+      absl::Seconds(30));
+  if (openssl.exit_code != 0) return absl::InternalError("openssl req failed: " + openssl.err);
+  return absl::OkStatus();
+}
+
 std::vector<std::string> BasicServerArgs() {
   return {"--model=" + TinyModel(), "--no-auth", "--threads=1"};
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "proto/phi3/v1/phi3.grpc.pb.h"
@@ -30,6 +31,10 @@ const Tools& GetTools();
 const std::string& ScratchDir();
 // The tiny random-weights model, generated once per test binary.
 const std::string& TinyModel();
+
+// Writes a self-signed EC certificate for localhost and 127.0.0.1 (valid one
+// day) and its key, with openssl. Returns openssl's stderr on failure.
+absl::Status WriteSelfSignedCert(const std::string& cert_path, const std::string& key_path);
 
 // Server args used by most tests: the tiny model, no auth, 1 compute thread.
 std::vector<std::string> BasicServerArgs();
