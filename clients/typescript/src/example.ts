@@ -1,73 +1,96 @@
-// Streams a completion from phi3-server with @grpc/grpc-js.
-//
-//   npm ci && npm run build
-//   node dist/example.js --addr 127.0.0.1:50051 --prompt "Once upon a time" [--api-key KEY] [--json]
-//
-// The stubs are generated at run time from proto/phi3/v1/phi3.proto by
-// @grpc/proto-loader (set PHI3_PROTO to point elsewhere).
-import * as path from "path";
-import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
+// Streams a completion from phi3-server with the phi3serve-client package.
+// `node dist/example.js --help` lists the options. Exit codes: 0 ok, 1 the
+// call failed ("CODE: message" on stderr), 2 bad usage.
+import { parseArgs } from "util";
+import { DEFAULT_ADDRESS, Phi3Client } from "./index";
 
-interface Usage { prompt_tokens: number; cached_prompt_tokens: number; completion_tokens: number }
-interface Timings { queue_ms: number; ttft_ms: number; total_ms: number }
-interface GenerateResponse {
-  text: string;
-  token_ids: number[];
-  finish_reason: string;  // enum name, e.g. "FINISH_REASON_STOP"
-  usage: Usage | null;
-  cost_usd: number;
-  timings: Timings | null;
-}
+const USAGE = `Usage: node dist/example.js [options]
 
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
+Streams a completion of --prompt from phi3-server.
 
-const protoFile = process.env.PHI3_PROTO ?? path.join(__dirname, "../../../proto/phi3/v1/phi3.proto");
-const definition = protoLoader.loadSync(protoFile, {
-  keepCase: true, enums: String, defaults: true, longs: Number, oneofs: true,
-});
-const api = grpc.loadPackageDefinition(definition) as any;
+Options:
+  --addr HOST:PORT         server address (default ${DEFAULT_ADDRESS})
+  --api-key KEY            sent as 'authorization: Bearer KEY' (default $PHI3_API_KEY)
+  --tls                    connect with TLS (the system's CA roots)
+  --ca-cert FILE           PEM CA certificate that signed the server's (implies --tls)
+  --tls-server-name NAME   name to check in the server's certificate (implies --tls)
+  --prompt TEXT            the raw prompt (default "Hello")
+  --max-tokens N           completion tokens at most (default 32)
+  --temperature T          0 = greedy (default 0)
+  --seed S                 random seed (default 0)
+  --timeout SECONDS        deadline of the call (default 60)
+  --json                   print one JSON object (as phi3-client --json) instead of the text
+  --help                   print this help and exit
+`;
 
-const client = new api.phi3.v1.Phi3(flag("addr", "127.0.0.1:50051"), grpc.credentials.createInsecure());
-const metadata = new grpc.Metadata();
-const apiKey = flag("api-key", "");
-if (apiKey) metadata.set("authorization", `Bearer ${apiKey}`);
-const json = process.argv.includes("--json");
-
-const request = {
-  prompt: flag("prompt", "Hello"),
-  sampling: { temperature: Number(flag("temperature", "0")), seed: Number(flag("seed", "0")) },
-  stop: { max_tokens: Number(flag("max-tokens", "32")) },
-};
-const deadline = new Date(Date.now() + 60_000);
-const call = client.Generate(request, metadata, { deadline });
-
-let text = "";
-const tokens: number[] = [];
-let last: GenerateResponse | null = null;
-call.on("data", (chunk: GenerateResponse) => {
-  text += chunk.text;
-  tokens.push(...chunk.token_ids);
-  if (!json) process.stdout.write(chunk.text);
-  if (chunk.finish_reason !== "FINISH_REASON_UNSPECIFIED") last = chunk;
-});
-call.on("error", (e: grpc.ServiceError) => {
-  console.error(`${grpc.status[e.code]}: ${e.details}`);
-  process.exitCode = 1;
-});
-call.on("end", () => {
-  if (!last) return;
-  const done: GenerateResponse = last;
-  const reason = done.finish_reason.replace(/^FINISH_REASON_/, "");
-  if (json) {
-    console.log(JSON.stringify({
-      text, completion_tokens: tokens, finish_reason: reason,
-      usage: done.usage, cost_usd: done.cost_usd, timings: done.timings,
-    }));
-  } else {
-    console.log(`\n[${reason}, ${done.usage?.completion_tokens} tokens, $${done.cost_usd.toFixed(8)}]`);
+function parse() {
+  try {
+    return parseArgs({
+      options: {
+        "addr": { type: "string", default: DEFAULT_ADDRESS },
+        "api-key": { type: "string" },
+        "tls": { type: "boolean", default: false },
+        "ca-cert": { type: "string" },
+        "tls-server-name": { type: "string" },
+        "prompt": { type: "string", default: "Hello" },
+        "max-tokens": { type: "string", default: "32" },
+        "temperature": { type: "string", default: "0" },
+        "seed": { type: "string", default: "0" },
+        "timeout": { type: "string", default: "60" },
+        "json": { type: "boolean", default: false },
+        "help": { type: "boolean", default: false },
+      },
+    }).values;
+  } catch (e) {
+    process.stderr.write(`example: ${(e as Error).message}\n\n${USAGE}`);
+    process.exit(2);
   }
-});
+}
+
+function numberFlag(value: string, name: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n)) {
+    process.stderr.write(`example: --${name} needs a number, got '${value}'\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+async function main(): Promise<number> {
+  const flags = parse();
+  if (flags.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const client = new Phi3Client(flags.addr, {
+    apiKey: flags["api-key"], tls: flags.tls, caCertFile: flags["ca-cert"],
+    tlsServerName: flags["tls-server-name"],
+    timeoutMs: numberFlag(flags.timeout!, "timeout") * 1000,
+  });
+  const stream = client.generate({
+    prompt: flags.prompt,
+    sampling: { temperature: numberFlag(flags.temperature!, "temperature"),
+                seed: numberFlag(flags.seed!, "seed") },
+    stop: { max_tokens: numberFlag(flags["max-tokens"]!, "max-tokens") },
+  });
+  try {
+    for await (const chunk of stream) {
+      if (!flags.json) process.stdout.write(chunk.text);
+    }
+  } catch (e) {
+    process.stderr.write(`\n${(e as Error).message}\n`);
+    return 1;
+  } finally {
+    client.close();
+  }
+  const done = stream.completion;
+  if (flags.json) {
+    console.log(JSON.stringify(done));
+  } else {
+    console.log(`\n[${done.finish_reason}, ${done.usage.completion_tokens} tokens, ` +
+                `$${done.cost_usd.toFixed(8)}]`);
+  }
+  return 0;
+}
+
+main().then((code) => { process.exitCode = code; });
