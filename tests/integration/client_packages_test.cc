@@ -106,6 +106,21 @@ TEST_F(ClientPackagesTest, PythonPackageInstallsOfflineAndTalksTls) {
   EXPECT_EQ(*JsonStringField(gen.out, "finish_reason"), "LENGTH");
   EXPECT_GT(*JsonNumberField(gen.out, "cost_usd"), 0);
 
+  // The same flags print the same text and log-probability lines as phi3-client.
+  const std::vector<std::string> logprobs = {"generate", "--prompt-tokens", "1,15043",
+                                             "--max-tokens", "3", "--temperature", "0",
+                                             "--top-logprobs", "2"};
+  CommandResult py_logprobs = with(logprobs);
+  std::vector<std::string> cpp = {GetTools().client};
+  for (const std::string& f : Connect()) cpp.push_back(f);
+  cpp.insert(cpp.end(), logprobs.begin(), logprobs.end());
+  CommandResult cpp_logprobs = RunCommand(cpp, absl::Seconds(60));
+  ASSERT_EQ(py_logprobs.exit_code, 0) << py_logprobs.err;
+  ASSERT_EQ(cpp_logprobs.exit_code, 0) << cpp_logprobs.err;
+  EXPECT_THAT(py_logprobs.err, HasSubstr("[token "));
+  EXPECT_EQ(py_logprobs.err, cpp_logprobs.err);
+  EXPECT_EQ(py_logprobs.out, cpp_logprobs.out);
+
   CommandResult chat = with({"chat", "--system", "Be brief.", "--user", "Hi", "--max-tokens",
                              "3", "--temperature", "0", "--stats"});
   ASSERT_EQ(chat.exit_code, 0) << chat.err;
@@ -131,9 +146,12 @@ TEST_F(ClientPackagesTest, PythonPackageInstallsOfflineAndTalksTls) {
 
   ExpectListsOptions(RunCommand({cli, "--help"}, absl::Seconds(30)),
                      {"--addr", "--api-key", "--tls", "--ca-cert", "--tls-server-name",
-                      "--timeout", "--route-key", "--prompt", "--user", "--system",
-                      "--max-tokens", "--temperature", "--seed", "--stop", "--json",
-                      "--stats"});
+                      "--timeout", "--route-key", "--prompt", "--prompt-tokens", "--text",
+                      "--no-bos", "--parse-special", "--user", "--system", "--assistant",
+                      "--max-tokens", "--temperature", "--top-k", "--top-p", "--min-p",
+                      "--repetition-penalty", "--presence-penalty", "--frequency-penalty",
+                      "--seed", "--stop", "--stop-token-id", "--ignore-eos", "--logprobs",
+                      "--top-logprobs", "--json", "--stats"});
 
   // The example runs on the installed package too.
   std::vector<std::string> example = {venv + "/bin/python",

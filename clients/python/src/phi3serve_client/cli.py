@@ -1,6 +1,7 @@
 """phi3serve-client: the Python twin of phi3-client, with the same flags and
-the same output for generate and chat (streamed text, --stats on stderr, one
-JSON object with --json); info --json prints GetModelInfoResponse as proto JSON.
+the same output for generate and chat (streamed text, --stats and --logprobs on
+stderr, one JSON object with --json); info --json prints GetModelInfoResponse
+as proto JSON.
 Exit codes: 0 ok, 1 the call failed ("CODE: message" on stderr), 2 bad usage."""
 from __future__ import annotations
 
@@ -53,8 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
                            "same key go to the same replica and its prefix cache")
     text = p.add_argument_group("input")
     text.add_argument("--prompt", metavar="TEXT", help="generate: the raw prompt")
+    text.add_argument("--prompt-tokens", metavar="ID,ID,...",
+                      help="generate: the prompt as token ids, used as given")
     text.add_argument("--text", metavar="TEXT", help="tokenize: the text")
-    text.add_argument("--no-bos", action="store_true", help="tokenize: no BOS token")
+    text.add_argument("--no-bos", action="store_true",
+                      help="generate, tokenize: no BOS token before the text")
+    text.add_argument("--parse-special", action="store_true",
+                      help="generate, tokenize: special-token text such as <|user|> becomes "
+                           "its id")
     p.set_defaults(turns=[])
     for role in ("system", "user", "assistant"):
         text.add_argument(f"--{role}", dest=role, action=AppendTurn, metavar="TEXT",
@@ -75,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--stop-token-id", action="append", type=int, default=[], metavar="ID",
                      help="stop token id (repeatable)")
     gen.add_argument("--ignore-eos", action="store_true")
+    gen.add_argument("--logprobs", action="store_true",
+                     help="each token's log-probability, on stderr")
+    gen.add_argument("--top-logprobs", type=int, default=0, metavar="N",
+                     help="also the N most likely alternatives per token (implies --logprobs)")
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true",
                      help="print one JSON object (as phi3-client --json) instead of the text")
@@ -84,8 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def print_stream(stream: Stream, args: argparse.Namespace) -> None:
     for chunk in stream:
-        if not args.json:
-            print(chunk.text, end="", flush=True)
+        if args.json:
+            continue
+        print(chunk.text, end="", flush=True)
+        for lp in chunk.logprobs:  # the line phi3-client prints
+            top = "".join(f" {token_id}:{logprob:.4f}" for token_id, logprob in lp.top)
+            print(f"[token {lp.token_id} logprob {lp.logprob:.4f}{top}]", file=sys.stderr)
     done = stream.completion
     if args.json:
         print(json.dumps(done.to_json()))
@@ -110,14 +125,24 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
                    repetition_penalty=args.repetition_penalty,
                    presence_penalty=args.presence_penalty,
                    frequency_penalty=args.frequency_penalty, seed=args.seed, stop=args.stop,
-                   stop_token_ids=args.stop_token_id, ignore_eos=args.ignore_eos)
+                   stop_token_ids=args.stop_token_id, ignore_eos=args.ignore_eos,
+                   logprobs=args.logprobs, top_logprobs=args.top_logprobs)
     with Client(args.addr, api_key=args.api_key, tls=args.tls, ca_cert=args.ca_cert,
                 tls_server_name=args.tls_server_name, route_key=args.route_key,
                 timeout=args.timeout) as client:
         if args.command == "generate":
-            if args.prompt is None:
+            if args.prompt_tokens is not None:
+                try:
+                    ids = [int(i) for i in args.prompt_tokens.split(",") if i]
+                except ValueError:
+                    parser.error("--prompt-tokens needs comma-separated ids")
+                stream = client.generate(prompt_tokens=ids, **options)
+            elif args.prompt is not None:
+                stream = client.generate(args.prompt, add_bos=not args.no_bos,
+                                         parse_special=args.parse_special, **options)
+            else:
                 parser.error("generate needs --prompt TEXT")
-            print_stream(client.generate(args.prompt, **options), args)
+            print_stream(stream, args)
         elif args.command == "chat":
             if not any(role == "user" for role, _ in args.turns):
                 parser.error("chat needs --user TEXT")
@@ -125,7 +150,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         elif args.command == "tokenize":
             if args.text is None:
                 parser.error("tokenize needs --text TEXT")
-            ids = client.tokenize(args.text, add_bos=not args.no_bos)
+            ids = client.tokenize(args.text, add_bos=not args.no_bos,
+                                  parse_special=args.parse_special)
             if args.json:
                 print(json.dumps({"token_ids": ids, "num_tokens": len(ids)}))
             else:

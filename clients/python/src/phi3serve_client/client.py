@@ -46,11 +46,23 @@ class Timings:
 
 
 @dataclass(frozen=True)
+class TokenLogprobs:
+    """A sampled token's natural-log probability and, with top_logprobs, the
+    most likely alternatives at that step as (token_id, logprob), best first."""
+
+    token_id: int
+    logprob: float
+    top: List[Tuple[int, float]]
+
+
+@dataclass(frozen=True)
 class Chunk:
-    """One streamed message: text and token ids produced since the previous one."""
+    """One streamed message: text and token ids produced since the previous
+    one, and their log-probabilities when the request asked for them."""
 
     text: str
     token_ids: List[int]
+    logprobs: List[TokenLogprobs]
 
 
 @dataclass
@@ -98,7 +110,10 @@ class Stream:
                                        u.completion_tokens)
                     done.cost_usd = message.cost_usd
                     done.timings = Timings(t.queue_ms, t.ttft_ms, t.total_ms)
-                yield Chunk(message.text, list(message.token_ids))
+                yield Chunk(message.text, list(message.token_ids),
+                            [TokenLogprobs(lp.token_id, lp.logprob,
+                                           [(t.token_id, t.logprob) for t in lp.top])
+                             for lp in message.logprobs])
         except grpc.RpcError as e:
             raise Phi3Error(e.code(), e.details()) from None
 
@@ -164,10 +179,15 @@ class Client:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def generate(self, prompt: str, **options: Any) -> Stream:
-        """Streams a completion of a raw prompt. Options: see `request_options`."""
+    def generate(self, prompt: str = "", *, prompt_tokens: Sequence[int] = (),
+                 add_bos: bool = True, parse_special: bool = False, **options: Any) -> Stream:
+        """Streams a completion of a raw prompt, given as text or as token ids
+        (exactly one; ids are used as given). add_bos and parse_special apply to
+        text. Options: see `request_options`."""
         sampling, stop = request_options(**options)
-        request = phi3_pb2.GenerateRequest(prompt=prompt, sampling=sampling, stop=stop)
+        request = phi3_pb2.GenerateRequest(prompt=prompt, prompt_tokens=list(prompt_tokens),
+                                           add_special=add_bos, parse_special=parse_special,
+                                           sampling=sampling, stop=stop)
         return Stream(self.stub.Generate(request, metadata=self._metadata,
                                          timeout=self._timeout))
 
@@ -204,6 +224,7 @@ def request_options(*, max_tokens: int = 0, temperature: Optional[float] = None,
                     top_k: int = 0, top_p: Optional[float] = None, min_p: float = 0.0,
                     repetition_penalty: Optional[float] = None, presence_penalty: float = 0.0,
                     frequency_penalty: float = 0.0, seed: int = 0,
+                    logprobs: bool = False, top_logprobs: int = 0,
                     stop: Sequence[str] = (), stop_token_ids: Sequence[int] = (),
                     ignore_eos: bool = False
                     ) -> Tuple[phi3_pb2.SamplingOptions, phi3_pb2.StopOptions]:
@@ -211,7 +232,8 @@ def request_options(*, max_tokens: int = 0, temperature: Optional[float] = None,
     proto/phi3/v1/phi3.proto for each range). max_tokens 0 = the server's."""
     sampling = phi3_pb2.SamplingOptions(
         top_k=top_k, min_p=min_p, presence_penalty=presence_penalty,
-        frequency_penalty=frequency_penalty, seed=seed)
+        frequency_penalty=frequency_penalty, seed=seed, logprobs=logprobs,
+        top_logprobs=top_logprobs)
     if temperature is not None:
         sampling.temperature = temperature
     if top_p is not None:
