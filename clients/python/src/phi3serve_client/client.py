@@ -112,7 +112,7 @@ class Stream:
                     done.timings = Timings(t.queue_ms, t.ttft_ms, t.total_ms)
                 yield Chunk(message.text, list(message.token_ids),
                             [TokenLogprobs(lp.token_id, lp.logprob,
-                                           [(t.token_id, t.logprob) for t in lp.top])
+                                           [(alt.token_id, alt.logprob) for alt in lp.top])
                              for lp in message.logprobs])
         except grpc.RpcError as e:
             raise Phi3Error(e.code(), e.details()) from None
