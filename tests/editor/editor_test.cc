@@ -2,7 +2,8 @@
 // phi3-server on the tiny generated model: the node LSP client checks of
 // lsp_e2e_test.js (completion == Generate, cancellation frees the slot,
 // warm-up, the typing replay, explain/fix), and headless Neovim 0.7 with the
-// shipped clients/nvim/phi3.lua (nvim_test.lua); TLS and API keys.
+// shipped clients/nvim/phi3.lua (nvim_test.lua); TLS and API keys; the route
+// key on every call, seen by the fleet router (deploy/router, HAProxy).
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -73,6 +74,20 @@ TEST_F(EditorTest, TlsAndApiKey) {
       absl::Seconds(60), {"NODE_PATH=" + lsp_dir_ + "/node_modules"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("ok tls_and_api_key"));
+}
+
+TEST_F(EditorTest, RouteKeyOnEveryCallThroughTheRouter) {
+  ASSERT_STRNE(PHI3_HAPROXY_PATH, "")
+      << "haproxy not found: install Debian's haproxy (scripts/deps/test-apt.txt)";
+  CommandResult r =
+      RunCommand({PHI3_NODE_PATH, source_ + "/tests/editor/lsp_e2e_test.js", "--only", "routeKey",
+                  "--server-js", lsp_dir_ + "/dist/server.js", "--addr", server_->address(),
+                  "--metrics", server_->metrics_address(), "--proto",
+                  source_ + "/proto/phi3/v1/phi3.proto", "--haproxy", PHI3_HAPROXY_PATH},
+                 absl::Seconds(90), {"NODE_PATH=" + lsp_dir_ + "/node_modules"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("ok route_key_on_every_call"));
+  std::printf("%s", r.out.c_str());
 }
 
 TEST_F(EditorTest, NeovimWithTheShippedConfig) {

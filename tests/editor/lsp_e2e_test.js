@@ -3,10 +3,12 @@
 //
 //   node lsp_e2e_test.js --server-js clients/lsp/dist/server.js --addr HOST:PORT \
 //       --metrics HOST:PORT --proto proto/phi3/v1/phi3.proto
+//   (... --only routeKey --haproxy PATH: the route key through the fleet router)
 //
 // Each check prints "ok NAME" or throws (exit 1).
 "use strict";
 const assert = require("assert");
+const crypto = require("crypto");
 const grpc = require("@grpc/grpc-js");
 const protoLoader = require("@grpc/proto-loader");
 const { TextDocument } = require("vscode-languageserver-textdocument");
@@ -41,6 +43,13 @@ function generate(request) {
 }
 
 const fast = { debounceMs: 0, warmup: false, maxTokens: 24, maxLines: 4 };
+
+// Nothing the language server printed (log and show messages, stderr, the
+// status notifications' texts) contains `secret`.
+function assertNotLogged(lsp, secret) {
+  const said = [...lsp.logs, lsp.stderr, ...lsp.statuses.map((s) => s.message)];
+  assert.ok(!said.some((l) => l.includes(secret)), `the secret ${JSON.stringify(secret)} was logged`);
+}
 
 // 1. The completion is what Generate returns for the same prompt and options
 //    (after the documented stopping rules); the prompt has the stable header.
@@ -78,7 +87,7 @@ async function completionEqualsGenerate() {
     await h.waitFor(() => lsp.lastStatus()?.requests >= 2 && lsp.lastStatus().state === "idle", 5000, "status");
     assert.ok(lsp.lastStatus().promptTokens > 0 && lsp.lastStatus().costUsd > 0);
     assert.ok(lsp.logs.some((l) => l.includes('"apiKey":"<set>"')), lsp.logs.join("\n"));
-    assert.ok(!lsp.logs.some((l) => l.includes(secret)), "the API key was logged");
+    assertNotLogged(lsp, secret);
     console.log(`ok completion_equals_generate ${JSON.stringify(expected)}`);
   } finally {
     await lsp.stop();
@@ -230,7 +239,7 @@ async function tlsAndApiKey() {
         assert.strictEqual(s.state, "error");
         assert.ok(s.message.startsWith("UNAUTHENTICATED"), s.message);
       }
-      assert.ok(!lsp.logs.some((l) => l.includes(given)), "the API key was logged");
+      assertNotLogged(lsp, given);
     } finally {
       await lsp.stop();
     }
@@ -238,10 +247,100 @@ async function tlsAndApiKey() {
   console.log("ok tls_and_api_key");
 }
 
+// 7. (--only routeKey) The route key reaches the fleet router on every call
+//    the language server makes: warm-up prefill, inline and plain completion,
+//    explain and fix. The real router (deploy/router, HAProxy) runs in front
+//    of the test server and logs each call's `x-phi3-route-key`. The key comes
+//    from initializationOptions, then from workspace/didChangeConfiguration
+//    (the client reconnects), is overridden by --route-key, and when none is
+//    set is derived from the workspace root (16 hex digits of its SHA-256).
+//    The API key (initializationOptions, then changed by configuration, and
+//    $PHI3_API_KEY) is never printed.
+async function routeKey() {
+  const router = await h.startRouter(flag("haproxy"), addr);
+  // Waits until the router has logged `n` more calls than `from`; returns them.
+  const nextCalls = async (from, n, what) => {
+    await h.waitFor(() => router.lines.length >= from + n, 20000, `${what}: ${n} call(s) in the router's log`);
+    await h.sleep(100);  // a stray extra call would show up now
+    const got = router.lines.slice(from);
+    assert.strictEqual(got.length, n, `${what}: expected ${n} call(s), the router logged:\n${got.join("\n")}`);
+    return got;
+  };
+  const keyOf = (line) => /key="([^"]*)"/.exec(line)?.[1];
+  const methodOf = (line) => /path=\S*\/phi3\.v1\.Phi3\/(\w+) /.exec(line)?.[1];
+  try {
+    const secrets = ["init-secret-5150", "config-secret-6160"];
+    const lsp = await h.startLsp(serverJs, ["--addr", router.addr],
+                                 { ...fast, warmup: true, warmupDebounceMs: 0, commandMaxTokens: 8,
+                                   routeKey: "team-a/doc-7", apiKey: secrets[0] });
+    try {
+      const uri = "file:///workspace/routed.py";
+      const text = "def scale(values, k):\n    out = []\n    for v in values:\n        out.append(";
+      lsp.open(uri, "python", text);
+      // didOpen warms up (prefill_only Generate): one call.
+      await h.waitFor(() => lsp.lastStatus()?.warmups >= 1 && lsp.lastStatus().state === "idle", 20000, "warm-up");
+      const calls = await nextCalls(0, 1, "the warm-up");
+      await lsp.request("textDocument/inlineCompletion", uri, text.length);
+      calls.push(...await nextCalls(1, 1, "the inline completion"));
+      await lsp.request("textDocument/completion", uri, text.length);
+      calls.push(...await nextCalls(2, 1, "the completion"));
+      const range = { start: { line: 0, character: 0 }, end: { line: 3, character: 8 } };
+      const explained = await lsp.conn.sendRequest("workspace/executeCommand",
+        { command: "phi3.explain", arguments: [{ uri, range }] });
+      assert.strictEqual(explained.kind, "explanation", JSON.stringify(explained));
+      calls.push(...await nextCalls(3, 1, "phi3.explain"));
+      const fixed = await lsp.conn.sendRequest("workspace/executeCommand",
+        { command: "phi3.fix", arguments: [{ uri, range }] });
+      assert.strictEqual(fixed.kind, "edit", JSON.stringify(fixed));
+      calls.push(...await nextCalls(4, 1, "phi3.fix"));
+      assert.deepStrictEqual(calls.map(methodOf),
+                             ["Generate", "Generate", "Generate", "Chat", "Chat"], calls.join("\n"));
+      assert.deepStrictEqual(calls.map(keyOf), Array(5).fill("team-a/doc-7"), calls.join("\n"));
+      // A new key by configuration: the client reconnects and sends it.
+      lsp.conn.sendNotification("workspace/didChangeConfiguration",
+                                { settings: { phi3: { routeKey: "team-a/doc-8", apiKey: secrets[1] } } });
+      await lsp.request("textDocument/inlineCompletion", uri, text.length);
+      const [changed] = await nextCalls(5, 1, "the completion after a configuration change");
+      assert.strictEqual(keyOf(changed), "team-a/doc-8", changed);
+      assert.ok(lsp.logs.filter((l) => l.includes('"apiKey":"<set>"')).length >= 2, lsp.logs.join("\n"));
+      for (const s of secrets) assertNotLogged(lsp, s);
+      for (const s of secrets) assert.ok(!router.lines.some((l) => l.includes(s)), "the API key reached the router's log");
+    } finally {
+      await lsp.stop();
+    }
+
+    // --route-key wins over initializationOptions; no key set: derived from
+    // the workspace root. The API key from the environment is never printed.
+    const envSecret = "env-secret-7170";
+    const root = "file:///home/dev/project-x";
+    const derived = crypto.createHash("sha256").update(root).digest("hex").slice(0, 16);
+    for (const [args, want] of [[["--route-key", "flag/key-1"], "flag/key-1"], [[], derived]]) {
+      const from = router.lines.length;
+      const l2 = await h.startLsp(serverJs, ["--addr", router.addr, ...args],
+                                  { ...fast, routeKey: args.length ? "init/ignored" : "" },
+                                  { rootUri: root, env: { ...process.env, PHI3_API_KEY: envSecret } });
+      try {
+        const uri = `${root}/a.py`;
+        l2.open(uri, "python", "def f(x):\n    return");
+        await l2.request("textDocument/inlineCompletion", uri, 21);
+        const [line] = await nextCalls(from, 1, `the completion with ${args.join(" ") || "no route key"}`);
+        assert.strictEqual(keyOf(line), want, line);
+        assertNotLogged(l2, envSecret);
+      } finally {
+        await l2.stop();
+      }
+    }
+    console.log(`ok route_key_on_every_call (${router.lines.length} calls through the router, derived key ${derived})`);
+  } finally {
+    await router.stop();
+  }
+}
+
 (async () => {
   const only = process.argv.includes("--only") ? flag("only") : "";
   const checks = { completionEqualsGenerate, cancelFreesTheSlot, warmupGivesCachedTokens, typingReplay, commands };
   if (only === "tlsAndApiKey") checks.tlsAndApiKey = tlsAndApiKey;
+  if (only === "routeKey") checks.routeKey = routeKey;
   for (const [name, fn] of Object.entries(checks)) {
     if (only && only !== name) continue;
     const t = Date.now();

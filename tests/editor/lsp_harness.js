@@ -1,24 +1,33 @@
 // A node LSP client for phi3-lsp over stdio (vscode-jsonrpc), the typing
-// replay shared by the editor tests and the editor benchmark, and small
-// helpers (Prometheus scrape, a generated 300-line source file).
+// replay shared by the editor tests and the editor benchmark, the fleet
+// router (deploy/router) in front of a server, and small helpers (Prometheus
+// scrape, a generated 300-line source file).
 //
 // Modules come from clients/lsp/node_modules (NODE_PATH).
 "use strict";
 const { spawn } = require("child_process");
+const fs = require("fs");
 const http = require("http");
+const net = require("net");
+const os = require("os");
+const path = require("path");
 const rpc = require("vscode-jsonrpc/node");
 
-// Starts `node serverJs --stdio ...args` and initializes it.
-async function startLsp(serverJs, args, initializationOptions) {
+// Starts `node serverJs --stdio ...args` and initializes it. Everything the
+// language server says outside LSP results is kept: window/logMessage and
+// window/showMessage in `logs`, its stderr (also passed through) in `stderr`.
+async function startLsp(serverJs, args, initializationOptions, { env = process.env, rootUri = "file:///workspace" } = {}) {
   const proc = spawn(process.execPath, [serverJs, "--stdio", ...args],
-                     { stdio: ["pipe", "pipe", "inherit"] });
+                     { stdio: ["pipe", "pipe", "pipe"], env });
   const conn = rpc.createMessageConnection(new rpc.StreamMessageReader(proc.stdout),
                                            new rpc.StreamMessageWriter(proc.stdin));
   const lsp = {
-    proc, conn, statuses: [], progress: [], logs: [], versions: new Map(), texts: new Map(),
+    proc, conn, statuses: [], progress: [], logs: [], stderr: "", versions: new Map(), texts: new Map(),
   };
+  proc.stderr.on("data", (d) => { lsp.stderr += d; process.stderr.write(d); });
   conn.onNotification("phi3/status", (s) => lsp.statuses.push(s));
   conn.onNotification("window/logMessage", (m) => lsp.logs.push(m.message));
+  conn.onNotification("window/showMessage", (m) => lsp.logs.push(m.message));
   // $/progress is dispatched per token by vscode-jsonrpc: watch a token first.
   lsp.watchProgress = (token) => {
     conn.onProgress(new rpc.ProgressType(), token, (value) => lsp.progress.push({ token, value }));
@@ -26,7 +35,7 @@ async function startLsp(serverJs, args, initializationOptions) {
   conn.onRequest("window/workDoneProgress/create", () => null);
   conn.listen();
   const init = await conn.sendRequest("initialize", {
-    processId: process.pid, rootUri: "file:///workspace", capabilities: {
+    processId: process.pid, rootUri, capabilities: {
       textDocument: { inlineCompletion: {}, completion: {} }, window: { workDoneProgress: true },
     },
     initializationOptions,
@@ -129,6 +138,69 @@ function metric(metrics, name, must = []) {
   return sum;
 }
 
+// A free TCP port on 127.0.0.1 (closed again; the caller binds it soon).
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// The fleet router (deploy/router/haproxy.cfg, HAProxy) in front of one
+// server at `backend` on free loopback ports. `lines` collects its per-call
+// log (one line when a call ends: `key="ROUTE KEY" path=.../phi3.v1.Phi3/METHOD
+// ...`). HAProxy is started under `setpriv --pdeathsig KILL`, so it also
+// ends if this process is killed. Resolves once the router reports the
+// replica up (/healthz), within 20 s.
+async function startRouter(haproxy, backend) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "phi3-router-"));
+  const servers = path.join(dir, "servers.cfg");
+  fs.writeFileSync(servers, `backend phi3 from phi3\n  server replica0 ${backend}\n`);
+  const [port, metricsPort] = [await freePort(), await freePort()];
+  const config = path.join(__dirname, "..", "..", "deploy", "router", "haproxy.cfg");
+  const proc = spawn("setpriv", ["--pdeathsig", "KILL", "--", haproxy, "-db", "-f", config, "-f", servers], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, PHI3_ROUTER_LISTEN: `127.0.0.1:${port}`,
+           PHI3_ROUTER_METRICS_LISTEN: `127.0.0.1:${metricsPort}` },
+  });
+  const router = { addr: `127.0.0.1:${port}`, lines: [], output: "", exited: null };
+  let partial = "";
+  proc.stdout.on("data", (d) => {
+    partial += d;
+    const parts = partial.split("\n");
+    partial = parts.pop();
+    router.lines.push(...parts.filter((l) => l.includes(" path=")));
+  });
+  proc.stderr.on("data", (d) => { router.output += d; });
+  proc.on("exit", (code) => { router.exited = code; });
+  router.stop = async () => {
+    if (router.exited === null) {
+      proc.kill("SIGTERM");
+      await new Promise((r) => { proc.once("exit", r); setTimeout(() => { proc.kill("SIGKILL"); r(); }, 5000); });
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(async () => {
+      if (router.exited !== null) throw new Error(`haproxy exited (${router.exited}): ${router.output}`);
+      return await new Promise((resolve) => {
+        http.get(`http://127.0.0.1:${metricsPort}/healthz`, { agent: false }, (res) => {
+          res.resume();
+          resolve(res.statusCode === 200);
+        }).on("error", () => resolve(false));
+      });
+    }, 20000, "the router's /healthz");
+  } catch (e) {
+    await router.stop();
+    throw e;
+  }
+  return router;
+}
+
 // A deterministic C++-like source file of `numLines` lines.
 function sourceFile(numLines) {
   const lines = ["#include <cstdint>", "#include <vector>", "", "namespace demo {", ""];
@@ -217,6 +289,6 @@ async function replay(lsp, uri, keys, { keyIntervalMs = 0, method = "textDocumen
 }
 
 module.exports = {
-  startLsp, positionAt, withTimeout, waitFor, sleep, scrape, metric, sourceFile, typingSession,
-  replay,
+  startLsp, positionAt, withTimeout, waitFor, sleep, scrape, metric, freePort, startRouter,
+  sourceFile, typingSession, replay,
 };
