@@ -162,9 +162,11 @@ TEST_P(MatMulTest, PackedEqualsRowMajor) {
   ThreadPool pool1(1), pool2(2), pool3(3);
   constexpr int64_t kTokens = 70;
   for (TensorType type :
-       {TensorType::kQ4_0, TensorType::kQ4_K, TensorType::kQ5_K, TensorType::kQ6_K}) {
+       {TensorType::kQ4_0, TensorType::kQ8_0, TensorType::kQ4_K, TensorType::kQ5_K,
+        TensorType::kQ6_K}) {
     for (int64_t rows : {int64_t{5}, int64_t{16}, int64_t{53}}) {
-      const int64_t cols = 768;
+      // Q8_0: 26 blocks = one full span of 16 blocks and a ragged one.
+      const int64_t cols = type == TensorType::kQ8_0 ? 832 : 768;
       const Matrix m = MakeMatrix(type, rows, cols, 5000 + static_cast<uint32_t>(rows));
       ASSERT_TRUE(CanPackWeights(m.view));
       const PackedWeights p = PackWeights(m.view, pool2);
@@ -193,7 +195,7 @@ TEST_P(MatMulTest, PackedEqualsRowMajor) {
   }
 }
 
-TEST(PackedWeightsTest, OnlyRowMajorQ4Q5Q6Packs) {
+TEST(PackedWeightsTest, OnlyRowMajorQ4Q5Q6Q8Packs) {
   std::vector<uint8_t> bytes(RowBytes(TensorType::kQ4_K, 512) * 3);
   WeightMatrix w{TensorType::kQ4_K, 3, 512, bytes.data()};
   EXPECT_TRUE(CanPackWeights(w));
@@ -202,6 +204,8 @@ TEST(PackedWeightsTest, OnlyRowMajorQ4Q5Q6Packs) {
   w.type = TensorType::kQ6_K;
   EXPECT_TRUE(CanPackWeights(w));
   w.type = TensorType::kQ8_0;
+  EXPECT_TRUE(CanPackWeights(w));
+  w.type = TensorType::kF16;
   EXPECT_FALSE(CanPackWeights(w));
   w.type = TensorType::kQ4_0;
   w.cols = 48;  // not a whole number of blocks

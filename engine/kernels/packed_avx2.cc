@@ -5,6 +5,7 @@
 // Rounding per lane as the row-major lane kernels (simd_lane_ops.h).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "engine/kernels/packed_internal.h"
@@ -61,6 +62,75 @@ void Q4_0Tile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const ui
   }
   for (int t = 0; t < T; ++t) {
     for (int h = 0; h < 2; ++h) _mm256_storeu_ps(out + t * kPackRows + 8 * h, acc[h][t]);
+  }
+}
+
+// Q8_0, one token x rows [8h, 8h + 8) of a group, blocks [b0, b1): the 8
+// lane accumulators (PackedQ8_0Block) stay in registers across the span and
+// are loaded from / stored to facc at its ends. Signed x signed products as
+// the row-major kernel: |w| x sign(a, w) in vpmaddubsw (pairs <= 2 * 128 *
+// 127, exact in i16), widened by vpmaddwd.
+void Q8_0Span(const PackedQ8_0Block* blocks, int h, int64_t b0, int64_t b1, const uint8_t* a,
+              const uint8_t* aux, __m256* facc, bool prefetch) {
+  constexpr int kPrefetchBlocks = 4;
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[8];
+  for (int k = 0; k < 8; ++k) acc[k] = facc[k];
+  const BlockQ8_0* ab = reinterpret_cast<const BlockQ8_0*>(a);
+  const PackedActQ8_0* x = reinterpret_cast<const PackedActQ8_0*>(aux);
+  for (int64_t b = b0; b < b1; ++b) {
+    const PackedQ8_0Block* blk = blocks + b;
+    if (prefetch) {
+      const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks);
+      for (int l = 0; l < 9; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+    }
+    const __m256 dd = _mm256_mul_ps(HalfScales(blk->d + 8 * h), _mm256_set1_ps(x[b].d));
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; ++k) {
+      const __m256i w = Load256(blk->qs[k][8 * h]);
+      const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w),
+                                             _mm256_sign_epi8(Bcast4(ab[b].qs + 4 * k), w));
+      const __m256i s = _mm256_madd_epi16(p, ones);
+      acc[k] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(s), acc[k]);
+    }
+  }
+  for (int k = 0; k < 8; ++k) facc[k] = acc[k];
+}
+
+// Spans of blocks small enough (~8.7 KB) to stay in L1 while every token
+// of the call passes over them, one 8-row half at a time.
+void Q8_0Packed(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
+                const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
+                int64_t y_stride) {
+  constexpr int64_t kSpan = 16;
+  const PackedQ8_0Block* blocks = reinterpret_cast<const PackedQ8_0Block*>(group);
+  const int64_t nb = n / kQK8_0;
+  alignas(32) float out[8 * 16];
+  for (int t0 = 0; t0 < nt; t0 += 16) {
+    const int count = std::min(16, nt - t0);
+    for (int h = 0; h < 2 && 8 * h < nr; ++h) {
+      __m256 facc[16][8];
+      for (int t = 0; t < count; ++t) {
+        for (int k = 0; k < 8; ++k) facc[t][k] = _mm256_setzero_ps();
+      }
+      for (int64_t b0 = 0; b0 < nb; b0 += kSpan) {
+        const int64_t b1 = std::min(nb, b0 + kSpan);
+        for (int t = 0; t < count; ++t) {
+          Q8_0Span(blocks, h, b0, b1, a + (t0 + t) * a_stride, aux + (t0 + t) * aux_stride,
+                   facc[t], t == 0 && h == 0);
+        }
+      }
+      for (int t = 0; t < count; ++t) {
+        const __m256* f = facc[t];
+        _mm256_store_ps(out + 8 * t,
+                        _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(f[0], f[4]), _mm256_add_ps(f[2], f[6])),
+                                      _mm256_add_ps(_mm256_add_ps(f[1], f[5]), _mm256_add_ps(f[3], f[7]))));
+      }
+      const int nrh = std::min(8, nr - 8 * h);
+      for (int t = 0; t < count; ++t) {
+        for (int r = 0; r < nrh; ++r) y[(t0 + t) * y_stride + 8 * h + r] = out[8 * t + r];
+      }
+    }
   }
 }
 
@@ -175,8 +245,12 @@ void Q4KPacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
 }  // namespace
 
 const PackedKernels& Avx2PackedKernels() {
-  static const PackedKernels k{&Q4_0Packed, &Q4KPacked<false>, &Q4KPacked<true>,
-                               Avx2PackedQ5K(), Avx2PackedQ6K()};
+  static const PackedKernels k{.q4_0 = &Q4_0Packed,
+                               .q8_0 = &Q8_0Packed,
+                               .q4_k = &Q4KPacked<false>,
+                               .q4_k_pairs = &Q4KPacked<true>,
+                               .q5_k = Avx2PackedQ5K(),
+                               .q6_k = Avx2PackedQ6K()};
   return k;
 }
 

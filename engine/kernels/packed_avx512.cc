@@ -77,6 +77,97 @@ void Q4_0Tile(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, 
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * y_stride, rows, acc[t]);
 }
 
+// Q8_0, U tokens (1..3) x one 16-row group, blocks [b0, b1): the tokens' 8
+// lane accumulators each (PackedQ8_0Block) live in registers across the
+// span and are loaded from / stored to facc at its ends. vpdpbusd reads the
+// weights as w + 128 (one xor per chunk, shared by the U tokens); the sum is
+// seeded with -128 * sum(a) of the chunk, so it is the exact signed dot.
+template <int U>
+void Q8_0Span(const PackedQ8_0Block* blocks, int64_t b0, int64_t b1, const uint8_t* a,
+              int64_t a_stride, const uint8_t* aux, int64_t aux_stride, __m512 (*facc)[8],
+              bool prefetch) {
+  static_assert(U >= 1 && U <= 3);
+  // Blocks ahead, into L1 (decode streams the group once, front to back;
+  // a thread's groups are contiguous, so this also runs into the next one).
+  constexpr int kPrefetchBlocks = 4;
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+  __m512 acc[U][8];
+  for (int u = 0; u < U; ++u) {
+    for (int k = 0; k < 8; ++k) acc[u][k] = facc[u][k];
+  }
+  for (int64_t b = b0; b < b1; ++b) {
+    const PackedQ8_0Block* blk = blocks + b;
+    if (prefetch) {
+      const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks);
+      for (int l = 0; l < 9; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+    }
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->d)));
+    const int8_t* qa[U];
+    const PackedActQ8_0* x[U];
+    __m512 dd[U];
+    for (int u = 0; u < U; ++u) {
+      qa[u] = (reinterpret_cast<const BlockQ8_0*>(a + u * a_stride) + b)->qs;
+      x[u] = reinterpret_cast<const PackedActQ8_0*>(aux + u * aux_stride) + b;
+      dd[u] = _mm512_mul_ps(dw, _mm512_set1_ps(x[u]->d));
+    }
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; ++k) {
+      const __m512i w = _mm512_xor_si512(_mm512_loadu_si512(blk->qs[k]), bias);
+      for (int u = 0; u < U; ++u) {
+        const __m512i s =
+            _mm512_dpbusd_epi32(_mm512_set1_epi32(x[u]->neg_sum128[k]), w, Bcast4(qa[u] + 4 * k));
+        acc[u][k] = _mm512_fmadd_ps(dd[u], _mm512_cvtepi32_ps(s), acc[u][k]);
+      }
+    }
+  }
+  for (int u = 0; u < U; ++u) {
+    for (int k = 0; k < 8; ++k) facc[u][k] = acc[u][k];
+  }
+}
+
+// Spans of blocks small enough (~8.7 KB) to stay in L1 while every 3-token
+// sub-tile of the tile passes over them; tiles of up to 16 tokens.
+void Q8_0Packed(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
+                const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
+                int64_t y_stride) {
+  constexpr int64_t kSpan = 16;
+  const PackedQ8_0Block* blocks = reinterpret_cast<const PackedQ8_0Block*>(group);
+  const int64_t nb = n / kQK8_0;
+  const __mmask16 rows = static_cast<__mmask16>((1u << nr) - 1);  // nr in [1, 16]
+  for (int t0 = 0; t0 < nt; t0 += 16) {
+    const int count = std::min(16, nt - t0);
+    __m512 facc[16][8];
+    for (int t = 0; t < count; ++t) {
+      for (int k = 0; k < 8; ++k) facc[t][k] = _mm512_setzero_ps();
+    }
+    for (int64_t b0 = 0; b0 < nb; b0 += kSpan) {
+      const int64_t b1 = std::min(nb, b0 + kSpan);
+      for (int t = 0; t < count;) {
+        const uint8_t* at = a + (t0 + t) * a_stride;
+        const uint8_t* xt = aux + (t0 + t) * aux_stride;
+        const bool first = t == 0;
+        if (count - t >= 3) {
+          Q8_0Span<3>(blocks, b0, b1, at, a_stride, xt, aux_stride, facc + t, first);
+          t += 3;
+        } else if (count - t == 2) {
+          Q8_0Span<2>(blocks, b0, b1, at, a_stride, xt, aux_stride, facc + t, first);
+          t += 2;
+        } else {
+          Q8_0Span<1>(blocks, b0, b1, at, a_stride, xt, aux_stride, facc + t, first);
+          t += 1;
+        }
+      }
+    }
+    for (int t = 0; t < count; ++t) {
+      const __m512* f = facc[t];
+      const __m512 sum =
+          _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(f[0], f[4]), _mm512_add_ps(f[2], f[6])),
+                        _mm512_add_ps(_mm512_add_ps(f[1], f[5]), _mm512_add_ps(f[3], f[7])));
+      _mm512_mask_storeu_ps(y + (t0 + t) * y_stride, rows, sum);
+    }
+  }
+}
+
 // Q4_K, T tokens (1..16) x one 16-row group: each super-block's 64-byte
 // chunks are loaded and unpacked once for all T tokens (one pass over the
 // weights per decode step of up to 16 sequences). The 16 unpacked chunks of
@@ -223,8 +314,12 @@ void Q4KPacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
 }  // namespace
 
 const PackedKernels& Avx512PackedKernels() {
-  static const PackedKernels k{&Q4_0Packed, &Q4KPacked<false>, &Q4KPacked<true>,
-                               Avx512PackedQ5K(), Avx512PackedQ6K()};
+  static const PackedKernels k{.q4_0 = &Q4_0Packed,
+                               .q8_0 = &Q8_0Packed,
+                               .q4_k = &Q4KPacked<false>,
+                               .q4_k_pairs = &Q4KPacked<true>,
+                               .q5_k = Avx512PackedQ5K(),
+                               .q6_k = Avx512PackedQ6K()};
   return k;
 }
 

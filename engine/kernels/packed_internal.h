@@ -1,5 +1,5 @@
-// Internal to engine/kernels: the packed (16-row interleaved) Q4_0 / Q4_K /
-// Q5_K / Q6_K layouts and the per-SIMD-level kernels that read them.
+// Internal to engine/kernels: the packed (16-row interleaved) Q4_0 / Q8_0 /
+// Q4_K / Q5_K / Q6_K layouts and the per-SIMD-level kernels that read them.
 //
 // A packed matrix is ceil(rows / 16) groups of 16 rows (the last one padded
 // with zero rows); group g holds rows 16g .. 16g+15 and is `nb` group-blocks
@@ -33,6 +33,19 @@ struct PackedQ4_0Block {
   uint8_t qs[4][kPackRows][4];
 };
 static_assert(sizeof(PackedQ4_0Block) == 288);
+
+// Q8_0 group-block (32 elements x 16 rows), 544 bytes = 16 file blocks.
+// qs[k][r] = bytes 4k .. 4k+3 of row r's block (signed, as in the file).
+// The rounding is the row-major kernels' (ggml_vec_dot_q8_0_q8_0): per row,
+// 8 lanes, lane k = the exact sum over chunk k of each block, acc_k =
+// fma(d_w * d_a, float(lane_k), acc_k), result ((acc0 + acc4) + (acc2 +
+// acc6)) + ((acc1 + acc5) + (acc3 + acc7)). Here a vector lane is a row,
+// so a token's 8 lane sums are 8 vectors.
+struct PackedQ8_0Block {
+  uint16_t d[kPackRows];
+  int8_t qs[8][kPackRows][4];
+};
+static_assert(sizeof(PackedQ8_0Block) == 544);
 
 // Q4_K group-superblock (256 elements x 16 rows), 2368 bytes (file: 2304).
 // qs[k][r] = bytes 4k .. 4k+3 of row r's qs: with c = k / 8 and i =
@@ -94,6 +107,12 @@ struct PackedActQ4_0 {
   float d;       // the Q8_0 block's scale as f32
   int32_t neg_corr;  // -8 * sum of the block's 32 quants (the nibbles' -8 offset)
 };
+// Q8_0: neg_sum128[k] = -128 * sum of quants 4k .. 4k+3 (vpdpbusd reads the
+// weights as unsigned w + 128).
+struct PackedActQ8_0 {
+  float d;
+  int32_t neg_sum128[8];
+};
 // Also Q5_K's (its mins pair with the same bsums). Q6_K reads the Q8_K
 // blocks directly (bsums as i16 pairs).
 struct PackedActQ4K {
@@ -110,6 +129,7 @@ using PackedTileFn = void (*)(const uint8_t* group, int nr, const uint8_t* a, in
 
 struct PackedKernels {
   PackedTileFn q4_0 = nullptr;
+  PackedTileFn q8_0 = nullptr;
   PackedTileFn q4_k = nullptr;        // gemv rounding (per super-block)
   PackedTileFn q4_k_pairs = nullptr;  // gemm rounding (per 64 elements)
   PackedTileFn q5_k = nullptr;        // one rounding for any batch (matmul.h)

@@ -1,5 +1,6 @@
 // Scalar kernels for the packed layouts: the same rounding as the scalar
-// row-major dots of dot_scalar.cc (Q4_0: sum += S * (d_w * d_a); Q4_K:
+// row-major dots of dot_scalar.cc (Q4_0: sum += S * (d_w * d_a); Q8_0: 8
+// lanes, see PackedQ8_0Block; Q4_K:
 // fma per super-block or per 64 elements, see DotQ4_KLane).
 #include <cmath>
 #include <cstring>
@@ -32,6 +33,34 @@ void Q4_0Scalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
         sum += static_cast<float>(s) * (F16ToF32(w[b].d[r]) * xt[b].d);
       }
       y[t * y_stride + r] = sum;
+    }
+  }
+}
+
+// ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)): TreeSum / HorizontalSum.
+float LaneSum(const float* v) {
+  return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+}
+
+void Q8_0Scalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
+                const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
+                int64_t y_stride) {
+  const PackedQ8_0Block* w = reinterpret_cast<const PackedQ8_0Block*>(group);
+  const int64_t nb = n / kQK8_0;
+  for (int t = 0; t < nt; ++t) {
+    const BlockQ8_0* at = reinterpret_cast<const BlockQ8_0*>(a + t * a_stride);
+    const PackedActQ8_0* xt = reinterpret_cast<const PackedActQ8_0*>(aux + t * aux_stride);
+    for (int r = 0; r < nr; ++r) {
+      float acc[8] = {};
+      for (int64_t b = 0; b < nb; ++b) {
+        const float d = F16ToF32(w[b].d[r]) * xt[b].d;
+        for (int k = 0; k < 8; ++k) {
+          int32_t lane = 0;
+          for (int i = 0; i < 4; ++i) lane += w[b].qs[k][r][i] * at[b].qs[4 * k + i];
+          acc[k] = std::fma(d, static_cast<float>(lane), acc[k]);
+        }
+      }
+      y[t * y_stride + r] = LaneSum(acc);
     }
   }
 }
@@ -71,11 +100,6 @@ void Q4KScalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
   }
   (void)aux;
   (void)aux_stride;
-}
-
-// ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)): TreeSum / HorizontalSum.
-float LaneSum(const float* v) {
-  return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
 }
 
 // Q5_K / Q6_K in DotQ5_K / DotQ6_K's lane order (dot_scalar.cc).
@@ -150,8 +174,12 @@ void Q6KScalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
 }  // namespace
 
 const PackedKernels& ScalarPackedKernels() {
-  static const PackedKernels k{&Q4_0Scalar, &Q4KScalar<false>, &Q4KScalar<true>, &Q5KScalar,
-                               &Q6KScalar};
+  static const PackedKernels k{.q4_0 = &Q4_0Scalar,
+                               .q8_0 = &Q8_0Scalar,
+                               .q4_k = &Q4KScalar<false>,
+                               .q4_k_pairs = &Q4KScalar<true>,
+                               .q5_k = &Q5KScalar,
+                               .q6_k = &Q6KScalar};
   return k;
 }
 

@@ -18,15 +18,19 @@ namespace {
 using internal::kPackRows;
 using internal::PackedActQ4_0;
 using internal::PackedActQ4K;
+using internal::PackedActQ8_0;
 using internal::PackedQ4_0Block;
 using internal::PackedQ4KBlock;
 using internal::PackedQ5KBlock;
 using internal::PackedQ6KBlock;
+using internal::PackedQ8_0Block;
 
 int64_t PackedBlockBytes(TensorType type) {
   switch (type) {
     case TensorType::kQ4_0:
       return sizeof(PackedQ4_0Block);
+    case TensorType::kQ8_0:
+      return sizeof(PackedQ8_0Block);
     case TensorType::kQ5_K:
       return sizeof(PackedQ5KBlock);
     case TensorType::kQ6_K:
@@ -41,6 +45,8 @@ int64_t AuxBytes(TensorType type) {
   switch (type) {
     case TensorType::kQ4_0:
       return sizeof(PackedActQ4_0);
+    case TensorType::kQ8_0:
+      return sizeof(PackedActQ8_0);
     case TensorType::kQ4_K:
     case TensorType::kQ5_K:
       return sizeof(PackedActQ4K);
@@ -49,7 +55,9 @@ int64_t AuxBytes(TensorType type) {
   }
 }
 
-int64_t BlockElements(TensorType type) { return type == TensorType::kQ4_0 ? kQK4_0 : kQK_K; }
+int64_t BlockElements(TensorType type) {
+  return type == TensorType::kQ4_0 || type == TensorType::kQ8_0 ? kQK4_0 : kQK_K;
+}
 
 void PackQ4_0Group(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
   PackedQ4_0Block* out = reinterpret_cast<PackedQ4_0Block*>(dst);
@@ -60,6 +68,18 @@ void PackQ4_0Group(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, ui
     for (int64_t b = 0; b < nb; ++b) {
       out[b].d[r] = row[b].d;
       for (int c = 0; c < 4; ++c) std::memcpy(out[b].qs[c][r], row[b].qs + 4 * c, 4);
+    }
+  }
+}
+
+void PackQ8_0Group(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
+  PackedQ8_0Block* out = reinterpret_cast<PackedQ8_0Block*>(dst);
+  if (nr < kPackRows) std::memset(dst, 0, nb * sizeof(PackedQ8_0Block));
+  for (int r = 0; r < nr; ++r) {
+    const BlockQ8_0* row = reinterpret_cast<const BlockQ8_0*>(src + r * row_bytes);
+    for (int64_t b = 0; b < nb; ++b) {
+      out[b].d[r] = row[b].d;
+      for (int k = 0; k < 8; ++k) std::memcpy(out[b].qs[k][r], row[b].qs + 4 * k, 4);
     }
   }
 }
@@ -141,6 +161,17 @@ void PrepareAux(TensorType type, const uint8_t* xq, int64_t a_stride, int64_t nu
           out[b].d = F16ToF32(a[b].d);
           out[b].neg_corr = -8 * sum;
         }
+      } else if (type == TensorType::kQ8_0) {
+        const BlockQ8_0* a = reinterpret_cast<const BlockQ8_0*>(xq + t * a_stride);
+        PackedActQ8_0* out = reinterpret_cast<PackedActQ8_0*>(aux + t * aux_stride);
+        for (int64_t b = 0; b < nb; ++b) {
+          out[b].d = F16ToF32(a[b].d);
+          for (int k = 0; k < 8; ++k) {
+            int32_t sum = 0;
+            for (int i = 4 * k; i < 4 * k + 4; ++i) sum += a[b].qs[i];
+            out[b].neg_sum128[k] = -128 * sum;
+          }
+        }
       } else if (AuxBytes(type) > 0) {
         const BlockQ8_K* a = reinterpret_cast<const BlockQ8_K*>(xq + t * a_stride);
         PackedActQ4K* out = reinterpret_cast<PackedActQ4K*>(aux + t * aux_stride);
@@ -175,6 +206,7 @@ bool CanPackWeights(const WeightMatrix& w) {
   if (w.layout != WeightLayout::kRowMajor || w.rows <= 0 || w.data == nullptr) return false;
   switch (w.type) {
     case TensorType::kQ4_0:
+    case TensorType::kQ8_0:
     case TensorType::kQ4_K:
       break;
     case TensorType::kQ5_K:
@@ -224,6 +256,9 @@ PackedWeights PackWeights(const WeightMatrix& w, ThreadPool& pool) {
         case TensorType::kQ4_0:
           PackQ4_0Group(s, row_bytes, nr, nb, d);
           break;
+        case TensorType::kQ8_0:
+          PackQ8_0Group(s, row_bytes, nr, nb, d);
+          break;
         case TensorType::kQ5_K:
           PackQ5KGroup(s, row_bytes, nr, nb, d);
           break;
@@ -254,6 +289,7 @@ void MatMulPacked(const WeightMatrix& w, const uint8_t* xq, int64_t num_tokens, 
   const PackedKernels& k = ActivePackedKernels();
   const bool q4k = w.type == TensorType::kQ4_K;
   const PackedTileFn tile = w.type == TensorType::kQ4_0   ? k.q4_0
+                            : w.type == TensorType::kQ8_0 ? k.q8_0
                             : w.type == TensorType::kQ5_K ? k.q5_k
                             : w.type == TensorType::kQ6_K ? k.q6_k
                                                           : k.q4_k;
