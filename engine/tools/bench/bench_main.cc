@@ -2,11 +2,14 @@
 // on the same GGUF file with the same threads in the same run, alternating
 // the two, median of --reps repetitions. Prints a table, then one JSON line
 // per figure: {"figure":..., "ours":..., "llama_cpp":..., "ratio":..., ...}.
-// See tests/bench/README.md.
+// With --types, one run per weight type (models generated when missing) and
+// one markdown table of them all (sweep_table.h). See tests/bench/README.md.
 #include <malloc.h>
 
+#include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -23,6 +26,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "engine/gguf/gguf_file.h"
+#include "engine/kernels/cpu_features.h"
 #include "engine/tools/bench/bench_report.h"
 #include "engine/tools/bench/bench_stats.h"
 #include "engine/tools/bench/compute_roofline.h"
@@ -30,14 +34,22 @@
 #include "engine/tools/bench/llama_client.h"
 #include "engine/tools/bench/ours_runner.h"
 #include "engine/tools/bench/roofline.h"
+#include "engine/tools/bench/sweep_table.h"
+#include "engine/tools/mkmodel/phi3_model_writer.h"
 
-ABSL_FLAG(std::string, model, "", "GGUF file to benchmark (required)");
+ABSL_FLAG(std::string, model, "", "GGUF file to benchmark (this or --types)");
+ABSL_FLAG(std::string, types, "",
+          "sweep instead of --model: comma-separated phi3-mkmodel types (f16,bf16,q8_0,q4_0,"
+          "q4_1,q4_k,q5_k,q6_k,q4_k_m); each runs on MODEL_DIR/PRESET[-L<layers>]-TYPE.gguf, "
+          "generated (seed 1) when missing; ends with one table of all");
+ABSL_FLAG(std::string, model_dir, "", "--types: directory of the models (required with --types)");
+ABSL_FLAG(std::string, preset, "phi3-mini", "--types: phi3-mkmodel --preset of generated models");
+ABSL_FLAG(int, layers, 0, "--types: n_layer of generated models (0: the preset's)");
 ABSL_FLAG(int, threads, 2, "compute threads, the same for both sides");
 ABSL_FLAG(int, reps, 5, "repetitions per figure and side; the median is reported");
-ABSL_FLAG(std::string, figures,
-          "tg128,pp512,tg128@2048,parallel:1,parallel:4,parallel:16,parallel:64,ttft,mem:f16,"
-          "mem:q8_0",
-          "comma-separated figures: tg128, pp512, tg128@2048, parallel:N, ttft, mem:f16, mem:q8_0");
+ABSL_FLAG(std::string, figures, "",
+          "comma-separated figures: tg128, pp512, tg128@2048, parallel:N, ttft, mem:f16, mem:q8_0 "
+          "(default: all of them with --model; tg128,pp512,parallel:16 with --types)");
 ABSL_FLAG(int, parallel_tokens, 64, "tokens generated per stream in parallel:N");
 ABSL_FLAG(std::string, ours, "auto",
           "our side: engine (phi3::Engine), model (Phi3Model::Forward directly) or auto "
@@ -52,101 +64,171 @@ ABSL_FLAG(int, bandwidth_mib, 1024, "buffer size of the bandwidth test");
 namespace phi3::bench {
 namespace {
 
+constexpr char kAllFigures[] =
+    "tg128,pp512,tg128@2048,parallel:1,parallel:4,parallel:16,parallel:64,ttft,mem:f16,mem:q8_0";
+constexpr char kSweepFigures[] = "tg128,pp512,parallel:16";
+
+// One model's run: its figures and what its rooflines need.
+struct ModelRun {
+  std::string model;
+  std::string type;  // --types entry ("" with --model)
+  std::vector<FigureResult> results;
+  int64_t bytes_per_token = 0;
+  int64_t macs_per_token = 0;
+  std::string llama_variant, llama_flash_attention;
+};
+
 class Bench {
  public:
   int Main() {
     const std::string model = absl::GetFlag(FLAGS_model);
-    if (model.empty()) return Usage("--model FILE is required");
+    const std::vector<std::string> types =
+        absl::StrSplit(absl::GetFlag(FLAGS_types), ',', absl::SkipEmpty());
+    if (model.empty() == types.empty()) return Usage("give exactly one of --model FILE, --types LIST");
+    if (!types.empty() && absl::GetFlag(FLAGS_model_dir).empty()) {
+      return Usage("--types needs --model_dir DIR");
+    }
     threads_ = absl::GetFlag(FLAGS_threads);
     reps_ = absl::GetFlag(FLAGS_reps);
-    const std::string ours = absl::GetFlag(FLAGS_ours);
+    ours_ = absl::GetFlag(FLAGS_ours);
     if (threads_ < 1) return Usage("--threads must be >= 1");
     if (reps_ < 1) return Usage("--reps must be >= 1");
-    if (ours != "auto" && ours != "engine" && ours != "model") {
-      return Usage(absl::StrCat("--ours must be auto, engine or model, got ", ours));
+    if (ours_ != "auto" && ours_ != "engine" && ours_ != "model") {
+      return Usage(absl::StrCat("--ours must be auto, engine or model, got ", ours_));
     }
-    std::vector<std::string> figures =
-        absl::StrSplit(absl::GetFlag(FLAGS_figures), ',', absl::SkipEmpty());
-    options_.model_path = model;
+    std::string figures = absl::GetFlag(FLAGS_figures);
+    if (figures.empty()) figures = types.empty() ? kAllFigures : kSweepFigures;
+    figures_ = absl::StrSplit(figures, ',', absl::SkipEmpty());
     options_.num_threads = threads_;
     options_.parallel_tokens = absl::GetFlag(FLAGS_parallel_tokens);
     options_.max_streams = 1;
     options_.long_figures = false;
-    for (const auto& f : figures) {
+    for (const auto& f : figures_) {
       if (absl::StartsWith(f, "parallel:")) {
         options_.max_streams = std::max(options_.max_streams, std::atoi(f.c_str() + 9));
       }
       if (f == "tg128@2048" || f == "ttft") options_.long_figures = true;
     }
 
-    auto file = GgufFile::Open(model);
+    std::vector<ModelRun> runs(types.empty() ? 1 : types.size());
+    if (types.empty()) runs[0].model = model;
+    for (size_t i = 0; i < types.size(); ++i) {
+      auto path = SweepModel(types[i]);
+      if (!path.ok()) return Fail(path.status());
+      runs[i].model = *path;
+      runs[i].type = types[i];
+    }
+    for (ModelRun& run : runs) {
+      if (int rc = RunModel(run); rc != 0) return rc;
+    }
+
+    if (absl::GetFlag(FLAGS_roofline)) {
+      const int64_t buffer = int64_t{absl::GetFlag(FLAGS_bandwidth_mib)} << 20;
+      bw1_ = MeasureReadBandwidth(1, buffer, 5);
+      bwn_ = MeasureReadBandwidth(threads_, buffer, 5);
+      compute_ = MeasureComputeRoofline(threads_, 3);
+    }
+    for (const ModelRun& run : runs) Print(run);
+    if (!types.empty()) std::printf("\n%s", SweepTable(Host(runs), SweepRows(runs)).c_str());
+    std::fflush(stdout);
+    return 0;
+  }
+
+ private:
+  // MODEL_DIR/PRESET[-L<layers>]-TYPE.gguf, written (seed 1, as phi3-mkmodel
+  // and run_all.sh do) when missing.
+  absl::StatusOr<std::string> SweepModel(const std::string& type) {
+    auto format = ParseWeightFormat(type);
+    if (!format.ok()) return format.status();
+    const std::string preset = absl::GetFlag(FLAGS_preset);
+    auto dims = Phi3PresetDims(preset);
+    if (!dims.ok()) return dims.status();
+    const int layers = absl::GetFlag(FLAGS_layers);
+    const std::string path =
+        absl::StrCat(absl::GetFlag(FLAGS_model_dir), "/", preset,
+                     layers > 0 ? absl::StrCat("-L", layers) : "", "-", type, ".gguf");
+    if (std::filesystem::exists(path)) return path;
+    Phi3ModelOptions o;
+    o.dims = *dims;
+    if (layers > 0) o.dims.n_layer = layers;
+    o.format = *format;
+    o.seed = 1;
+    o.num_threads = threads_;
+    o.name = absl::StrCat("Phi-3-mini-4k-instruct (phi3serve random weights, ", preset, ")");
+    Log(absl::StrCat("generating ", path, " ..."));
+    std::error_code ec;
+    std::filesystem::create_directories(absl::GetFlag(FLAGS_model_dir), ec);
+    const std::string tmp = path + ".tmp";
+    if (absl::Status s = WritePhi3Model(o, tmp); !s.ok()) return s;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) return absl::InternalError(absl::StrCat("rename ", tmp, ": ", ec.message()));
+    return path;
+  }
+
+  // Runs every figure on run->model (ours and llama.cpp), printing each
+  // figure's JSON line as soon as it is measured, so a long run that is
+  // interrupted still leaves its results; the tables come last. Releases
+  // both sides' models before returning.
+  int RunModel(ModelRun& run) {
+    auto file = GgufFile::Open(run.model);
     if (!file.ok()) return Fail(file.status());
-    bytes_per_token_ = DecodeBytesPerToken(**file);
-    macs_per_token_ = DecodeMacsPerToken(**file);
+    run.bytes_per_token = DecodeBytesPerToken(**file);
+    run.macs_per_token = DecodeMacsPerToken(**file);
     file->reset();
+    options_.model_path = run.model;
 
     if (absl::GetFlag(FLAGS_llama)) {
       Log("starting llama.cpp (node-llama-cpp) ...");
       LlamaClientOptions lo;
       lo.node = absl::GetFlag(FLAGS_node);
       lo.script = absl::GetFlag(FLAGS_oracle_script);
-      lo.model_path = model;
+      lo.model_path = run.model;
       lo.num_threads = threads_;
       lo.parallel_tokens = options_.parallel_tokens;
       auto client = LlamaClient::Start(lo);
       if (!client.ok()) return Fail(client.status());
       llama_ = *std::move(client);
-      Log(absl::StrCat("llama.cpp CPU variant: ", llama_->info().String("cpu_variant")));
+      run.llama_variant = llama_->info().String("cpu_variant");
+      run.llama_flash_attention = llama_->info().String("flash_attention");
+      Log(absl::StrCat("llama.cpp CPU variant: ", run.llama_variant));
     }
-    if (ours == "engine" || ours == "auto") {
+    if (ours_ == "engine" || ours_ == "auto") {
       Log("loading our engine ...");
       auto engine = NewEngineRunner(options_);
       if (engine.ok()) {
         engine_ = *std::move(engine);
-      } else if (ours == "engine" || !absl::IsUnimplemented(engine.status())) {
+      } else if (ours_ == "engine" || !absl::IsUnimplemented(engine.status())) {
         return Fail(engine.status());
       } else {
         Log(absl::StrCat("no Engine: ", engine.status().message()));
       }
     }
-
-    std::vector<FigureResult> results;
-    // Each figure's JSON line is printed as soon as it is measured, so a long
-    // run that is interrupted still leaves its results; the table comes last.
-    for (const std::string& figure : figures) {
-      results.push_back(RunOneFigure(figure, ours));
-      std::printf("%s\n", FigureJson(results.back(), model, threads_, reps_).c_str());
+    for (const std::string& figure : figures_) {
+      run.results.push_back(RunOneFigure(figure));
+      std::printf("%s\n", FigureJson(run.results.back(), run.model, threads_, reps_).c_str());
       std::fflush(stdout);
     }
-
-    if (absl::GetFlag(FLAGS_roofline)) {
-      // Release our model first so the bandwidth buffer does not compete.
-      engine_.reset();
-      model_.reset();
-      const int64_t buffer = int64_t{absl::GetFlag(FLAGS_bandwidth_mib)} << 20;
-      bw1_ = MeasureReadBandwidth(1, buffer, 5);
-      bwn_ = MeasureReadBandwidth(threads_, buffer, 5);
-      compute_ = MeasureComputeRoofline(threads_, 3);
-    }
-    Print(results, model);
+    // Nothing of this model may compete with the next one or the roofline
+    // tests' buffers.
+    llama_.reset();
+    engine_.reset();
+    model_.reset();
     return 0;
   }
 
- private:
-  FigureResult RunOneFigure(const std::string& figure, const std::string& ours) {
+  FigureResult RunOneFigure(const std::string& figure) {
     LlamaFn llama;
     if (llama_ != nullptr) llama = [this](const std::string& f) { return llama_->Run(f); };
     return RunFigure(
         figure, reps_,
-        [&](const std::string& f, std::string* runner) { return RunOurs(f, ours, runner); },
-        llama, "phi3-bench");
+        [&](const std::string& f, std::string* runner) { return RunOurs(f, runner); }, llama,
+        "phi3-bench");
   }
 
-  absl::StatusOr<Measurement> RunOurs(const std::string& figure, const std::string& ours,
-                                      std::string* runner_name) {
+  absl::StatusOr<Measurement> RunOurs(const std::string& figure, std::string* runner_name) {
     if (engine_ != nullptr) {
       auto m = engine_->Run(figure);
-      if (m.ok() || !absl::IsUnimplemented(m.status()) || ours == "engine") {
+      if (m.ok() || !absl::IsUnimplemented(m.status()) || ours_ == "engine") {
         *runner_name = engine_->name();
         return m;
       }
@@ -161,24 +243,82 @@ class Bench {
     return model_->Run(figure);
   }
 
-  void Print(const std::vector<FigureResult>& results, const std::string& model) {
+  // Batched figures are bound by multiply-adds: int8 MACs for quantized
+  // weights, f32 FMAs for float ones (their kernels widen to f32).
+  static bool FloatWeights(const std::string& type) {
+    return type == "f32" || type == "f16" || type == "bf16";
+  }
+
+  SweepHost Host(const std::vector<ModelRun>& runs) const {
+    SweepHost h;
+    h.date = UtcNow();
+    h.cpu = CpuName();
+    h.cpu_class = CpuFlagsClass();
+    h.simd_level = std::string(SimdLevelName(ActiveSimdLevel()));
+    std::vector<std::string> variants;
+    for (const ModelRun& r : runs) {
+      const std::string v = r.llama_variant.empty() ? "-" : r.llama_variant;
+      if (std::find(variants.begin(), variants.end(), v) == variants.end()) variants.push_back(v);
+    }
+    h.llama_variant = absl::StrJoin(variants, ", ");
+    h.load_average = LoadAverage();
+    h.threads = threads_;
+    h.reps = reps_;
+    h.read_bandwidth = bwn_;
+    if (compute_.measured) {
+      h.int8_macs = compute_.per_block_macs;
+      h.fma_macs = compute_.fma_macs;
+    }
+    return h;
+  }
+
+  std::vector<SweepRow> SweepRows(const std::vector<ModelRun>& runs) const {
+    std::vector<SweepRow> rows;
+    for (const ModelRun& run : runs) {
+      for (const FigureResult& r : run.results) {
+        SweepRow row;
+        row.type = run.type;
+        row.figure = r.figure;
+        row.ours = Median(r.ours);
+        row.llama = Median(r.llama);
+        row.error = r.error;
+        if (r.figure == "tg128" || r.figure == "tg128@2048") {
+          if (bwn_ > 0) {
+            row.ceiling = bwn_ / static_cast<double>(run.bytes_per_token);
+            row.ceiling_kind = "bandwidth";
+          }
+        } else if (r.figure == "pp512" || absl::StartsWith(r.figure, "parallel:")) {
+          if (compute_.measured && run.macs_per_token > 0) {
+            const bool fp = FloatWeights(run.type);
+            row.ceiling = (fp ? compute_.fma_macs : compute_.per_block_macs) /
+                          static_cast<double>(run.macs_per_token);
+            row.ceiling_kind = fp ? "f32 FMAs" : "int8 MACs";
+          }
+        }
+        rows.push_back(row);
+      }
+    }
+    return rows;
+  }
+
+  void Print(const ModelRun& run) {
+    const std::vector<FigureResult>& results = run.results;
+    const std::string& model = run.model;
     const double ours_tg = Median(Find(results, "tg128", true));
     const double llama_tg = Median(Find(results, "tg128", false));
-    const double roofline = bwn_ / static_cast<double>(bytes_per_token_);
+    const double roofline = bwn_ / static_cast<double>(run.bytes_per_token);
 
     std::printf("\nphi3-bench  %s  model=%s  threads=%d  reps=%d (median)\n", UtcNow().c_str(),
                 model.c_str(), threads_, reps_);
     std::printf("CPU: %s   llama.cpp CPU variant: %s\n", CpuName().c_str(),
-                llama_ ? llama_->info().String("cpu_variant").c_str() : "-");
+                run.llama_variant.empty() ? "-" : run.llama_variant.c_str());
     std::printf("load average: %s\n%s", LoadAverage().c_str(), FigureTable(results).c_str());
     if (bwn_ > 0) {
       std::printf(
           "roofline: read bandwidth %.2f GB/s (1 thread), %.2f GB/s (%d threads); %.1f MiB "
           "weights per decode step -> %.2f tok/s; tg128 = %.0f%% (ours), %.0f%% (llama.cpp)\n",
-          bw1_ / 1e9, bwn_ / 1e9, threads_, bytes_per_token_ / 1048576.0, roofline,
+          bw1_ / 1e9, bwn_ / 1e9, threads_, run.bytes_per_token / 1048576.0, roofline,
           100 * ours_tg / roofline, 100 * llama_tg / roofline);
-    }
-    if (bwn_ > 0) {
       std::printf(
           "{\"figure\":\"roofline\",\"ours\":%s,\"llama_cpp\":%s,\"ratio\":%s,\"unit\":"
           "\"fraction of bandwidth/bytes_per_token\",\"read_bandwidth_1t_bytes_s\":%s,"
@@ -186,14 +326,14 @@ class Bench {
           "\"roofline_tok_s\":%s,\"model\":%s}\n",
           JsonNumber(ours_tg / roofline).c_str(), JsonNumber(llama_tg / roofline).c_str(),
           JsonNumber(ours_tg / llama_tg).c_str(), JsonNumber(bw1_).c_str(),
-          JsonNumber(bwn_).c_str(), threads_, static_cast<long long>(bytes_per_token_),
+          JsonNumber(bwn_).c_str(), threads_, static_cast<long long>(run.bytes_per_token),
           JsonNumber(roofline).c_str(), JsonQuote(model).c_str());
     }
-    if (compute_.measured && macs_per_token_ > 0) {
+    if (compute_.measured && run.macs_per_token > 0) {
       // Batched decode: a step of N tokens costs N x the MACs (weights read
       // once), so its ceiling is the MAC rate / MACs per token.
-      const double peak_tok_s = compute_.peak_macs / static_cast<double>(macs_per_token_);
-      const double block_tok_s = compute_.per_block_macs / static_cast<double>(macs_per_token_);
+      const double peak_tok_s = compute_.peak_macs / static_cast<double>(run.macs_per_token);
+      const double block_tok_s = compute_.per_block_macs / static_cast<double>(run.macs_per_token);
       std::string vs;
       for (const char* figure : {"parallel:16", "parallel:64"}) {
         const double ours = Median(Find(results, figure, true));
@@ -205,25 +345,26 @@ class Bench {
       std::printf(
           "compute roofline (batched decode): int8 MAC peak %.0f G/s (vpdpbusd, %d threads), "
           "%.0f G/s with llama.cpp's per-block mul + fma (Q4_0 x Q8_0); %.2f G MACs per "
-          "token -> at most %.1f tok/s (%.1f at the bare peak)%s\n",
+          "token -> at most %.1f tok/s (%.1f at the bare peak)%s; f32 FMA lanes %.0f G/s\n",
           compute_.peak_macs / 1e9, threads_, compute_.per_block_macs / 1e9,
-          macs_per_token_ / 1e9, block_tok_s, peak_tok_s, vs.c_str());
+          run.macs_per_token / 1e9, block_tok_s, peak_tok_s, vs.c_str(), compute_.fma_macs / 1e9);
       std::printf(
           "{\"figure\":\"compute_roofline\",\"int8_mac_peak_s\":%s,"
-          "\"int8_mac_per_block_s\":%s,\"macs_per_token\":%lld,\"ceiling_tok_s\":%s,"
-          "\"peak_tok_s\":%s,\"threads\":%d,\"model\":%s}\n",
+          "\"int8_mac_per_block_s\":%s,\"f32_fma_s\":%s,\"macs_per_token\":%lld,"
+          "\"ceiling_tok_s\":%s,\"peak_tok_s\":%s,\"threads\":%d,\"model\":%s}\n",
           JsonNumber(compute_.peak_macs).c_str(), JsonNumber(compute_.per_block_macs).c_str(),
-          static_cast<long long>(macs_per_token_), JsonNumber(block_tok_s).c_str(),
-          JsonNumber(peak_tok_s).c_str(), threads_, JsonQuote(model).c_str());
+          JsonNumber(compute_.fma_macs).c_str(), static_cast<long long>(run.macs_per_token),
+          JsonNumber(block_tok_s).c_str(), JsonNumber(peak_tok_s).c_str(), threads_,
+          JsonQuote(model).c_str());
     }
-    std::printf("{\"figure\":\"system\",\"date\":%s,\"cpu\":%s,\"threads\":%d,"
-                "\"load_average\":%s,\"llama_cpp_cpu_variant\":%s,\"llama_cpp_flash_attention\":%s,"
-                "\"model\":%s}\n",
-                JsonQuote(UtcNow()).c_str(), JsonQuote(CpuName()).c_str(), threads_,
-                JsonQuote(LoadAverage()).c_str(),
-                JsonQuote(llama_ ? llama_->info().String("cpu_variant") : "").c_str(),
-                JsonQuote(llama_ ? llama_->info().String("flash_attention") : "").c_str(),
-                JsonQuote(model).c_str());
+    std::printf("{\"figure\":\"system\",\"date\":%s,\"cpu\":%s,\"cpu_class\":%s,"
+                "\"simd_level\":%s,\"threads\":%d,\"load_average\":%s,"
+                "\"llama_cpp_cpu_variant\":%s,\"llama_cpp_flash_attention\":%s,\"model\":%s}\n",
+                JsonQuote(UtcNow()).c_str(), JsonQuote(CpuName()).c_str(),
+                JsonQuote(CpuFlagsClass()).c_str(),
+                JsonQuote(std::string(SimdLevelName(ActiveSimdLevel()))).c_str(), threads_,
+                JsonQuote(LoadAverage()).c_str(), JsonQuote(run.llama_variant).c_str(),
+                JsonQuote(run.llama_flash_attention).c_str(), JsonQuote(model).c_str());
     std::fflush(stdout);
   }
 
@@ -248,10 +389,10 @@ class Bench {
   }
 
   OursOptions options_;
+  std::vector<std::string> figures_;
+  std::string ours_;
   int threads_ = 2;
   int reps_ = 5;
-  int64_t bytes_per_token_ = 0;
-  int64_t macs_per_token_ = 0;
   ComputeRoofline compute_;
   double bw1_ = 0, bwn_ = 0;
   std::unique_ptr<LlamaClient> llama_;
@@ -264,7 +405,9 @@ class Bench {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "phi3-bench --model FILE [--threads N] [--reps R] [--figures LIST] [--ours auto|engine|model] "
-      "[--nollama]\nOur engine vs llama.cpp on the same GGUF file; see tests/bench/README.md.");
+      "[--nollama]\n       phi3-bench --types q8_0,q4_0,... --model_dir DIR [--preset P] "
+      "[--layers N] [...]\nOur engine vs llama.cpp on the same GGUF file(s); see "
+      "tests/bench/README.md.");
   absl::ParseCommandLine(argc, argv);
   // A fixed threshold (glibc otherwise raises it after big frees) makes every
   // buffer of 1 MiB or more its own mapping, returned to the OS when freed,

@@ -1,5 +1,6 @@
 #include "engine/tools/bench/bench_report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -9,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "engine/tools/bench/bench_stats.h"
 
 namespace phi3::bench {
@@ -127,6 +129,33 @@ std::string CpuName() {
       auto pos = line.find(':');
       if (pos != std::string::npos) return line.substr(pos + 2);
     }
+  }
+  return "unknown";
+}
+
+std::string CpuFlagsClass() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!absl::StartsWith(line, "flags")) continue;
+    const std::vector<std::string> flags = absl::StrSplit(line.substr(line.find(':') + 1), ' ',
+                                                          absl::SkipEmpty());
+    auto has = [&](std::string_view f) {
+      return std::find(flags.begin(), flags.end(), f) != flags.end();
+    };
+    // The extensions that decide which kernels (ours and llama.cpp's) run.
+    auto list = [&](const char* prefix, std::initializer_list<const char*> names) {
+      std::vector<std::string> present;
+      for (const char* n : names) {
+        if (has(absl::StrCat(prefix, n))) present.push_back(n);
+      }
+      return absl::StrJoin(present, " ");
+    };
+    if (!has("avx512f")) return has("avx2") ? "AVX2 (no AVX-512)" : "no AVX2";
+    std::string out = absl::StrCat("AVX-512 (", list("avx512_", {"vnni", "bf16", "fp16"}), ")");
+    const std::string amx = list("amx_", {"int8", "bf16", "fp16"});
+    absl::StrAppend(&out, amx.empty() ? ", no AMX" : absl::StrCat(" + AMX (", amx, ")"));
+    return out;
   }
   return "unknown";
 }

@@ -49,6 +49,10 @@ std::string FigureJson(const FigureResult& r, const std::string& model, int thre
 std::string FigureTable(const std::vector<FigureResult>& results);
 
 std::string CpuName();  // /proc/cpuinfo "model name"
+// The CPU's vector class from /proc/cpuinfo's flags, e.g. "AVX-512 (vnni
+// bf16), no AMX", "AVX-512 (vnni bf16 fp16) + AMX (int8 bf16)", "AVX2 (no
+// AVX-512)"; "unknown" without a flags line.
+std::string CpuFlagsClass();
 std::string UtcNow();   // 2026-11-25T16:00:00Z
 // System load averages (1/5/15 min) from /proc/loadavg; empty on failure.
 std::string LoadAverage();

@@ -4,6 +4,7 @@
 
 #include "engine/tools/bench/bench_stats.h"
 #include "engine/tools/bench/flat_json.h"
+#include "engine/tools/bench/sweep_table.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -11,6 +12,7 @@ namespace phi3::bench {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 TEST(BenchStatsTest, MedianOddEvenEmpty) {
   EXPECT_EQ(Median({3, 1, 2}), 2);
@@ -87,6 +89,38 @@ TEST(FlatJsonTest, QuoteAndNumber) {
   EXPECT_EQ(JsonNumber(INFINITY), "null");
   EXPECT_EQ(JsonNumber(1.5), "1.5");
   EXPECT_EQ(JsonNumber(1610612736), "1610612736");
+}
+
+// The sweep table names the host and gives each row its ratio and both
+// sides' shares of the row's ceiling; unknown values print as "-".
+TEST(SweepTableTest, HostHeaderRatiosAndRooflineShares) {
+  SweepHost host{.date = "2026-12-03T20:00:00Z",
+                 .cpu = "AMD EPYC 9R45",
+                 .cpu_class = "AVX-512 (vnni bf16), no AMX",
+                 .simd_level = "avx512",
+                 .llama_variant = "zen4",
+                 .load_average = "1.00 2.00 3.00",
+                 .threads = 2,
+                 .reps = 3,
+                 .read_bandwidth = 20e9};
+  std::vector<SweepRow> rows(2);
+  rows[0].type = "q8_0";
+  rows[0].figure = "tg128";
+  rows[0].ours = 8;
+  rows[0].llama = 4;
+  rows[0].ceiling = 10;
+  rows[0].ceiling_kind = "bandwidth";
+  rows[1].type = "f16";
+  rows[1].figure = "pp512";
+  rows[1].ours = 30;
+  rows[1].llama = NAN;
+  const std::string table = SweepTable(host, rows);
+  EXPECT_THAT(table, HasSubstr("AMD EPYC 9R45 (AVX-512 (vnni bf16), no AMX)"));
+  EXPECT_THAT(table, HasSubstr("our kernels: avx512; llama.cpp CPU build: zen4"));
+  EXPECT_THAT(table, HasSubstr("read bandwidth: 20.00 GB/s (threads 2)"));
+  EXPECT_THAT(table,
+              HasSubstr("| q8_0 | tg128 | 8.00 | 4.00 | 2.00x | 80% | 40% | 10.00 tok/s (bandwidth) |"));
+  EXPECT_THAT(table, HasSubstr("| f16 | pp512 | 30.00 | - | - | - | - | - |"));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@ namespace phi3::bench {
 // compute_roofline_avx512.cc
 int64_t VnniPeakLoop(int64_t iterations);
 int64_t VnniBlockLoop(int64_t iterations);
+int64_t FmaPeakLoop(int64_t iterations);
 
 namespace {
 
@@ -34,6 +35,8 @@ ComputeRoofline MeasureComputeRoofline(int num_threads, int repetitions) {
                                   repetitions);
   r.per_block_macs = ConcurrentMacRate(&VnniBlockLoop, int64_t{40} << 20, 2 * 8 * 64,
                                        num_threads, repetitions);
+  r.fma_macs = ConcurrentMacRate(&FmaPeakLoop, int64_t{40} << 20, 12 * 16, num_threads,
+                                 repetitions);
   return r;
 }
 

@@ -8,7 +8,8 @@
 // int8 MAC throughput. For Q4_0 x Q8_0 blocks, bit-identical to llama.cpp,
 // each block of 32 elements per (row, token) needs 8 vpdpbusd lanes' worth of
 // MACs plus one fp32 mul (d_w * d_a) and one fma into the accumulator, and on
-// the CPUs we target those three share the same execution pipes.
+// the CPUs we target those three share the same execution pipes. Float
+// weights (F16, BF16) are widened to f32: one FMA lane per multiply-add.
 #ifndef PHI3_ENGINE_TOOLS_BENCH_COMPUTE_ROOFLINE_H_
 #define PHI3_ENGINE_TOOLS_BENCH_COMPUTE_ROOFLINE_H_
 
@@ -22,6 +23,7 @@ struct ComputeRoofline {
   bool measured = false;      // false: the CPU lacks AVX512-VNNI (no figure)
   double peak_macs = 0;       // int8 MAC/s, vpdpbusd only, all threads
   double per_block_macs = 0;  // int8 MAC/s with 1 mul + 1 fma per 8 vpdpbusd
+  double fma_macs = 0;        // f32 FMA lanes/s (float weights' multiply-adds), all threads
 };
 
 // Runs `num_threads` threads of register-only loops for ~0.2 s each (best of

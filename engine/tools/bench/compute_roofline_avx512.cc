@@ -57,4 +57,20 @@ int64_t VnniBlockLoop(int64_t iterations) {
   return static_cast<int64_t>(_mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)));
 }
 
+// 12 independent chains of 16-lane f32 FMAs; iterations x 12 x 16 MACs.
+int64_t FmaPeakLoop(int64_t iterations) {
+  __m512 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
+  __m512 w = _mm512_set1_ps(0.5f);
+  const __m512 a = _mm512_set1_ps(0.25f);
+  for (int64_t it = 0; it < iterations; ++it) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(w, a, acc[i]);
+    asm volatile("" : "+v"(w));
+  }
+  __m512 s = acc[0];
+  for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
+  return static_cast<int64_t>(_mm512_reduce_add_ps(s));
+}
+
 }  // namespace phi3::bench

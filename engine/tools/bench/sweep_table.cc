@@ -1,0 +1,59 @@
+#include "engine/tools/bench/sweep_table.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/tools/bench/bench_report.h"
+
+namespace phi3::bench {
+namespace {
+
+std::string Percent(double value, double ceiling) {
+  if (!(ceiling > 0) || !std::isfinite(value)) return "-";
+  return absl::StrFormat("%.0f%%", 100 * value / ceiling);
+}
+
+std::string Ratio(double ours, double llama) {
+  const double r = ours / llama;
+  return std::isfinite(r) ? absl::StrFormat("%.2fx", r) : "-";
+}
+
+}  // namespace
+
+std::string SweepTable(const SweepHost& host, const std::vector<SweepRow>& rows) {
+  std::string out = absl::StrCat(
+      "phi3-bench --types sweep, ", host.date, ", threads ", host.threads, ", reps ", host.reps,
+      " (medians)\n", "- host CPU: ", host.cpu, " (", host.cpu_class, ")\n",
+      "- our kernels: ", host.simd_level, "; llama.cpp CPU build: ", host.llama_variant, "\n",
+      "- load average: ", host.load_average, "\n");
+  if (host.read_bandwidth > 0) {
+    absl::StrAppendFormat(&out, "- read bandwidth: %.2f GB/s (threads %d)\n",
+                          host.read_bandwidth / 1e9, host.threads);
+  }
+  if (host.int8_macs > 0) {
+    absl::StrAppendFormat(&out,
+                          "- multiply-adds (threads %d): int8 %.0f G/s with a mul + fma per 8 "
+                          "vpdpbusd, f32 FMA %.0f G/s\n",
+                          host.threads, host.int8_macs / 1e9, host.fma_macs / 1e9);
+  }
+  absl::StrAppend(&out,
+                  "\n| type | figure | ours tok/s | llama.cpp tok/s | ratio | ours % of roofline "
+                  "| llama.cpp % | roofline |\n|---|---|---|---|---|---|---|---|\n");
+  for (const SweepRow& r : rows) {
+    const std::string ceiling =
+        r.ceiling > 0 ? absl::StrFormat("%.2f tok/s (%s)", r.ceiling, r.ceiling_kind) : "-";
+    absl::StrAppendFormat(&out, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.type, r.figure,
+                          HumanValue(r.ours, "tok/s"), HumanValue(r.llama, "tok/s"),
+                          Ratio(r.ours, r.llama), Percent(r.ours, r.ceiling),
+                          Percent(r.llama, r.ceiling),
+                          r.error.empty() ? ceiling : absl::StrCat(ceiling, " ERROR ", r.error));
+  }
+  absl::StrAppend(&out,
+                  "\nroofline: decode = read bandwidth / weight bytes per token; prompt and "
+                  "batched decode = multiply-add rate / multiply-adds per token (attention not "
+                  "counted; int8 for quantized weights, f32 FMA for float ones).\n");
+  return out;
+}
+
+}  // namespace phi3::bench

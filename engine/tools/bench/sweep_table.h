@@ -1,0 +1,45 @@
+// The one table of a phi3-bench --types sweep: every weight type x figure,
+// ours vs llama.cpp, and each side's share of the figure's roofline, under a
+// header naming the host (CPU, flags class, our SIMD level, llama.cpp's CPU
+// build). Markdown, so it pastes into notes and the README as it is.
+#ifndef PHI3_ENGINE_TOOLS_BENCH_SWEEP_TABLE_H_
+#define PHI3_ENGINE_TOOLS_BENCH_SWEEP_TABLE_H_
+
+#include <string>
+#include <vector>
+
+namespace phi3::bench {
+
+struct SweepHost {
+  std::string date;           // UtcNow()
+  std::string cpu;            // CpuName()
+  std::string cpu_class;      // CpuFlagsClass()
+  std::string simd_level;     // our kernels' level ("avx512", ...)
+  std::string llama_variant;  // llama.cpp's loaded CPU build ("zen4", ...; "-" if none)
+  std::string load_average;
+  int threads = 0;
+  int reps = 0;
+  double read_bandwidth = 0;  // bytes/s on `threads` threads (0: not measured)
+  double int8_macs = 0;       // ComputeRoofline::per_block_macs (0: not measured)
+  double fma_macs = 0;        // ComputeRoofline::fma_macs
+};
+
+struct SweepRow {
+  std::string type;    // "q8_0", "q4_k_m", ...
+  std::string figure;  // "tg128", "pp512", "parallel:16", ...
+  double ours = 0;     // tok/s medians (NaN: not measured)
+  double llama = 0;
+  // The figure's ceiling in tok/s (<= 0: unknown) and what bounds it.
+  double ceiling = 0;
+  std::string ceiling_kind;  // "bandwidth", "int8 MACs", "f32 FMAs"
+  std::string error;         // the figure's first failure, if any
+};
+
+// "| type | figure | ours tok/s | llama.cpp tok/s | ratio | ours % of
+// roofline | llama.cpp % | roofline |" rows under a header of `host` lines,
+// then a line saying how the rooflines are computed.
+std::string SweepTable(const SweepHost& host, const std::vector<SweepRow>& rows);
+
+}  // namespace phi3::bench
+
+#endif  // PHI3_ENGINE_TOOLS_BENCH_SWEEP_TABLE_H_
