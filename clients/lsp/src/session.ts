@@ -20,6 +20,7 @@ export interface StatusParams {
   costUsd: number;
   lastLatencyMs: number | null;     // completion request received -> answered
   lastFirstTokenMs: number | null;  // completion request received -> first token of its text
+  lastCallFirstTokenMs: number | null;  // the same from the server call's start (without the debounce)
   lastCachedPromptTokens: number | null;
 }
 
@@ -27,7 +28,7 @@ export class Session {
   readonly status: StatusParams = {
     state: "idle", message: "", requests: 0, cancelled: 0, warmups: 0, promptTokens: 0,
     cachedPromptTokens: 0, completionTokens: 0, costUsd: 0, lastLatencyMs: null,
-    lastFirstTokenMs: null, lastCachedPromptTokens: null,
+    lastFirstTokenMs: null, lastCallFirstTokenMs: null, lastCachedPromptTokens: null,
   };
   private busy = 0;
 
@@ -60,6 +61,7 @@ export class Session {
     if (kind === "completion" && timing) {
       s.lastLatencyMs = timing.latencyMs;
       s.lastFirstTokenMs = timing.firstTokenMs;
+      s.lastCallFirstTokenMs = r?.firstTextMs ?? null;
       s.lastCachedPromptTokens = r?.usage?.cached_prompt_tokens ?? null;
     }
     if (r?.error) {
