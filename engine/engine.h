@@ -208,6 +208,8 @@ class Engine {
   virtual absl::StatusOr<RequestId> Submit(GenerateRequest request,
                                            std::shared_ptr<TokenSink> sink) = 0;
   // Stops the request within one engine step; its sink gets OnFinish(kCancelled).
+  // A step in flight whose requests are all cancelled, and which would add no
+  // block to the prefix cache, stops between layers (its work is dropped).
   // Unknown or finished ids are ignored.
   virtual void Cancel(RequestId id) = 0;
 

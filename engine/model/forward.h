@@ -5,6 +5,7 @@
 #define PHI3_ENGINE_MODEL_FORWARD_H_
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -39,6 +40,11 @@ struct SequenceSlice {
 
 struct ForwardBatch {
   std::vector<SequenceSlice> sequences;
+  // Optional. Polled between layers (cheap, thread-safe); once it returns
+  // true the step stops early and Forward returns CANCELLED. The K/V written
+  // until then are in slots the caller must treat as never written: it drops
+  // every sequence of the batch without recording the step as computed.
+  std::function<bool()> abandoned;
 };
 
 // Rounding. llama.cpp's CPU kernels round a token's products differently in

@@ -195,6 +195,9 @@ absl::Status Phi3Model::Forward(const ForwardBatch& batch, std::span<float> logi
   attn_args.kv_token_bytes = s.kv_token_bytes;
 
   for (int il = 0; il < h.num_layers; ++il) {
+    if (batch.abandoned && batch.abandoned()) {
+      return absl::CancelledError(absl::StrCat("step abandoned before layer ", il));
+    }
     const Phi3LayerWeights& L = w.layers[il];
     // ---- attention block
     pool.ParallelFor(T, [&](int64_t begin, int64_t end, int) {

@@ -535,6 +535,39 @@ TEST(Phi3ModelTest, LoaderErrorsNameTheProblem) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// ForwardBatch::abandoned is polled between layers: a step abandoned after
+// its first layer returns CANCELLED; what it half wrote (other tokens at the
+// same positions) is overwritten by the next step there, whose logits are
+// those of a model that never ran it.
+TEST(Phi3ModelTest, AbandonedStepStopsBetweenLayers) {
+  MicroSpec spec;
+  MicroWeights w = MakeWeights(spec);
+  absl::StatusOr<Loaded> l = LoadMicro(spec, w);
+  ASSERT_TRUE(l.ok()) << l.status();
+  ASSERT_TRUE(l->model->InitKvCache(16, 4, KvCacheType::kF16).ok());
+  const std::vector<int32_t> tokens = Prompt(13, spec.n_vocab, 3);
+  const std::vector<int32_t> blocks = Iota(0, 4);
+  const std::vector<float> want = RunChunked(*l->model, tokens, 8, blocks);
+
+  const std::vector<int32_t> other = Prompt(5, spec.n_vocab, 4);
+  ForwardBatch abandoned;
+  abandoned.sequences.push_back({other, 8, blocks, true});
+  int polls = 0;
+  abandoned.abandoned = [&polls] { return ++polls > 1; };  // after the first layer
+  std::vector<float> logits(spec.n_vocab);
+  absl::Status st = l->model->Forward(abandoned, logits);
+  EXPECT_EQ(st.code(), absl::StatusCode::kCancelled) << st;
+  EXPECT_EQ(polls, 2);
+
+  ForwardBatch again;
+  again.sequences.push_back({std::span<const int32_t>(tokens).subspan(8), 8, blocks, true});
+  polls = 0;
+  again.abandoned = [&polls] { return ++polls < 0; };  // never
+  ASSERT_TRUE(l->model->Forward(again, logits).ok());
+  EXPECT_EQ(polls, spec.n_layer);
+  EXPECT_EQ(logits, want);
+}
+
 TEST(Phi3ModelTest, ForwardRejectsBadBatches) {
   MicroSpec spec;
   MicroWeights w = MakeWeights(spec);

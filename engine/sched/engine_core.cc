@@ -248,10 +248,26 @@ bool EngineCore::Step() {
       batch.sequences.push_back(slice);
       if (!r->first_scheduled) r->first_scheduled = now;
     }
+    if (!StepKeepsBlocks(plan)) {
+      // Nothing of this step outlives its requests: if all of them are
+      // cancelled while it runs (an editor's next keystroke), the model
+      // stops between layers and the next step starts at once.
+      std::vector<RequestId> ids;
+      for (const ScheduledSequence& e : plan.scheduled) ids.push_back(e.seq->id);
+      batch.abandoned = [this, ids = std::move(ids)] {
+        std::lock_guard<std::mutex> lock(mu_);
+        return std::all_of(ids.begin(), ids.end(), [this](RequestId id) {
+          return std::find(cancels_.begin(), cancels_.end(), id) != cancels_.end();
+        });
+      };
+    }
     const size_t vocab = static_cast<size_t>(options_.vocab_size);
     logits_.resize(static_cast<size_t>(rows) * vocab);
     absl::Status status = model_->Forward(batch, logits_);
-    if (!status.ok()) {
+    if (batch.abandoned && absl::IsCancelled(status)) {
+      // Abandoned: nothing is recorded as computed; the queued cancels
+      // finish every request of the batch at the start of the next step.
+    } else if (!status.ok()) {
       for (const ScheduledSequence& e : plan.scheduled) {
         Finish(active_.at(e.seq->id).get(), FinishReason::kError, status);
       }
@@ -275,6 +291,16 @@ bool EngineCore::Step() {
   }
   PublishStats();
   return did_work;
+}
+
+bool EngineCore::StepKeepsBlocks(const StepPlan& plan) const {
+  if (!options_.prefix_cache) return false;
+  const int bs = options_.kv_block_size;
+  for (const ScheduledSequence& e : plan.scheduled) {
+    const int computed = e.seq->num_computed_tokens;
+    if ((computed + e.num_new_tokens) / bs > computed / bs) return true;
+  }
+  return false;
 }
 
 void EngineCore::ProcessToken(Request* r, std::span<const float> logits) {

@@ -7,7 +7,11 @@
 //   1. takes new requests and cancellations queued by other threads;
 //   2. finishes cancelled requests and those past their deadline;
 //   3. plans and applies a scheduling step (engine/sched/scheduler.h);
-//   4. runs ONE ForwardModel::Forward over every scheduled sequence;
+//   4. runs ONE ForwardModel::Forward over every scheduled sequence; a step
+//      that would add no block to the prefix cache is abandoned between
+//      layers once every request in it has been cancelled (its work would
+//      be thrown away: the next step, e.g. the next keystroke's completion,
+//      need not wait for it);
 //   5. samples a token for every sequence whose known tokens are all in the
 //      cache, checks stop conditions, and calls the sinks; a prefill_only
 //      request whose prompt is all in the cache finishes instead (kLength).
@@ -119,6 +123,9 @@ class EngineCore {
   bool HasWorkLocked() const;  // REQUIRES: mu_ held
   void Loop();
   void Ingest(std::vector<std::unique_ptr<Request>> incoming);
+  // Whether applying `plan` fills a KV block, which the prefix cache keeps
+  // after its request ends.
+  bool StepKeepsBlocks(const StepPlan& plan) const;
   void ProcessToken(Request* r, std::span<const float> logits);
   void Finish(Request* r, FinishReason reason, absl::Status status);
   void PublishStats();

@@ -203,6 +203,70 @@ TEST_F(EngineCoreTest, CancelDuringPrefillAndDecodeFreesBlocks) {
   EXPECT_FALSE(decode->token_after_finish());
 }
 
+// A step that fills no KV block keeps nothing once its requests end: when all
+// of them are cancelled while it runs (an editor's next keystroke), the model
+// stops it between layers. Nothing is sampled or billed, the blocks are
+// freed, and later outputs are unchanged. A step that fills a block, or that
+// carries a request not cancelled, runs to the end.
+TEST_F(EngineCoreTest, CancelledStepThatKeepsNothingIsAbandoned) {
+  const std::vector<int32_t> base = Prompt(10, 3);  // blocks [0,4) [4,8) full
+  RunUntilIdle();
+  Submit(Request(base, 1));
+  RunUntilIdle();
+  auto extend = [&](std::vector<int32_t> tail) {
+    std::vector<int32_t> p = base;
+    p.insert(p.end(), tail.begin(), tail.end());
+    return p;
+  };
+  auto cancel_during_next_step = [&](RequestId id) {
+    model_->set_during_forward([this, id] { core_->Cancel(id); });
+    ASSERT_TRUE(core_->Step());
+    model_->set_during_forward(nullptr);
+  };
+
+  // 11 tokens, 8 cached: computes [8, 11), no block filled -> abandoned.
+  RequestId short_id;
+  auto abandoned = Submit(Request(extend({5}), 4), &short_id);
+  cancel_during_next_step(short_id);
+  EXPECT_TRUE(model_->calls().back().abandoned);
+  EXPECT_FALSE(abandoned->finished());
+  ASSERT_TRUE(core_->Step());
+  EXPECT_EQ(abandoned->finish().reason, FinishReason::kCancelled);
+  EXPECT_TRUE(abandoned->tokens().empty());
+  EXPECT_EQ(abandoned->finish().usage.prompt_tokens, 0);
+  EXPECT_EQ(core_->kv().pool().num_used(), 0);
+  ASSERT_TRUE(core_->CheckInvariants().ok()) << core_->CheckInvariants();
+
+  // 13 tokens: computes [8, 13), fills [8, 12) -> runs; the cache keeps it.
+  RequestId long_id;
+  auto kept = Submit(Request(extend({5, 6, 7}), 4), &long_id);
+  cancel_during_next_step(long_id);
+  EXPECT_FALSE(model_->calls().back().abandoned);
+  RunUntilIdle();
+  EXPECT_EQ(kept->finish().reason, FinishReason::kCancelled);
+  EXPECT_EQ(kept->finish().usage.prompt_tokens, 13);
+  auto reuses = Submit(Request(extend({5, 6, 7}), 4));
+  RunUntilIdle();
+  EXPECT_EQ(reuses->finish().usage.cached_prompt_tokens, 12);
+  EXPECT_EQ(reuses->tokens(), Reference(extend({5, 6, 7}), 4));
+
+  // With a request that is not cancelled in the batch -> runs.
+  RequestId cancelled_id;
+  auto cancelled = Submit(Request(extend({9}), 4), &cancelled_id);
+  auto other = Submit(Request(Prompt(3, 11), 4));
+  cancel_during_next_step(cancelled_id);
+  EXPECT_FALSE(model_->calls().back().abandoned);
+  RunUntilIdle();
+  EXPECT_EQ(cancelled->finish().reason, FinishReason::kCancelled);
+  EXPECT_EQ(other->tokens(), Reference(Prompt(3, 11), 4));
+
+  // The abandoned request's prompt, run in full: the output is unchanged.
+  auto again = Submit(Request(extend({5}), 4));
+  RunUntilIdle();
+  EXPECT_EQ(again->tokens(), Reference(extend({5}), 4));
+  EXPECT_EQ(core_->kv().pool().num_used(), 0);
+}
+
 TEST_F(EngineCoreTest, SinkReturningFalseCancels) {
   RequestId id;
   auto sink = Submit(Request(Prompt(4, 6), 20), &id, /*cancel_after=*/3);

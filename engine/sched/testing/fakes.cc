@@ -107,6 +107,12 @@ absl::Status FakeModel::Forward(const ForwardBatch& batch, std::span<float> logi
       slots_[slot] = s.tokens[i];
     }
   }
+  if (during_forward_) during_forward_();
+  if (batch.abandoned && batch.abandoned()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    calls_.back().abandoned = true;
+    return absl::CancelledError("step abandoned");
+  }
   size_t row = 0;
   std::vector<int32_t> history;
   for (const SequenceSlice& s : batch.sequences) {

@@ -47,12 +47,17 @@ class FakeModel : public ForwardModel {
 
   // Fails the next Forward call with `status`.
   void FailNextForward(absl::Status status);
+  // Called in every Forward after the K/V writes, before the batch's
+  // `abandoned` hook is polled (as the real model does between layers), e.g.
+  // to cancel a request while its step runs.
+  void set_during_forward(std::function<void()> fn) { during_forward_ = std::move(fn); }
 
   struct CallRecord {
     std::vector<int> num_new_tokens;  // per sequence, in batch order
     std::vector<int> start_pos;
     std::vector<bool> want_logits;
     std::vector<int> eval_begin, eval_end;  // SequenceSlice's evaluation range
+    bool abandoned = false;                 // stopped by ForwardBatch::abandoned
   };
   std::vector<CallRecord> calls() const;
   int num_calls() const;
@@ -64,6 +69,7 @@ class FakeModel : public ForwardModel {
   const int context_length_;
   NextTokenFn next_;
   absl::Duration delay_ = absl::ZeroDuration();
+  std::function<void()> during_forward_;
   int block_size_ = 0;
   std::vector<int32_t> slots_;  // [num_blocks][block_size] token id or -1
   mutable std::mutex mu_;       // guards the fields below it
