@@ -49,7 +49,8 @@ TEST_F(EditorTest, NodeLspClientChecks) {
                  absl::Seconds(150), {"NODE_PATH=" + lsp_dir_ + "/node_modules"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   for (const char* check : {"ok completion_equals_generate", "ok cancel_frees_the_slot",
-                            "ok warmup_gives_cached_tokens", "ok typing_replay", "ok commands"}) {
+                            "ok warmup_gives_cached_tokens", "ok typing_replay",
+                            "ok debounce_only_within_bursts", "ok commands"}) {
     EXPECT_THAT(r.out, HasSubstr(check));
   }
   std::printf("%s", r.out.c_str());

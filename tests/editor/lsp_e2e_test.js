@@ -188,6 +188,46 @@ async function typingReplay() {
   }
 }
 
+// 4b. The debounce only delays requests within a burst: a request after a
+//     pause calls the server at once; one that follows another closely waits
+//     debounceMs for a newer one.
+async function debounceOnlyWithinBursts() {
+  const debounceMs = 400;
+  const lsp = await h.startLsp(serverJs, ["--addr", addr], { ...fast, debounceMs, maxTokens: 2 });
+  try {
+    const uri = "file:///workspace/debounce.py";
+    const text = "def f(x):\n    return";
+    lsp.open(uri, "python", text);
+    await h.sleep(debounceMs);
+    const sent = Date.now();
+    const alone = await lsp.request("textDocument/inlineCompletion", uri, text.length);
+    assert.ok(alone !== null);
+    await h.waitFor(() => lsp.lastStatus()?.requests >= 1, 10000, "status");
+    const s1 = lsp.lastStatus();
+    // Request -> first token minus call -> first token is the wait before
+    // the call (without any text: the whole answer came before the debounce).
+    const waited = s1.lastFirstTokenMs !== null ? s1.lastFirstTokenMs - s1.lastCallFirstTokenMs
+                                                : Date.now() - sent;
+    assert.ok(waited < debounceMs / 2, `a request after a pause waited ${waited} ms: ${JSON.stringify(s1)}`);
+    // A burst of three: the first (after a pause) calls at once, the second
+    // waits and is superseded by the third, which waits debounceMs.
+    await h.sleep(debounceMs);
+    const first = lsp.request("textDocument/inlineCompletion", uri, text.length);
+    await h.sleep(20);
+    const second = lsp.request("textDocument/inlineCompletion", uri, text.length);
+    await h.sleep(20);
+    const t3 = Date.now();
+    const third = await lsp.request("textDocument/inlineCompletion", uri, text.length);
+    await first;
+    assert.strictEqual(await second, null, "the second of a burst is superseded while it waits");
+    assert.ok(third !== null);
+    assert.ok(Date.now() - t3 >= debounceMs, `the burst's last request did not wait ${debounceMs} ms`);
+    console.log("ok debounce_only_within_bursts");
+  } finally {
+    await lsp.stop();
+  }
+}
+
 // 5. Explain / fix through Chat, streamed as $/progress.
 async function commands() {
   const lsp = await h.startLsp(serverJs, ["--addr", addr], { ...fast, commandMaxTokens: 24 });
@@ -338,7 +378,10 @@ async function routeKey() {
 
 (async () => {
   const only = process.argv.includes("--only") ? flag("only") : "";
-  const checks = { completionEqualsGenerate, cancelFreesTheSlot, warmupGivesCachedTokens, typingReplay, commands };
+  const checks = {
+    completionEqualsGenerate, cancelFreesTheSlot, warmupGivesCachedTokens, typingReplay,
+    debounceOnlyWithinBursts, commands,
+  };
   if (only === "tlsAndApiKey") checks.tlsAndApiKey = tlsAndApiKey;
   if (only === "routeKey") checks.routeKey = routeKey;
   for (const [name, fn] of Object.entries(checks)) {

@@ -3,8 +3,12 @@
 // One slot: at most one completion or warm-up call is in flight. A newer
 // completion request cancels the call in flight at once (the server frees its
 // slot within one engine step) and the older request answers null; so does a
-// request the client cancels ($/cancelRequest). Requests wait debounceMs
-// before calling the server, so a burst of keystrokes makes one call. An
+// request the client cancels ($/cancelRequest). A request that comes within
+// debounceMs of the previous one waits debounceMs for a newer one before
+// calling the server, so a burst of keystrokes makes one call; one that comes
+// later (the user types slower than that, or paused) calls at once: waiting
+// could merge nothing, and a request superseded anyway costs the server
+// little (the step of a call cancelled mid-way is dropped between layers). An
 // answer computed for an older version of the document than the current one
 // is dropped (null): nothing stale is ever offered.
 //
@@ -69,6 +73,7 @@ function sleep(ms: number): Promise<void> {
 
 export class Completer {
   private latest = 0;  // id of the newest completion request
+  private lastReceived = -Infinity;  // when it arrived (Date.now())
   private inflight: { call: Call; kind: "completion" | "warmup" } | null = null;
   private pending = 0;  // completion requests not answered yet
   private readonly warmTimers = new Map<string, NodeJS.Timeout>();
@@ -83,12 +88,14 @@ export class Completer {
   // when the request was superseded, cancelled or became stale.
   async complete(doc: TextDocument, pos: Position, token: Cancellable): Promise<string | null> {
     const received = Date.now();
+    const burst = received - this.lastReceived < this.settings().debounceMs;
+    this.lastReceived = received;
     const id = ++this.latest;
     ++this.pending;
     try {
       this.cancelInflight();
       const s = this.settings();
-      if (s.debounceMs > 0) await sleep(s.debounceMs);
+      if (burst) await sleep(s.debounceMs);
       if (id !== this.latest || token.isCancellationRequested) {
         this.session.superseded();
         return null;

@@ -12,7 +12,7 @@ export interface Settings {
   maxTokens: number;       // completion tokens per request
   commandMaxTokens: number;  // answer tokens of explain / fix
   temperature: number;     // 0 = greedy
-  debounceMs: number;      // completion requests wait this long for a newer one
+  debounceMs: number;      // a completion request within this time of the previous one waits this long for a newer one
   maxLines: number;        // line budget of one completion
   contextTokens: number;   // prompt budget (estimated from characters, see prompt.ts)
   warmup: boolean;         // prefill the server's prefix cache on open / edit
