@@ -436,6 +436,39 @@ TEST_F(EngineCoreTest, PrefillOnlyFillsThePrefixCacheWithoutSampling) {
   RunUntilIdle();
 }
 
+// A warm-up runs in chunks of at most 64 tokens even when the step budget
+// allows more, so that a request arriving meanwhile waits for one small
+// chunk; it still fills the cache as one evaluation. An ordinary prompt
+// takes the whole budget.
+TEST_F(EngineCoreTest, PrefillOnlyRunsInSmallChunks) {
+  EngineCoreOptions o = SmallOptions();
+  o.max_batched_tokens = 256;
+  Init(o);
+  const auto prompt = Prompt(100, 5);
+  GenerateRequest warm = Request(prompt, 0);
+  warm.prefill_only = true;
+  auto w = Submit(warm);
+  ASSERT_TRUE(core_->Step());
+  auto g = Submit(Request(Prompt(90, 6), 2));  // arrives during the warm-up
+  RunUntilIdle();
+  EXPECT_EQ(w->finish().usage.prompt_tokens, 100);
+  const auto calls = model_->calls();
+  ASSERT_GE(calls.size(), 2u);
+  EXPECT_EQ(calls[0].num_new_tokens, std::vector<int>({64}));
+  EXPECT_EQ(calls[0].eval_end, std::vector<int>({100}));
+  // The next step: the rest of the warm-up and all of g's prompt.
+  EXPECT_EQ(calls[1].num_new_tokens, std::vector<int>({36, 90}));
+  EXPECT_EQ(calls[1].eval_begin, std::vector<int>({0, 0}));
+  EXPECT_EQ(g->tokens(), Reference(Prompt(90, 6), 2));
+
+  auto after = prompt;
+  after.push_back(7);
+  auto c = Submit(Request(after, 2));
+  RunUntilIdle();
+  EXPECT_EQ(c->finish().usage.cached_prompt_tokens, 100);
+  EXPECT_EQ(c->tokens(), Reference(after, 2));
+}
+
 TEST_F(EngineCoreTest, ChunkedPrefillNeverStallsDecodes) {
   EngineCoreOptions o = SmallOptions();
   o.max_batched_tokens = 8;

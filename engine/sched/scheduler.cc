@@ -4,6 +4,14 @@
 #include <cassert>
 
 namespace phi3 {
+namespace {
+
+// `n` new tokens, capped by the sequence's chunk limit.
+int ChunkOf(const Sequence& s, int n) {
+  return s.max_chunk_tokens > 0 ? std::min(n, s.max_chunk_tokens) : n;
+}
+
+}  // namespace
 
 Scheduler::Scheduler(const SchedulerOptions& options, KvCacheManager* kv)
     : options_(options), kv_(kv) {}
@@ -80,7 +88,7 @@ StepPlan Scheduler::Plan() {
       Sequence* s = running_[i];
       if (preempted[i] || entry_of[i] >= 0) continue;
       if ((s->num_remaining() == 1) != decode_pass) continue;
-      const int num_new = std::min(s->num_remaining(), budget);
+      const int num_new = ChunkOf(*s, std::min(s->num_remaining(), budget));
       const int need = kv_->BlocksNeeded(s->kv, s->num_computed_tokens + num_new);
       while (need > free_blocks && !preempted[i]) {
         size_t victim = n;
@@ -122,7 +130,7 @@ StepPlan Scheduler::Plan() {
         if (budget <= 0) break;
         kv_->FindPrefix(&s->kv, s->tokens, &hits);
         const int cached = static_cast<int>(hits.size()) * bs;
-        const int num_new = std::min(static_cast<int>(s->tokens.size()) - cached, budget);
+        const int num_new = ChunkOf(*s, std::min(static_cast<int>(s->tokens.size()) - cached, budget));
         const int need = (cached + num_new + bs - 1) / bs - static_cast<int>(hits.size());
         const int cost = need + kv_->CostOfHits(hits);
         if (cost > free_blocks) break;

@@ -3,7 +3,8 @@
 //
 // Plan() decides a step without changing scheduling state:
 //   1. running sequences that decode (1 token) in admission order,
-//   2. running sequences still in prefill, one chunk each,
+//   2. running sequences still in prefill, one chunk each (at most
+//      Sequence::max_chunk_tokens when set, also at admission),
 //   3. waiting sequences, while the running limit, the token budget and the
 //      free blocks allow: preempted ones first (oldest first), then new ones
 //      round-robin across tenants (FCFS within a tenant) so that one tenant

@@ -31,6 +31,9 @@ struct Sequence {
   int eval_begin = 0;
   int eval_end = 0;
   SequenceKv kv;
+  // > 0: at most this many new tokens per step (background prefills, see
+  // EngineCore), so that requests arriving meanwhile wait for less.
+  int max_chunk_tokens = 0;
 
   bool ever_scheduled = false;
   int cached_prompt_tokens = 0;  // prefix-cache hit at the first admission
