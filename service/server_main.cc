@@ -36,6 +36,7 @@
 #include "service/phi3_service.h"
 #include "service/process_metrics.h"
 #include "service/reflection_service.h"
+#include "service/restore_daily_usage.h"
 #include "service/tenant_limiter.h"
 #include "service/request_convert.h"
 
@@ -303,6 +304,10 @@ int Run() {
     metrics_address = absl::StrCat(HostOf(metrics_listen), ":", ports.empty() ? 0 : ports[0]);
   }
 
+  TenantLimiterOptions limiter_options;
+  limiter_options.default_max_streams = absl::GetFlag(FLAGS_max_streams_per_tenant);
+  TenantLimiter limiter(limiter_options);
+
   // Declared before the service, so destroyed after it: every record of a
   // finished stream is stored before the process exits.
   std::unique_ptr<ledger::UsageLedger> usage_ledger;
@@ -312,6 +317,16 @@ int Run() {
         ledger::OpenLedgerStore(ledger_uri);
     if (!store.ok()) Fail(std::string(store.status().message()));
     if (*store != nullptr) {
+      // Before the ledger's writer owns the store: today's per-tenant totals
+      // back into the day budgets.
+      absl::StatusOr<RestoredUsage> restored = RestoreDailyUsage(**store, limiter, absl::Now());
+      if (restored.ok()) {
+        Log(absl::StrFormat("usage ledger: restored today's tokens of %d tenants (%d tokens) "
+                            "into the per-day limits", restored->tenants, restored->tokens));
+      } else {
+        Log(absl::StrCat("usage ledger: per-day limits start from zero: cannot read today's "
+                         "usage: ", restored.status().message()));
+      }
       ledger::UsageLedgerOptions ledger_options;
       ledger_options.spill_path = absl::GetFlag(FLAGS_usage_ledger_spill);
       if (ledger_options.spill_path.empty()) {
@@ -340,9 +355,6 @@ int Run() {
     Log("warning: --isolate-tenants=false: all tenants share one prefix cache and can learn "
         "each other's prompts");
   }
-  TenantLimiterOptions limiter_options;
-  limiter_options.default_max_streams = absl::GetFlag(FLAGS_max_streams_per_tenant);
-  TenantLimiter limiter(limiter_options);
   service_options.limiter = &limiter;
   service_options.engine_options = engine_options;
   service_options.server_version = ProjectVersion();

@@ -103,6 +103,17 @@ void TenantLimiter::Charge(absl::string_view tenant, int64_t tokens) {
     state.tokens[i] = 0;
   }
   state.tokens[i] += tokens;
+  AddToday(state, now_s, tokens);
+}
+
+void TenantLimiter::RestoreToday(absl::string_view tenant, int64_t tokens) {
+  if (tokens <= 0) return;
+  const int64_t now_s = absl::ToUnixSeconds(options_.clock());
+  absl::MutexLock lock(&mu_);
+  AddToday(tenants_[tenant], now_s, tokens);
+}
+
+void TenantLimiter::AddToday(TenantState& state, int64_t now_s, int64_t tokens) {
   const int64_t today = now_s / kSecondsPerDay;
   if (state.day != today) {
     state.day = today;

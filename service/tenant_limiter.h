@@ -5,11 +5,15 @@
 // finishes (prompt + completion tokens as reported in its usage): a request
 // is admitted while the tenant's count is below its limit, so the request that
 // crosses a limit finishes, and the next one is refused. The per-minute window
-// slides over 60 one-second buckets; the day is the UTC calendar day. Counts
-// live in memory: a restart starts them again from zero.
+// slides over 60 one-second buckets; the day is the UTC calendar day.
 //
 // Refusals are ResourceExhausted whose message says which limit, the count and
 // when to retry, with the same delay as a retry_hint.h payload.
+//
+// Counts live in memory. So that a restart does not give every tenant a fresh
+// day, the server restores the day's totals from the usage ledger at start-up
+// (restore_daily_usage.h); the per-minute window starts empty. With several
+// replicas each one limits what it serves itself.
 //
 // Thread safety: all methods may be called from any thread.
 #ifndef PHI3_SERVICE_TENANT_LIMITER_H_
@@ -64,6 +68,9 @@ class TenantLimiter {
   absl::StatusOr<StreamSlot> AdmitStream(const Caller& caller);
   // Counts `tokens` against `tenant`'s per-minute and per-day limits.
   void Charge(absl::string_view tenant, int64_t tokens);
+  // Counts `tokens` that `tenant` used earlier in the current UTC day (before
+  // a restart) against its per-day limit only.
+  void RestoreToday(absl::string_view tenant, int64_t tokens);
 
   int open_streams(absl::string_view tenant) const;
 
@@ -80,6 +87,7 @@ class TenantLimiter {
   absl::Status CheckTokens(const Caller& caller, const TenantState& state, absl::Time now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseStream(const std::string& tenant);
+  static void AddToday(TenantState& state, int64_t now_s, int64_t tokens);
 
   const TenantLimiterOptions options_;
   mutable absl::Mutex mu_;
