@@ -153,6 +153,7 @@ async function runMode(warmup, serverJs, addr, metrics, keys, keyMs, line, maxTo
     result.awaited = session.filter((k) => k.pause).length;
     result.answered = answered.length;
     result.cancelled = records.filter((r) => !r.answered).length;
+    result.firstTokenMs = firstToken;  // each awaited completion, in replay order
     result.p50FirstTokenMs = percentile(firstToken, 50);
     result.p90FirstTokenMs = percentile(firstToken, 90);
     result.maxFirstTokenMs = Math.max(...firstToken);
