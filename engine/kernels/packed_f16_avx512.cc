@@ -1,0 +1,39 @@
+// AVX-512 packed F16 tiles: one zmm lane per row of a 16-row group, the 16
+// rows' f16 values of an element widened by one vcvtph2ps and multiplied by
+// the token's broadcast f32 activation. Sub-tiles of up to 6 tokens (24
+// accumulators of the 32 zmm). Numerics: packed_f16_impl.h.
+#include <immintrin.h>
+
+#include "engine/kernels/packed_f16_impl.h"
+
+// GCC 12 warns inside its own AVX-512 conversion intrinsics (_mm512_undefined).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+namespace phi3::internal {
+namespace {
+
+struct V512 {
+  using F = __m512;
+  static constexpr int kRows = 16;
+  static constexpr int kAcc = 24;
+  static constexpr int kU = 6;
+  static F LoadF16(const uint16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static F Set1(float v) { return _mm512_set1_ps(v); }
+  static F Zero() { return _mm512_setzero_ps(); }
+  static F Fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F Add(F a, F b) { return _mm512_add_ps(a, b); }
+  static void StoreRows(float* y, F v, int n) {
+    _mm512_mask_storeu_ps(y, static_cast<__mmask16>((1u << n) - 1), v);
+  }
+};
+
+}  // namespace
+
+PackedTileFn Avx512PackedF16(int lanes) {
+  return lanes == 64 ? &F16Tiles<V512, 64>::Run : &F16Tiles<V512, 16>::Run;
+}
+
+}  // namespace phi3::internal
