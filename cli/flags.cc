@@ -5,6 +5,7 @@
 #include <set>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
@@ -133,6 +134,15 @@ std::string Help(const ProgramInfo& info) {
   return out;
 }
 
+void ExitIfVersionRequested(int argc, char** argv, std::string_view program) {
+  for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i) {
+    if (std::string_view(argv[i]) == "--version") {
+      std::printf("%s\n", VersionLine(program).c_str());
+      std::exit(0);
+    }
+  }
+}
+
 std::vector<char*> ParseCommandLine(int argc, char** argv, const ProgramInfo& info) {
   std::vector<std::string> args = Undash(argc, argv);
   for (size_t i = 1; i < args.size() && args[i] != "--"; ++i) {
@@ -140,11 +150,8 @@ std::vector<char*> ParseCommandLine(int argc, char** argv, const ProgramInfo& in
       std::fputs(Help(info).c_str(), stdout);
       std::exit(0);
     }
-    if (args[i] == "--version") {
-      std::printf("%s\n", VersionLine(info.name).c_str());
-      std::exit(0);
-    }
   }
+  ExitIfVersionRequested(argc, argv, info.name);
   if (info.environment) {
     // Before the command line's own flags, which therefore win.
     std::vector<std::string> from_environment;

@@ -8,8 +8,10 @@
 #define PHI3_CLI_FLAGS_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
+#include <string_view>
 #include <vector>
+
+#include "absl/strings/string_view.h"
 
 namespace phi3::cli {
 
@@ -36,6 +38,10 @@ struct ProgramInfo {
 // flags of the program (as Help lists them) the command line does not give. Returns the
 // positional arguments, argv[0] first.
 std::vector<char*> ParseCommandLine(int argc, char** argv, const ProgramInfo& info);
+
+// For programs with their own parsers: when an argument before "--" is
+// --version, prints VersionLine(program) on stdout and exits 0.
+void ExitIfVersionRequested(int argc, char** argv, std::string_view program);
 
 // The --help text. Flags defined in the same source file as the first
 // grouped flag but in no group are listed under "Other", so none is hidden.

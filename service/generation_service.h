@@ -51,7 +51,8 @@ struct ServiceOptions {
   ledger::UsageLedger* usage_ledger = nullptr;
   // Reported by GetModelInfo.
   EngineOptions engine_options;
-  std::string server_version = "0.1.0";
+  std::string server_version;   // "0.1.0"
+  std::string server_revision;  // git revision of the build
 };
 
 class GenerationService {

@@ -133,6 +133,7 @@ grpc::ServerUnaryReactor* Phi3Service::GetModelInfo(grpc::CallbackServerContext*
   prices->set_cached_input_usd_per_million(core_->metrics().prices().cached_input_per_million);
   prices->set_output_usd_per_million(core_->metrics().prices().output_per_million);
   response->set_server_version(options.server_version);
+  response->set_server_revision(options.server_revision);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

@@ -358,6 +358,7 @@ int Run() {
   service_options.limiter = &limiter;
   service_options.engine_options = engine_options;
   service_options.server_version = ProjectVersion();
+  service_options.server_revision = GitRevision();
   GenerationService core(engine.get(), &auth, metrics.get(), service_options);
   Phi3Service service(&core);
 

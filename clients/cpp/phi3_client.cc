@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "cli/flags.h"
 #include "clients/cpp/client_args.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
@@ -47,6 +48,7 @@ Output: text streams to stdout; --stats adds usage and timings on stderr;
 --route-key KEY sends the x-phi3-route-key metadata: behind the fleet router, calls
   with the same key (a tenant, a document) go to the same replica and its prefix cache.
 Defaults: --addr 127.0.0.1:50051, --api-key from $PHI3_API_KEY.
+--help prints this text, --version the version of phi3-client.
 Exit codes: 0 ok, 1 the call failed (gRPC code and message on stderr), 2 bad usage.
 )";
 
@@ -296,6 +298,7 @@ int Info(const ClientArgs& args, v1::Phi3::Stub& stub) {
                                      {"cached_input", r.prices().cached_input_usd_per_million()},
                                      {"output", r.prices().output_usd_per_million()}};
     out["server_version"] = r.server_version();
+    out["server_revision"] = r.server_revision();
     PrintJson(out);
     return 0;
   }
@@ -304,18 +307,19 @@ int Info(const ClientArgs& args, v1::Phi3::Stub& stub) {
       "embedding:      %d\nvocab:          %d\ncontext:        %d (trained %d)\n"
       "sha256:         %s\nlimits:         %d running, %d tokens/step, %d waiting, "
       "KV blocks of %d\nprices (USD/M): input %g, cached input %g, output %g\n"
-      "server:         %s\n",
+      "server:         %s (git %s)\n",
       r.name().c_str(), r.architecture().c_str(), r.quantization().c_str(),
       static_cast<long long>(r.parameter_count()), r.num_layers(), r.embedding_size(),
       r.vocab_size(), l.context_size(), r.context_length(), r.file_sha256().c_str(),
       l.max_running_sequences(), l.max_batched_tokens(), l.max_waiting_requests(),
       l.kv_block_size(), r.prices().input_usd_per_million(),
       r.prices().cached_input_usd_per_million(), r.prices().output_usd_per_million(),
-      r.server_version().c_str());
+      r.server_version().c_str(), r.server_revision().c_str());
   return 0;
 }
 
 int Main(int argc, char** argv) {
+  cli::ExitIfVersionRequested(argc, argv, "phi3-client");
   absl::StatusOr<ClientArgs> parsed = ParseClientArgs(argc, argv);
   if (!parsed.ok()) UsageError(std::string(parsed.status().message()));
   const ClientArgs& args = *parsed;

@@ -6,10 +6,9 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "cli/flags.h"
 #include "service/ledger/ledger_store.h"
 #include "service/ledger/report.h"
 
@@ -20,6 +19,18 @@ ABSL_FLAG(std::string, since, "",
 ABSL_FLAG(bool, json, false, "Print JSON instead of a table.");
 
 namespace {
+
+const phi3::cli::ProgramInfo& UsageProgram() {
+  static const phi3::cli::ProgramInfo* info = new phi3::cli::ProgramInfo{
+      "phi3-usage",
+      "reports on phi3-server's usage ledger (tokens and spend per tenant or per day).",
+      "phi3-usage --ledger URI report [--by tenant|day] [--since TIME] [--json]",
+      {{"Ledger", {"ledger=URI"}}, {"Report", {"by=tenant|day", "since=TIME", "json"}}},
+      "  phi3-usage --ledger sqlite:/var/lib/phi3serve/usage.db report --since 7d\n"
+      "  phi3-usage --ledger postgresql://phi3@127.0.0.1:5432/phi3 report --by day --json\n",
+      "URI is as given to phi3-server's --usage-ledger. Exit status 1: the report failed.\n"};
+  return *info;
+}
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "phi3-usage: %s\n", message.c_str());
@@ -55,9 +66,5 @@ int Run(const std::vector<char*>& positional) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "Reports on phi3-server's usage ledger.\n"
-      "Usage: phi3-usage --ledger URI report [--by tenant|day] [--since T] [--json]\n"
-      "  URI: sqlite:PATH or postgresql://USER@HOST:PORT/DB (as given to phi3-server)");
-  return Run(absl::ParseCommandLine(argc, argv));
+  return Run(phi3::cli::ParseCommandLine(argc, argv, UsageProgram()));
 }

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/test_env.h"
@@ -52,10 +53,20 @@ TEST(ServerStartup, HelpDocumentsTheContractFlags) {
   EXPECT_THAT(r.out, Not(HasSubstr("Other:")));  // every flag is in a group
 }
 
-TEST(ServerStartup, VersionNamesTheBuild) {
-  CommandResult r = RunCommand({GetTools().server, "--version"}, absl::Seconds(20));
-  EXPECT_EQ(r.exit_code, 0);
-  EXPECT_THAT(r.out, ::testing::MatchesRegex("phi3-server [0-9]+\\.[0-9]+\\.[0-9]+ \\(git [^)]+\\)\n"));
+// "phi3-server 0.1.0 (git 1a2b3c4d5e6f)" -> "0.1.0 (git 1a2b3c4d5e6f)".
+std::string VersionOf(const std::string& program, const std::string& name) {
+  CommandResult r = RunCommand({program, "--version"}, absl::Seconds(20));
+  EXPECT_EQ(r.exit_code, 0) << name;
+  EXPECT_THAT(r.out, ::testing::MatchesRegex(name + " [0-9]+\\.[0-9]+\\.[0-9]+ \\(git [^)]+\\)\n"));
+  return r.out.substr(std::min(r.out.size(), name.size() + 1));
+}
+
+TEST(ServerStartup, EveryProgramNamesTheSameBuild) {
+  const Tools& tools = GetTools();
+  const std::string version = VersionOf(tools.server, "phi3-server");
+  EXPECT_EQ(VersionOf(tools.client, "phi3-client"), version);
+  EXPECT_EQ(VersionOf(tools.mkmodel, "phi3-mkmodel"), version);
+  EXPECT_EQ(VersionOf(tools.run, "phi3-run"), version);
 }
 
 TEST(ServerStartup, FlagsComeFromTheEnvironmentTooAndTheCommandLineWins) {
@@ -92,6 +103,17 @@ TEST(ServerStartup, RequiresAnAuthChoice) {
   EXPECT_THAT(r.err, HasSubstr("--api-keys FILE or --no-auth"));
 }
 
+// The server's own lines only (loading, then the failure: no gRPC log lines),
+// `last` the last of them.
+void ExpectOwnLinesEndingWith(const std::string& err, const std::string& last) {
+  std::vector<std::string> lines = absl::StrSplit(err, '\n', absl::SkipEmpty());
+  ASSERT_FALSE(lines.empty());
+  for (const std::string& line : lines) {
+    EXPECT_THAT(line, ::testing::StartsWith("phi3-server: ")) << err;
+  }
+  EXPECT_EQ(lines.back(), last) << err;
+}
+
 TEST(ServerStartup, FailsFastOnTakenPorts) {
   int fd = -1;
   const int port = HoldFreePort(&fd);
@@ -100,20 +122,25 @@ TEST(ServerStartup, FailsFastOnTakenPorts) {
        "--listen=127.0.0.1:" + std::to_string(port), "--metrics-listen=127.0.0.1:0"},
       absl::Seconds(30));
   EXPECT_NE(grpc_taken.exit_code, 0);
-  EXPECT_THAT(grpc_taken.err, HasSubstr("cannot listen on 127.0.0.1:" + std::to_string(port) +
-                                        ": address already in use"));
-  // One line, without gRPC's own log lines.
-  EXPECT_EQ(std::count(grpc_taken.err.begin(), grpc_taken.err.end(), '\n'), 1) << grpc_taken.err;
+  ExpectOwnLinesEndingWith(grpc_taken.err, "phi3-server: cannot listen on 127.0.0.1:" +
+                                               std::to_string(port) + ": address already in use");
   CommandResult metrics_taken = RunCommand(
       {GetTools().server, "--model=" + TinyModel(), "--no-auth", "--listen=127.0.0.1:0",
        "--metrics-listen=127.0.0.1:" + std::to_string(port)},
       absl::Seconds(30));
   EXPECT_NE(metrics_taken.exit_code, 0);
-  EXPECT_THAT(metrics_taken.err, HasSubstr("cannot listen for metrics on 127.0.0.1:" +
-                                          std::to_string(port) + ": address already in use"));
-  EXPECT_EQ(std::count(metrics_taken.err.begin(), metrics_taken.err.end(), '\n'), 1)
-      << metrics_taken.err;
+  ExpectOwnLinesEndingWith(metrics_taken.err, "phi3-server: cannot listen for metrics on 127.0.0.1:" +
+                                                  std::to_string(port) +
+                                                  ": address already in use");
   close(fd);
+}
+
+TEST_F(ServerTest, ModelInfoNamesTheServerBuild) {
+  grpc::ClientContext context;
+  v1::GetModelInfoResponse info;
+  ASSERT_TRUE(stub_->GetModelInfo(&context, {}, &info).ok());
+  EXPECT_EQ(absl::StrCat(info.server_version(), " (git ", info.server_revision(), ")\n"),
+            VersionOf(GetTools().server, "phi3-server"));
 }
 
 TEST_F(ServerTest, GreedyStreamEqualsPhi3Run) {

@@ -25,6 +25,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "cli/flags.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/kernels/cpu_features.h"
 #include "engine/tools/bench/bench_report.h"
@@ -408,6 +409,7 @@ int main(int argc, char** argv) {
       "[--nollama]\n       phi3-bench --types q8_0,q4_0,... --model_dir DIR [--preset P] "
       "[--layers N] [...]\nOur engine vs llama.cpp on the same GGUF file(s); see "
       "tests/bench/README.md.");
+  phi3::cli::ExitIfVersionRequested(argc, argv, "phi3-bench");
   absl::ParseCommandLine(argc, argv);
   // A fixed threshold (glibc otherwise raises it after big frees) makes every
   // buffer of 1 MiB or more its own mapping, returned to the OS when freed,

@@ -6,31 +6,51 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
+#include "cli/flags.h"
 #include "engine/tools/mkmodel/phi3_model_writer.h"
 
-ABSL_FLAG(std::string, preset, "tiny", "tiny | phi3-mini | phi3-mini-128k");
+ABSL_FLAG(std::string, preset, "tiny",
+          "tiny | phi3-mini | phi3-mini-128k: the real models' shapes, or a tiny one for tests.");
 ABSL_FLAG(std::string, type, "f32",
-          "f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q4_k | q5_k | q6_k | q4_k_m "
-          "(single types are pure: every 2-D weight has that type; q4_k_m is llama-quantize's mix)");
-ABSL_FLAG(uint64_t, seed, 1, "weights are a deterministic function of the seed");
-ABSL_FLAG(std::string, out, "", "output .gguf path (required)");
-ABSL_FLAG(int64_t, layers, 0, "override n_layer (0: preset)");
-ABSL_FLAG(int64_t, embd, 0, "override n_embd (0: preset)");
-ABSL_FLAG(int64_t, ff, 0, "override n_ff (0: preset)");
-ABSL_FLAG(int64_t, heads, 0, "override n_head = n_head_kv (0: preset)");
-ABSL_FLAG(int64_t, ctx, 0, "override context_length (0: preset)");
+          "f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q4_k | q5_k | q6_k | q4_k_m. Single types are "
+          "pure (every 2-D weight has that type); q4_k_m is llama-quantize's mix.");
+ABSL_FLAG(uint64_t, seed, 1, "The weights are a deterministic function of the seed.");
+ABSL_FLAG(std::string, out, "", "The .gguf file to write (required).");
+ABSL_FLAG(int64_t, layers, 0, "Overrides n_layer (0: the preset's).");
+ABSL_FLAG(int64_t, embd, 0, "Overrides n_embd (0: the preset's).");
+ABSL_FLAG(int64_t, ff, 0, "Overrides n_ff (0: the preset's).");
+ABSL_FLAG(int64_t, heads, 0, "Overrides n_head = n_head_kv (0: the preset's).");
+ABSL_FLAG(int64_t, ctx, 0, "Overrides context_length (0: the preset's).");
 ABSL_FLAG(std::string, added_token_type, "control",
-          "token type of Phi-3's added tokens: control (current converter) | user_defined (older GGUFs)");
-ABSL_FLAG(bool, split_qkv, false, "write attn_q/attn_k/attn_v instead of the fused attn_qkv");
-ABSL_FLAG(float, logit_std, 4.0f, "std of the output head's logits for a unit-RMS hidden state");
+          "Token type of Phi-3's added tokens: control (current converter) or user_defined "
+          "(older GGUFs).");
+ABSL_FLAG(bool, split_qkv, false, "Writes attn_q/attn_k/attn_v instead of the fused attn_qkv.");
+ABSL_FLAG(float, logit_std, 4.0f, "Standard deviation of the output head's logits for a unit-RMS "
+          "hidden state.");
 ABSL_FLAG(float, output_row_spread, 0.5f,
-          "output rows are scaled by exp(spread * N(0,1)); larger separates top logits more");
-ABSL_FLAG(std::string, name, "", "general.name (default: Phi-3-mini-... (phi3serve random weights))");
-ABSL_FLAG(int, threads, 0, "generator threads (0: hardware concurrency, at most 8)");
+          "Output rows are scaled by exp(spread * N(0,1)); larger separates top logits more.");
+ABSL_FLAG(std::string, name, "",
+          "general.name (empty: Phi-3-mini-... (phi3serve random weights, PRESET)).");
+ABSL_FLAG(int, threads, 0, "Generator threads (0: the hardware's, at most 8).");
 
 namespace {
+
+const phi3::cli::ProgramInfo& MkmodelProgram() {
+  static const phi3::cli::ProgramInfo* info = new phi3::cli::ProgramInfo{
+      "phi3-mkmodel",
+      "writes a Phi-3 GGUF file with random weights and the real Phi-3 vocabulary (test and "
+      "benchmark models; they generate no meaningful text).",
+      "phi3-mkmodel --out FILE.gguf [--preset NAME] [--type TYPE] [options]",
+      {{"Output", {"out=FILE.gguf", "name=TEXT", "threads=N"}},
+       {"Shape", {"preset=NAME", "layers=N", "embd=N", "ff=N", "heads=N", "ctx=TOKENS",
+                  "split_qkv"}},
+       {"Weights", {"type=TYPE", "seed=N", "logit_std=X", "output_row_spread=X"}},
+       {"Vocabulary", {"added_token_type=KIND"}}},
+      "  phi3-mkmodel --out tiny.gguf\n"
+      "  phi3-mkmodel --preset phi3-mini --type q4_k_m --seed 7 --out phi3-mini-random.gguf\n",
+      "Exit status 0: written; 2: bad arguments or the file could not be written.\n"};
+  return *info;
+}
 
 int Fail(const std::string& msg) {
   std::fprintf(stderr, "phi3-mkmodel: %s\n", msg.c_str());
@@ -40,22 +60,7 @@ int Fail(const std::string& msg) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "Writes a Phi-3 GGUF with random weights and the real Phi-3 vocabulary.\n"
-      "  phi3-mkmodel --preset tiny|phi3-mini|phi3-mini-128k --type TYPE --seed N --out FILE\n"
-      "               [--layers N] [--embd N] [--ff N] [--heads N] [--ctx N] [--split-qkv]\n"
-      "               [--added-token-type control|user_defined] [--logit-std X] [--threads N]");
-  // absl flags use underscores; accept the documented dashed spellings too.
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.rfind("--", 0) == 0) {
-      const size_t eq = a.find('=');
-      for (size_t j = 2; j < std::min(eq, a.size()); ++j) {
-        if (argv[i][j] == '-') argv[i][j] = '_';
-      }
-    }
-  }
-  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  std::vector<char*> rest = phi3::cli::ParseCommandLine(argc, argv, MkmodelProgram());
   if (rest.size() > 1) return Fail(std::string("unexpected argument ") + rest[1]);
   const std::string out = absl::GetFlag(FLAGS_out);
   if (out.empty()) return Fail("--out FILE is required");

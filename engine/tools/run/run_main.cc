@@ -31,6 +31,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
+#include "cli/flags.h"
 #include "engine/engine.h"
 #include "engine/model/phi3_model.h"
 #include "engine/tokenizer/detokenizer.h"
@@ -59,6 +60,7 @@ constexpr char kUsage[] =
     "  --kv-type f16|q8_0   KV cache type (default f16)\n"
     "  --dump-logits FILE   write the next-token logits after each prompt (f32)\n"
     "  --timings            print prompt and decode speed to stderr\n"
+    "  --version            print the version and exit\n"
     "defaults: --max-tokens 256 --temperature 0.8 --top-k 40 --top-p 0.95 --seed 0\n"
     "          --threads 0 (all cores) --ctx 0 (min(4096, the model's context))\n";
 
@@ -379,6 +381,7 @@ int Run(const Flags& flags) {
 }  // namespace phi3
 
 int main(int argc, char** argv) {
+  phi3::cli::ExitIfVersionRequested(argc, argv, "phi3-run");
   phi3::Flags flags;
   bool help = false;
   if (std::string error = phi3::ParseFlags(argc, argv, flags, help); !error.empty()) {
