@@ -64,7 +64,9 @@ class TokenizerText : public TokenText {
 // has them: about 1.5-2 GB/s).
 class FileHasher {
  public:
-  explicit FileHasher(std::string path) : path_(std::move(path)) {
+  // Reports phase "hashing" to `progress` (may be empty) every 64 MiB.
+  FileHasher(std::string path, int64_t file_bytes, ProgressCallback progress)
+      : path_(std::move(path)), file_bytes_(file_bytes), progress_(std::move(progress)) {
     thread_ = std::thread([this] { Run(); });
   }
   ~FileHasher() {
@@ -83,9 +85,16 @@ class FileHasher {
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     bool ok = f != nullptr && ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
     std::vector<unsigned char> buf(1 << 20);
+    constexpr int64_t kReportBytes = int64_t{64} << 20;
+    int64_t done = 0;
+    if (ok && progress_) progress_("hashing", 0, file_bytes_);
     while (ok && !stop_) {
       const size_t n = std::fread(buf.data(), 1, buf.size(), f);
       if (n > 0) ok = EVP_DigestUpdate(ctx, buf.data(), n);
+      done += n;
+      if (ok && progress_ && (done % kReportBytes < static_cast<int64_t>(n) || n < buf.size())) {
+        progress_("hashing", std::min(done, file_bytes_), file_bytes_);
+      }
       if (n < buf.size()) {
         ok = ok && !std::ferror(f);
         break;
@@ -108,6 +117,8 @@ class FileHasher {
   }
 
   std::string path_;
+  const int64_t file_bytes_;
+  const ProgressCallback progress_;
   std::string hex_;
   std::atomic<bool> stop_{false};
   std::once_flag joined_;
@@ -179,6 +190,15 @@ std::string DominantWeightType(const GgufFile& file) {
   return best;
 }
 
+std::vector<std::pair<std::string, int>> TensorTypeCounts(const GgufFile& file) {
+  std::map<std::string, int> counts;
+  for (const GgufTensor& t : file.tensors()) ++counts[TensorTypeName(t.type)];
+  std::vector<std::pair<std::string, int>> sorted(counts.begin(), counts.end());
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  return sorted;
+}
+
 absl::StatusOr<std::unique_ptr<Engine>> Phi3Engine::Create(const EngineOptions& options) {
   if (options.num_threads < 0) {
     return absl::InvalidArgumentError(
@@ -195,14 +215,18 @@ absl::StatusOr<std::unique_ptr<Engine>> Phi3Engine::Create(const EngineOptions& 
   // Fail fast on engine options before loading a multi-GB file.
   if (absl::Status s = ValidateSchedulingOptions(options); !s.ok()) return s;
   std::unique_ptr<Phi3Engine> engine(new Phi3Engine());
+  const ProgressCallback& progress = options.load_progress;
   absl::StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(options.model_path);
   if (!file.ok()) return file.status();
   engine->file_ = *std::move(file);
-  engine->hasher_ = std::make_unique<FileHasher>(options.model_path);
+  const int64_t mapped_bytes = static_cast<int64_t>(engine->file_->file_size());
+  if (progress) progress("mapping and checking", mapped_bytes, mapped_bytes);  // one step
+  engine->hasher_ = std::make_unique<FileHasher>(options.model_path, mapped_bytes, progress);
 
   ModelOptions model_options;
   model_options.num_threads = options.num_threads;
   model_options.context_size = options.context_size;
+  model_options.progress = progress;
   absl::StatusOr<std::unique_ptr<Phi3Model>> model = Phi3Model::Load(*engine->file_, model_options);
   if (!model.ok()) return model.status();
   engine->model_ = *std::move(model);
@@ -249,6 +273,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Phi3Engine::Create(const EngineOptions& 
   info.architecture = "phi3";
   info.file_path = options.model_path;
   info.quantization = DominantWeightType(*engine->file_);
+  info.tensor_types = TensorTypeCounts(*engine->file_);
   for (const GgufTensor& t : engine->file_->tensors()) info.parameter_count += t.num_elements;
   info.context_length = hp.context_length;
   info.context_size = context;

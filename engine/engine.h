@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "engine/common/kv_cache_type.h"
+#include "engine/common/progress.h"
 #include "engine/sched/scheduling_options.h"
 
 namespace phi3 {
@@ -32,6 +33,12 @@ struct EngineOptions : SchedulingOptions {
   int64_t kv_cache_bytes = 0;  // KV pool size; 0 = enough for max_running_sequences full
                                // contexts, capped
   KvCacheType kv_cache_type = KvCacheType::kF16;
+  // Progress of loading: phases "mapping and checking" (the GGUF header and
+  // tensor table), "packing weights" and "hashing" (the file's SHA-256, on a
+  // thread of its own, concurrent with packing). Called during Create and,
+  // for hashing, until Info() has the SHA-256: it must stay callable as long
+  // as the engine exists.
+  ProgressCallback load_progress = nullptr;
 };
 
 // ---- Requests ----------------------------------------------------------------
@@ -167,6 +174,8 @@ struct ModelInfo {
   std::string file_path;
   std::string file_sha256;     // hex, computed at load
   std::string quantization;    // dominant weight type, e.g. "q4_K"
+  // Tensors per type, most first (ties by name): {{"f32", 65}, {"q4_K", 97}...}.
+  std::vector<std::pair<std::string, int>> tensor_types;
   int64_t parameter_count = 0;
   int context_length = 0;      // the model's trained context
   int context_size = 0;        // per-sequence context this engine serves

@@ -7,11 +7,13 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "engine/sched/testing/fakes.h"
 #include "engine/tools/mkmodel/phi3_model_writer.h"
 #include "gmock/gmock.h"
@@ -105,6 +107,77 @@ TEST_F(EngineTest, LoadErrorsNameTheProblem) {
   o = Options();
   o.kv_block_size = 0;
   EXPECT_THAT(Engine::Create(o).status().message(), HasSubstr("kv_block_size"));
+}
+
+// Every report of a ProgressCallback, per phase, in order.
+class ProgressLog {
+ public:
+  ProgressCallback Callback() {
+    return [this](std::string_view phase, int64_t done, int64_t total) {
+      absl::MutexLock lock(&mu_);
+      reports_[std::string(phase)].push_back({done, total});
+    };
+  }
+  std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> reports() {
+    absl::MutexLock lock(&mu_);
+    return reports_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> reports_;
+};
+
+// Reports grow to done == total, with one total per phase.
+void ExpectCompletes(const std::vector<std::pair<int64_t, int64_t>>& reports,
+                     int64_t total_bytes, const std::string& phase) {
+  ASSERT_FALSE(reports.empty()) << phase;
+  for (size_t i = 0; i < reports.size(); ++i) {
+    EXPECT_EQ(reports[i].second, total_bytes) << phase;
+    if (i > 0) EXPECT_GE(reports[i].first, reports[i - 1].first) << phase;
+  }
+  EXPECT_EQ(reports.back().first, total_bytes) << phase;
+}
+
+TEST(EngineLoad, ReportsTheProgressOfWritingMappingPackingAndHashing) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("phi3_engine_progress_" + std::to_string(::getpid()) + ".gguf"))
+                               .string();
+  Phi3ModelOptions m;
+  m.dims = *Phi3PresetDims("tiny");
+  m.dims.n_layer = 1;
+  m.format = WeightFormat::kQ4_0;  // packed at load
+  m.num_threads = 2;
+  ProgressLog writing;
+  m.progress = writing.Callback();
+  ASSERT_TRUE(WritePhi3Model(m, path).ok());
+  const int64_t file_bytes = static_cast<int64_t>(std::filesystem::file_size(path));
+  const auto written = writing.reports().at("writing");
+  ExpectCompletes(written, written.back().second, "writing");
+  EXPECT_GT(written.back().second, file_bytes / 2);  // tensor data, most of the file
+  EXPECT_LT(written.back().second, file_bytes);
+
+  ProgressLog loading;
+  EngineOptions o;
+  o.model_path = path;
+  o.num_threads = 2;
+  o.context_size = 256;
+  o.load_progress = loading.Callback();
+  {
+    auto engine = Engine::Create(o);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    EXPECT_EQ((*engine)->Info().file_sha256.size(), 64u);  // the hash is done
+  }
+  auto reports = loading.reports();
+  EXPECT_EQ(reports.size(), 3u);
+  ExpectCompletes(reports["mapping and checking"], file_bytes, "mapping and checking");
+  ExpectCompletes(reports["hashing"], file_bytes, "hashing");
+  const auto& packing = reports["packing weights"];
+  ASSERT_FALSE(packing.empty());
+  ExpectCompletes(packing, packing.back().second, "packing weights");
+  EXPECT_EQ(packing.front().first, 0);
+  EXPECT_GT(packing.back().second, 0);
+  std::remove(path.c_str());
 }
 
 struct RunResult {

@@ -16,8 +16,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "cli/flags.h"
+#include "cli/progress.h"
 #include "cli/version.h"
 #include "engine/engine.h"
 #include "grpc/support/log.h"
@@ -267,12 +269,24 @@ int Run() {
                       "--max-waiting): ", s.message()));
   }
 
+  // Outlives the engine, which reports to it while hashing.
+  cli::Progress progress("phi3-server");
+  engine_options.load_progress = progress.Callback();
   absl::StatusOr<std::unique_ptr<Engine>> created = Engine::Create(engine_options);
   if (!created.ok()) {
+    progress.EndLine();
     Fail(absl::StrCat("cannot load model ", model_path, ": ", created.status().ToString()));
   }
   std::unique_ptr<Engine> engine = *std::move(created);
-  const ModelInfo& info = engine->Info();
+  const ModelInfo& info = engine->Info();  // waits for the SHA-256
+  progress.EndLine();
+  Log(absl::StrCat("loaded ", info.name, ": ",
+                   absl::StrJoin(info.tensor_types, ", ",
+                                 [](std::string* out, const std::pair<std::string, int>& t) {
+                                   absl::StrAppend(out, t.first, " x ", t.second);
+                                 }),
+                   "; context ", info.context_size, " of ", info.context_length,
+                   " trained; sha256 ", info.file_sha256));
   if (const std::string want = absl::AsciiStrToLower(absl::GetFlag(FLAGS_model_sha256));
       !want.empty() && want != info.file_sha256) {
     Fail(absl::StrCat("--model-sha256: ", model_path, " has SHA-256 \"", info.file_sha256,

@@ -62,26 +62,33 @@ absl::StatusOr<std::unique_ptr<Phi3Model>> Phi3Model::Load(const GgufFile& file,
   int threads = options.num_threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   model->pool_ = std::make_unique<ThreadPool>(threads);
-  if (options.pack_weights && WeightPackingEnabled()) model->PackMatrices();
+  if (options.pack_weights && WeightPackingEnabled()) model->PackMatrices(options.progress);
   return model;
 }
 
-void Phi3Model::PackMatrices() {
+void Phi3Model::PackMatrices(const ProgressCallback& progress) {
   std::vector<WeightView*> views;
+  auto add = [&views](WeightView* v) {
+    const WeightMatrix m{v->type, v->rows, v->cols, v->data, WeightLayout::kRowMajor};
+    if (v->data != nullptr && CanPackWeights(m)) views.push_back(v);
+  };
   for (Phi3LayerWeights& L : weights_.layers) {
     for (WeightView* v : {&L.qkv, &L.q, &L.k, &L.v, &L.attn_output, &L.ffn_up, &L.ffn_down}) {
-      views.push_back(v);
+      add(v);
     }
   }
   // A tied head shares token_embd's bytes, which are read by row: its pages
   // must stay, but a packed copy still speeds up the head MatMul.
-  views.push_back(&weights_.output);
+  add(&weights_.output);
+  int64_t total_bytes = 0, done_bytes = 0;
+  for (const WeightView* v : views) total_bytes += v->rows * v->row_bytes;
+  if (progress && !views.empty()) progress("packing weights", 0, total_bytes);
   packed_.reserve(views.size());
   for (WeightView* v : views) {
-    if (v->data == nullptr) continue;
-    const WeightMatrix m{v->type, v->rows, v->cols, v->data, WeightLayout::kRowMajor};
-    if (!CanPackWeights(m)) continue;
-    PackedWeights p = PackWeights(m, *pool_);
+    PackedWeights p = PackWeights({v->type, v->rows, v->cols, v->data, WeightLayout::kRowMajor},
+                                  *pool_);
+    done_bytes += v->rows * v->row_bytes;
+    if (progress) progress("packing weights", done_bytes, total_bytes);
     if (p.matrix().data == nullptr) continue;  // out of memory: stay row-major
     packed_.push_back(std::move(p));
     v->packed = packed_.back().matrix();

@@ -34,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "engine/common/cache_line_allocator.h"
 #include "engine/common/kv_cache_type.h"
+#include "engine/common/progress.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/kernels/packed_weights.h"
 #include "engine/kernels/thread_pool.h"
@@ -57,6 +58,8 @@ struct ModelOptions {
   // read by row) into the 16-row interleaved layout at load (same numbers,
   // ~2x faster decode). Also off when PHI3_PACK_WEIGHTS=0 is set.
   bool pack_weights = true;
+  // Reports phase "packing weights" (bytes of the matrices packed).
+  ProgressCallback progress = nullptr;
 };
 
 // Mutable state of forward steps. All buffers are resized on demand.
@@ -124,7 +127,7 @@ class Phi3Model : public ForwardModel {
 
  private:
   Phi3Model() = default;
-  void PackMatrices();
+  void PackMatrices(const ProgressCallback& progress);
   void ReleasePackedFilePages();
 
   std::unique_ptr<GgufFile> owned_file_;  // set by Open

@@ -143,6 +143,22 @@ TEST_F(ServerTest, ModelInfoNamesTheServerBuild) {
             VersionOf(GetTools().server, "phi3-server"));
 }
 
+TEST_F(ServerTest, LogShowsTheLoadAndWhatWasLoaded) {
+  grpc::ClientContext context;
+  v1::GetModelInfoResponse info;
+  ASSERT_TRUE(stub_->GetModelInfo(&context, {}, &info).ok());
+  const std::string log = server_->log();
+  // Not a terminal: plain progress lines, each stage ending at 100%.
+  EXPECT_THAT(log, HasSubstr("phi3-server: mapping and checking 100% ("));
+  EXPECT_THAT(log, HasSubstr("phi3-server: hashing 100% ("));
+  EXPECT_THAT(log, Not(HasSubstr("\r")));
+  // The tiny model is all f32.
+  EXPECT_THAT(log, HasSubstr(absl::StrCat("phi3-server: loaded ", info.name(), ": f32 x ")));
+  EXPECT_THAT(log, HasSubstr(absl::StrCat("; context ", info.limits().context_size(), " of ",
+                                          info.context_length(), " trained; sha256 ",
+                                          info.file_sha256(), "\n")));
+}
+
 TEST_F(ServerTest, GreedyStreamEqualsPhi3Run) {
   for (const std::string prompt : {"The capital of France is", "Once upon a time, in a land"}) {
     CommandResult run = RunCommand({GetTools().run, "--model=" + TinyModel(), "--prompt=" + prompt,

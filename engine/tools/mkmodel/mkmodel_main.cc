@@ -7,6 +7,7 @@
 
 #include "absl/flags/flag.h"
 #include "cli/flags.h"
+#include "cli/progress.h"
 #include "engine/tools/mkmodel/phi3_model_writer.h"
 
 ABSL_FLAG(std::string, preset, "tiny",
@@ -100,7 +101,13 @@ int main(int argc, char** argv) {
   }
 
   const auto start = std::chrono::steady_clock::now();
-  if (auto s = phi3::WritePhi3Model(o, out); !s.ok()) return Fail(std::string(s.ToString()));
+  absl::Status written;
+  {
+    phi3::cli::Progress progress("phi3-mkmodel");
+    o.progress = progress.Callback();
+    written = phi3::WritePhi3Model(o, out);
+  }
+  if (!written.ok()) return Fail(std::string(written.ToString()));
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::fprintf(stderr, "phi3-mkmodel: wrote %s (%s, %s, %.1f MiB) in %.1f s\n", out.c_str(),

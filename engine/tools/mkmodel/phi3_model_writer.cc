@@ -13,6 +13,7 @@
 // under 0.05, while greedy output stays varied (164 distinct tokens of 256).
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -107,7 +108,8 @@ int NumThreads(const Phi3ModelOptions& o) {
 // Streams the tensor in batches of rows; rows of a batch are generated and
 // encoded by `threads` workers (row i by worker i % threads), so the bytes do
 // not depend on the thread count.
-absl::Status ProduceTensor(const Generator& gen, int threads, GgufByteSink sink) {
+absl::Status ProduceTensor(const Generator& gen, int threads, GgufByteSink sink,
+                           const std::function<void(int64_t)>& wrote) {
   const Phi3TensorPlan& p = *gen.plan;
   const int64_t n = p.dims[0];
   const int64_t rows = p.dims.size() > 1 ? p.dims[1] : 1;
@@ -129,6 +131,7 @@ absl::Status ProduceTensor(const Generator& gen, int threads, GgufByteSink sink)
     work(0, num);
     for (auto& w : workers) w.join();
     if (auto s = sink(out.data(), static_cast<size_t>(count * row_bytes)); !s.ok()) return s;
+    wrote(count * row_bytes);
   }
   return absl::OkStatus();
 }
@@ -141,14 +144,24 @@ absl::Status WritePhi3Model(const Phi3ModelOptions& options, const std::string& 
   GgufWriter writer;
   if (auto s = AddPhi3Metadata(options, writer); !s.ok()) return s;
   const int threads = NumThreads(options);
-  // The producers run inside WriteToFile, while `plan` is alive.
+  int64_t total_bytes = 0, done_bytes = 0;
+  for (const Phi3TensorPlan& p : *plan) {
+    total_bytes += RowBytes(p.type, p.dims[0]) * (p.dims.size() > 1 ? p.dims[1] : 1);
+  }
+  const std::function<void(int64_t)> wrote = [&](int64_t bytes) {
+    done_bytes += bytes;
+    if (options.progress) options.progress("writing", done_bytes, total_bytes);
+  };
+  // The producers run inside WriteToFile, while `plan`, `wrote` and its
+  // counters are alive.
   for (const Phi3TensorPlan& p : *plan) {
     Generator gen{&options, &p, HashName(p.source, options.seed)};
-    auto s = writer.AddTensor(p.name, p.type, p.dims, [gen, threads](GgufByteSink sink) {
-      return ProduceTensor(gen, threads, sink);
+    auto s = writer.AddTensor(p.name, p.type, p.dims, [gen, threads, &wrote](GgufByteSink sink) {
+      return ProduceTensor(gen, threads, sink, wrote);
     });
     if (!s.ok()) return s;
   }
+  if (options.progress) options.progress("writing", 0, total_bytes);
   return writer.WriteToFile(path);
 }
 

@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/common/progress.h"
 #include "engine/common/tensor_type.h"
 #include "engine/gguf/gguf_writer.h"
 #include "engine/tokenizer/vocab_data.h"
@@ -74,6 +75,8 @@ struct Phi3ModelOptions {
   // numeric noise.
   float output_row_spread = 0.5f;
   int num_threads = 0;  // 0: hardware concurrency (at most 8)
+  // Reports phase "writing" (bytes of tensor data written), on the caller's thread.
+  ProgressCallback progress = nullptr;
 };
 
 // One tensor of the file. Weights come from the stream of `source` (a

@@ -32,6 +32,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "cli/flags.h"
+#include "cli/progress.h"
 #include "engine/engine.h"
 #include "engine/model/phi3_model.h"
 #include "engine/tokenizer/detokenizer.h"
@@ -200,6 +201,7 @@ absl::Status DumpLogits(const EngineOptions& eo, const std::vector<std::vector<i
   ModelOptions mo;
   mo.num_threads = eo.num_threads;
   mo.context_size = eo.context_size;
+  mo.progress = eo.load_progress;
   absl::StatusOr<std::unique_ptr<Phi3Model>> model = Phi3Model::Open(eo.model_path, mo);
   if (!model.ok()) return model.status();
   constexpr int kBlock = 16;
@@ -285,10 +287,17 @@ int Run(const Flags& flags) {
   eo.kv_cache_type = kv_type == "q8_0" ? KvCacheType::kQ8_0 : KvCacheType::kF16;
   if (!batch) eo.max_running_sequences = 1;
   eo.prefix_cache = false;
+  // Outlives the engine, which reports to it while hashing.
+  cli::Progress progress("phi3-run");
+  eo.load_progress = progress.Callback();
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(eo);
-  if (!engine.ok()) return Fail(kExitBadInput, engine.status());
+  if (!engine.ok()) {
+    progress.EndLine();
+    return Fail(kExitBadInput, engine.status());
+  }
   Engine& e = **engine;
-  const ModelInfo& info = e.Info();
+  const ModelInfo& info = e.Info();  // waits for the SHA-256
+  progress.EndLine();
 
   std::vector<std::vector<int32_t>> prompts;
   if (batch) {
