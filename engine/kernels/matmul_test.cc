@@ -163,7 +163,7 @@ TEST_P(MatMulTest, PackedEqualsRowMajor) {
   constexpr int64_t kTokens = 70;
   for (TensorType type :
        {TensorType::kQ4_0, TensorType::kQ8_0, TensorType::kQ4_K, TensorType::kQ5_K,
-        TensorType::kQ6_K, TensorType::kF16}) {
+        TensorType::kQ6_K, TensorType::kF16, TensorType::kBF16}) {
     for (int64_t rows : {int64_t{5}, int64_t{16}, int64_t{53}}) {
       // Q8_0: 26 blocks = one full span of 16 blocks and a ragged one; F16:
       // 12 blocks of 64 = one span of 8 and a ragged one.
@@ -202,7 +202,7 @@ TEST_P(MatMulTest, PackedEqualsRowMajor) {
   }
 }
 
-TEST(PackedWeightsTest, OnlyRowMajorQ4Q5Q6Q8F16Packs) {
+TEST(PackedWeightsTest, OnlyRowMajorQ4Q5Q6Q8F16BF16Packs) {
   std::vector<uint8_t> bytes(RowBytes(TensorType::kQ4_K, 512) * 3);
   WeightMatrix w{TensorType::kQ4_K, 3, 512, bytes.data()};
   EXPECT_TRUE(CanPackWeights(w));
@@ -218,6 +218,8 @@ TEST(PackedWeightsTest, OnlyRowMajorQ4Q5Q6Q8F16Packs) {
   EXPECT_FALSE(CanPackWeights(w));
   w.cols = 512;
   w.type = TensorType::kBF16;
+  EXPECT_TRUE(CanPackWeights(w));
+  w.type = TensorType::kQ4_1;
   EXPECT_FALSE(CanPackWeights(w));
   w.type = TensorType::kQ4_0;
   w.cols = 48;  // not a whole number of blocks

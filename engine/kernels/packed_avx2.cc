@@ -252,7 +252,8 @@ const PackedKernels& Avx2PackedKernels() {
                                .q5_k = Avx2PackedQ5K(),
                                .q6_k = Avx2PackedQ6K(),
                                .f16 = Avx2PackedF16(64),
-                               .f16_batch = Avx2PackedF16(16)};
+                               .f16_batch = Avx2PackedF16(16),
+                               .bf16 = Avx2PackedBF16()};
   return k;
 }
 

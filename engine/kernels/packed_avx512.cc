@@ -321,7 +321,8 @@ const PackedKernels& Avx512PackedKernels() {
                                .q5_k = Avx512PackedQ5K(),
                                .q6_k = Avx512PackedQ6K(),
                                .f16 = Avx512PackedF16(64),
-                               .f16_batch = Avx512PackedF16(16)};
+                               .f16_batch = Avx512PackedF16(16),
+                               .bf16 = Avx512PackedBF16()};
   return k;
 }
 

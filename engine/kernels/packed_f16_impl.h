@@ -1,17 +1,18 @@
-// Packed F16 tiles (PackedF16Block, packed_internal.h), written once over a
+// Packed F16 / BF16 tiles (PackedF16Block, packed_internal.h), written once over a
 // vector traits class V (packed_f16_avx512.cc: 16 rows per zmm;
 // packed_f16_avx2.cc: 8 rows per ymm, a group in two halves). Included only
 // by those files, inside their anonymous namespace.
 //
-// Each (row, token) has kLanes f32 lanes (64: decode, 16: prompt batch); a
-// row's lane l is vector lane row of lane vector l, fed by one fma per
-// element e = l (mod kLanes), elements in order: the row-major kernels'
-// arithmetic exactly. A span of elements (16 KB of weights) stays in L1
+// Each (row, token) has kLanes f32 lanes (F16: 64 for decode, 16 for prompt
+// batches; BF16: 8, as BF16Ops in simd_block_ops.h); a row's lane l is
+// vector lane row of lane vector l, fed by one fma per element e = l (mod
+// kLanes), elements in order: the row-major kernels' arithmetic exactly. A span of elements (16 KB of weights) stays in L1
 // while sub-tiles of U tokens x G lanes, their accumulators in registers,
 // pass over it; the lane vectors live in memory between spans.
 //
 // V provides: F (float vector), kRows (rows per vector), kAcc (accumulator
-// registers a sub-tile may use), kU (largest U), and the static ops below.
+// registers a sub-tile may use), kU (largest U), and the static ops below
+// (LoadF16 / LoadBF16: the 16 rows' values of one element, widened).
 #ifndef PHI3_ENGINE_KERNELS_PACKED_F16_IMPL_H_
 #define PHI3_ENGINE_KERNELS_PACKED_F16_IMPL_H_
 
@@ -26,7 +27,7 @@
 namespace phi3::internal {
 namespace {
 
-template <class V, int kLanes>
+template <class V, int kLanes, bool kBF16 = false>
 struct F16Tiles {
   using F = typename V::F;
   static constexpr int kW = V::kRows;
@@ -35,7 +36,7 @@ struct F16Tiles {
 
   // Lanes per sub-tile of U tokens: the most (<= 16) whose accumulators fit.
   static constexpr int LanesFor(int u) {
-    int g = 16;
+    int g = kLanes < 16 ? kLanes : 16;
     while (g * u > V::kAcc) g /= 2;
     return g;
   }
@@ -64,7 +65,8 @@ struct F16Tiles {
       for (int64_t e = e0 + l0; e < e1; e += kLanes) {
 #pragma GCC unroll 16
         for (int g = 0; g < G; ++g) {
-          const F wv = V::LoadF16(w + (e + g) * kPackRows + r0);
+          const uint16_t* p = w + (e + g) * kPackRows + r0;
+          const F wv = kBF16 ? V::LoadBF16(p) : V::LoadF16(p);
 #pragma GCC unroll 6
           for (int u = 0; u < U; ++u) {
             acc[u][g] = V::Fma(wv, V::Set1(act[u * act_stride + e + g]), acc[u][g]);
@@ -85,13 +87,14 @@ struct F16Tiles {
   }
 
   // The lane vectors of one (token, row vector) reduced in the row-major
-  // order (PackedF16Block).
+  // order (PackedF16Block; BF16: HorizontalSum's 8-lane tree).
   static F Reduce(const F* f) {
-    F s[16];
-    for (int m = 0; m < 16; ++m) {
+    constexpr int kTree = kLanes == 8 ? 8 : 16;
+    F s[kTree];
+    for (int m = 0; m < kTree; ++m) {
       s[m] = kLanes == 64 ? V::Add(V::Add(f[m], f[32 + m]), V::Add(f[16 + m], f[48 + m])) : f[m];
     }
-    for (int half = 8; half >= 1; half /= 2) {
+    for (int half = kTree / 2; half >= 1; half /= 2) {
       for (int i = 0; i < half; ++i) s[i] = V::Add(s[i], s[i + half]);
     }
     return s[0];

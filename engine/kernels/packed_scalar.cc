@@ -89,6 +89,20 @@ void F16Scalar(const uint8_t* group, int nr, const uint8_t*, int64_t, const uint
   }
 }
 
+// BF16 as DotBF16: one sequential sum of products.
+void BF16Scalar(const uint8_t* group, int nr, const uint8_t*, int64_t, const uint8_t* aux,
+                int64_t aux_stride, int nt, int64_t n, float* y, int64_t y_stride) {
+  const PackedF16Block* w = reinterpret_cast<const PackedF16Block*>(group);
+  for (int t = 0; t < nt; ++t) {
+    const float* at = reinterpret_cast<const float*>(aux + t * aux_stride);
+    for (int r = 0; r < nr; ++r) {
+      float sum = 0.0f;
+      for (int64_t e = 0; e < n; ++e) sum += BF16ToF32(w[e / 64].h[e % 64][r]) * at[e];
+      y[t * y_stride + r] = sum;
+    }
+  }
+}
+
 template <bool kPairs>
 void Q4KScalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
                int64_t aux_stride, int nt, int64_t n, float* y, int64_t y_stride) {
@@ -205,7 +219,8 @@ const PackedKernels& ScalarPackedKernels() {
                                .q5_k = &Q5KScalar,
                                .q6_k = &Q6KScalar,
                                .f16 = &F16Scalar<64>,
-                               .f16_batch = &F16Scalar<16>};
+                               .f16_batch = &F16Scalar<16>,
+                               .bf16 = &BF16Scalar};
   return k;
 }
 

@@ -33,6 +33,7 @@ int64_t PackedBlockBytes(TensorType type) {
     case TensorType::kQ8_0:
       return sizeof(PackedQ8_0Block);
     case TensorType::kF16:
+    case TensorType::kBF16:
       return sizeof(PackedF16Block);
     case TensorType::kQ5_K:
       return sizeof(PackedQ5KBlock);
@@ -51,6 +52,7 @@ int64_t AuxBytes(TensorType type) {
     case TensorType::kQ8_0:
       return sizeof(PackedActQ8_0);
     case TensorType::kF16:
+    case TensorType::kBF16:
       return 64 * sizeof(float);
     case TensorType::kQ4_K:
     case TensorType::kQ5_K:
@@ -66,6 +68,7 @@ int64_t BlockElements(TensorType type) {
     case TensorType::kQ8_0:
       return kQK4_0;
     case TensorType::kF16:
+    case TensorType::kBF16:
       return 64;
     default:
       return kQK_K;
@@ -97,6 +100,7 @@ void PackQ8_0Group(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, ui
   }
 }
 
+// F16 and BF16 (raw 16-bit values).
 void PackF16Group(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
   PackedF16Block* out = reinterpret_cast<PackedF16Block*>(dst);
   if (nr < kPackRows) std::memset(dst, 0, nb * sizeof(PackedF16Block));
@@ -200,6 +204,10 @@ void PrepareAux(TensorType type, const uint8_t* xq, int64_t a_stride, int64_t nu
         const uint16_t* a = reinterpret_cast<const uint16_t*>(xq + t * a_stride);
         float* out = reinterpret_cast<float*>(aux + t * aux_stride);
         for (int64_t i = 0; i < 64 * nb; ++i) out[i] = F16ToF32(a[i]);
+      } else if (type == TensorType::kBF16) {
+        const uint16_t* a = reinterpret_cast<const uint16_t*>(xq + t * a_stride);
+        float* out = reinterpret_cast<float*>(aux + t * aux_stride);
+        for (int64_t i = 0; i < 64 * nb; ++i) out[i] = BF16ToF32(a[i]);
       } else if (AuxBytes(type) > 0) {
         const BlockQ8_K* a = reinterpret_cast<const BlockQ8_K*>(xq + t * a_stride);
         PackedActQ4K* out = reinterpret_cast<PackedActQ4K*>(aux + t * aux_stride);
@@ -246,6 +254,9 @@ bool CanPackWeights(const WeightMatrix& w) {
     case TensorType::kF16:
       if (internal::ActivePackedKernels().f16 == nullptr) return false;
       break;
+    case TensorType::kBF16:
+      if (internal::ActivePackedKernels().bf16 == nullptr) return false;
+      break;
     default:
       return false;
   }
@@ -291,6 +302,7 @@ PackedWeights PackWeights(const WeightMatrix& w, ThreadPool& pool) {
           PackQ8_0Group(s, row_bytes, nr, nb, d);
           break;
         case TensorType::kF16:
+        case TensorType::kBF16:
           PackF16Group(s, row_bytes, nr, nb, d);
           break;
         case TensorType::kQ5_K:
@@ -326,6 +338,7 @@ void MatMulPacked(const WeightMatrix& w, const uint8_t* xq, int64_t num_tokens, 
                             : w.type == TensorType::kQ5_K ? k.q5_k
                             : w.type == TensorType::kQ6_K ? k.q6_k
                             : w.type == TensorType::kF16  ? k.f16
+                            : w.type == TensorType::kBF16 ? k.bf16
                                                           : k.q4_k;
   // Tokens [0, gemm_tokens) get the type's prompt-batch rounding, on the
   // same conditions as the row-major path (matmul.cc; packed F16 rows are
