@@ -83,7 +83,7 @@ void MatMulQuantized(const WeightMatrix& w, const void* xq, int64_t num_tokens, 
   if (num_tokens <= 0 || w.rows <= 0) return;
   if (w.layout == WeightLayout::kPacked16) {
     internal::MatMulPacked(w, static_cast<const uint8_t*>(xq), num_tokens, y, y_stride, pool,
-                           rounding);
+                           rounding.q4k_gemm_tokens);
     return;
   }
   const internal::KernelTable& table = internal::ActiveKernelTable();

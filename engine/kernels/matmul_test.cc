@@ -157,27 +157,23 @@ TEST_P(MatMulTest, Q4_KGemmAndGemvRoundingLikeLlamaCpp) {
 
 // The packed layout changes only the memory order: every output equals the
 // row-major path's bit for bit, for any batch (every token tile width),
-// thread count, row tail and Q4_K / F16 rounding split.
+// thread count, row tail and Q4_K rounding split.
 TEST_P(MatMulTest, PackedEqualsRowMajor) {
   ThreadPool pool1(1), pool2(2), pool3(3);
   constexpr int64_t kTokens = 70;
   for (TensorType type :
        {TensorType::kQ4_0, TensorType::kQ8_0, TensorType::kQ4_K, TensorType::kQ5_K,
-        TensorType::kQ6_K, TensorType::kF16, TensorType::kBF16}) {
+        TensorType::kQ6_K}) {
     for (int64_t rows : {int64_t{5}, int64_t{16}, int64_t{53}}) {
-      // Q8_0: 26 blocks = one full span of 16 blocks and a ragged one; F16:
-      // 12 blocks of 64 = one span of 8 and a ragged one.
+      // Q8_0: 26 blocks = one full span of 16 blocks and a ragged one.
       const int64_t cols = type == TensorType::kQ8_0 ? 832 : 768;
       const Matrix m = MakeMatrix(type, rows, cols, 5000 + static_cast<uint32_t>(rows));
       ASSERT_TRUE(CanPackWeights(m.view));
       const PackedWeights p = PackWeights(m.view, pool2);
       ASSERT_EQ(p.matrix().layout, WeightLayout::kPacked16);
       const std::vector<float> x = testing::RandomVector(kTokens * cols, 31);
-      // Q4_K: q4k_gemm_tokens; F16: batch_tokens (tinyBLAS rounding when
-      // rows % 4 == 0, so rows 16 take it and rows 5 and 53 do not).
-      const bool split = type == TensorType::kQ4_K || type == TensorType::kF16;
       const std::vector<int64_t> splits =
-          split ? std::vector<int64_t>{0, 9, kTokens} : std::vector<int64_t>{0};
+          type == TensorType::kQ4_K ? std::vector<int64_t>{0, 9, kTokens} : std::vector<int64_t>{0};
       for (int64_t k : splits) {
         // Every token tile width (1..16), a full tile plus each remainder,
         // and more tokens than one token block.
@@ -186,12 +182,9 @@ TEST_P(MatMulTest, PackedEqualsRowMajor) {
         token_counts.push_back(kTokens);
         for (int64_t nt : token_counts) {
           std::vector<float> want(nt * rows), got(nt * rows, -1.0f);
-          const MatMulRounding rounding =
-              type == TensorType::kF16 ? MatMulRounding{.batch_tokens = k, .q4k_gemm_tokens = 0}
-                                       : MatMulRounding{.batch_tokens = 0, .q4k_gemm_tokens = k};
-          MatMul(m.view, x.data(), nt, want.data(), rows, pool1, rounding);
+          MatMul(m.view, x.data(), nt, want.data(), rows, pool1, k);
           for (ThreadPool* pool : {&pool1, &pool2, &pool3}) {
-            MatMul(p.matrix(), x.data(), nt, got.data(), rows, *pool, rounding);
+            MatMul(p.matrix(), x.data(), nt, got.data(), rows, *pool, k);
             ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * 4))
                 << TensorTypeName(type) << " rows=" << rows << " tokens=" << nt << " gemm=" << k
                 << " threads=" << pool->num_threads();
@@ -202,7 +195,7 @@ TEST_P(MatMulTest, PackedEqualsRowMajor) {
   }
 }
 
-TEST(PackedWeightsTest, OnlyRowMajorQ4Q5Q6Q8F16BF16Packs) {
+TEST(PackedWeightsTest, OnlyRowMajorQ4Q5Q6Q8Packs) {
   std::vector<uint8_t> bytes(RowBytes(TensorType::kQ4_K, 512) * 3);
   WeightMatrix w{TensorType::kQ4_K, 3, 512, bytes.data()};
   EXPECT_TRUE(CanPackWeights(w));
@@ -213,13 +206,6 @@ TEST(PackedWeightsTest, OnlyRowMajorQ4Q5Q6Q8F16BF16Packs) {
   w.type = TensorType::kQ8_0;
   EXPECT_TRUE(CanPackWeights(w));
   w.type = TensorType::kF16;
-  EXPECT_TRUE(CanPackWeights(w));
-  w.cols = 528;  // not a whole number of 64-element blocks (F16 packs those only)
-  EXPECT_FALSE(CanPackWeights(w));
-  w.cols = 512;
-  w.type = TensorType::kBF16;
-  EXPECT_TRUE(CanPackWeights(w));
-  w.type = TensorType::kQ4_1;
   EXPECT_FALSE(CanPackWeights(w));
   w.type = TensorType::kQ4_0;
   w.cols = 48;  // not a whole number of blocks

@@ -250,10 +250,7 @@ const PackedKernels& Avx2PackedKernels() {
                                .q4_k = &Q4KPacked<false>,
                                .q4_k_pairs = &Q4KPacked<true>,
                                .q5_k = Avx2PackedQ5K(),
-                               .q6_k = Avx2PackedQ6K(),
-                               .f16 = Avx2PackedF16(64),
-                               .f16_batch = Avx2PackedF16(16),
-                               .bf16 = Avx2PackedBF16()};
+                               .q6_k = Avx2PackedQ6K()};
   return k;
 }
 

@@ -319,10 +319,7 @@ const PackedKernels& Avx512PackedKernels() {
                                .q4_k = &Q4KPacked<false>,
                                .q4_k_pairs = &Q4KPacked<true>,
                                .q5_k = Avx512PackedQ5K(),
-                               .q6_k = Avx512PackedQ6K(),
-                               .f16 = Avx512PackedF16(64),
-                               .f16_batch = Avx512PackedF16(16),
-                               .bf16 = Avx512PackedBF16()};
+                               .q6_k = Avx512PackedQ6K()};
   return k;
 }
 

@@ -1,5 +1,5 @@
 // Internal to engine/kernels: the packed (16-row interleaved) Q4_0 / Q8_0 /
-// Q4_K / Q5_K / Q6_K / F16 / BF16 layouts and the per-SIMD-level kernels that read them.
+// Q4_K / Q5_K / Q6_K layouts and the per-SIMD-level kernels that read them.
 //
 // A packed matrix is ceil(rows / 16) groups of 16 rows (the last one padded
 // with zero rows); group g holds rows 16g .. 16g+15 and is `nb` group-blocks
@@ -46,22 +46,6 @@ struct PackedQ8_0Block {
   int8_t qs[8][kPackRows][4];
 };
 static_assert(sizeof(PackedQ8_0Block) == 544);
-
-// F16 / BF16 group-block (64 elements x 16 rows), 2048 bytes: h[e][r] =
-// element 64b + e of row r, so one 32-byte load widens to the 16 rows'
-// values of an element. The rounding is the row-major kernels': per (row,
-// token) L lanes, lane l summing the elements e = l (mod L) in order by fma.
-// F16 (simd_f16_ops.h): L = 64 for decode (ggml_vec_dot_f16: lane 16j + m
-// is lane m of its accumulator j; the four are combined as (acc0 + acc2) +
-// (acc1 + acc3)), L = 16 for prompt batches (tinyBLAS); then the 16-lane
-// pairwise tree (lane i + lane i+8, i + i+4, i + i+2, 0 + 1). BF16 (BF16Ops):
-// L = 8 and the 8-lane tree on AVX2 / AVX-512, one sequential sum of
-// products in scalar. Only whole 64-element blocks are packed (no tails).
-// Here a vector lane is a row, so a token's L lanes are L vectors.
-struct PackedF16Block {
-  uint16_t h[64][kPackRows];
-};
-static_assert(sizeof(PackedF16Block) == 2048);
 
 // Q4_K group-superblock (256 elements x 16 rows), 2368 bytes (file: 2304).
 // qs[k][r] = bytes 4k .. 4k+3 of row r's qs: with c = k / 8 and i =
@@ -129,7 +113,6 @@ struct PackedActQ8_0 {
   float d;
   int32_t neg_sum128[8];
 };
-// F16, BF16: the activations widened to f32, [n] per token (64 per block).
 // Also Q5_K's (its mins pair with the same bsums). Q6_K reads the Q8_K
 // blocks directly (bsums as i16 pairs).
 struct PackedActQ4K {
@@ -151,9 +134,6 @@ struct PackedKernels {
   PackedTileFn q4_k_pairs = nullptr;  // gemm rounding (per 64 elements)
   PackedTileFn q5_k = nullptr;        // one rounding for any batch (matmul.h)
   PackedTileFn q6_k = nullptr;
-  PackedTileFn f16 = nullptr;        // decode rounding (64 lanes)
-  PackedTileFn f16_batch = nullptr;  // prompt-batch rounding (16 lanes); matmul.h
-  PackedTileFn bf16 = nullptr;
 };
 
 const PackedKernels& ScalarPackedKernels();
@@ -165,11 +145,6 @@ PackedTileFn Avx2PackedQ5K();
 PackedTileFn Avx2PackedQ6K();
 PackedTileFn Avx512PackedQ5K();
 PackedTileFn Avx512PackedQ6K();
-// The F16 members (packed_f16_*.cc): L = 64 (decode) or 16 (batch).
-PackedTileFn Avx2PackedF16(int lanes);
-PackedTileFn Avx512PackedF16(int lanes);
-PackedTileFn Avx2PackedBF16();
-PackedTileFn Avx512PackedBF16();
 
 // Row tiles (or packed groups) per chunk a MatMul hands out to its threads:
 // ~8 chunks per thread, so a descheduled thread holds back at most ~1/8 of
@@ -182,7 +157,7 @@ inline int64_t MatMulChunk(int64_t items, const ThreadPool& pool) {
 
 // MatMulQuantized for w.layout == kPacked16 (matmul.cc dispatches here).
 void MatMulPacked(const WeightMatrix& w, const uint8_t* xq, int64_t num_tokens, float* y,
-                  int64_t y_stride, ThreadPool& pool, const MatMulRounding& rounding);
+                  int64_t y_stride, ThreadPool& pool, int64_t q4k_gemm_tokens);
 
 // Writes the nr <= 16 first lanes of each of nt rows of out ([nt][16]).
 inline void StorePackedRows(const float* out, int nt, int nr, float* y, int64_t y_stride) {

@@ -1,6 +1,6 @@
 // Scalar kernels for the packed layouts: the same rounding as the scalar
 // row-major dots of dot_scalar.cc (Q4_0: sum += S * (d_w * d_a); Q8_0: 8
-// lanes, see PackedQ8_0Block; F16: see PackedF16Block; Q4_K:
+// lanes, see PackedQ8_0Block; Q4_K:
 // fma per super-block or per 64 elements, see DotQ4_KLane).
 #include <cmath>
 #include <cstring>
@@ -61,44 +61,6 @@ void Q8_0Scalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
         }
       }
       y[t * y_stride + r] = LaneSum(acc);
-    }
-  }
-}
-
-// F16 in DotF16's (kLanes = 64) or DotF16Batch's (16) lane order.
-template <int kLanes>
-void F16Scalar(const uint8_t* group, int nr, const uint8_t*, int64_t, const uint8_t* aux,
-               int64_t aux_stride, int nt, int64_t n, float* y, int64_t y_stride) {
-  const PackedF16Block* w = reinterpret_cast<const PackedF16Block*>(group);
-  for (int t = 0; t < nt; ++t) {
-    const float* at = reinterpret_cast<const float*>(aux + t * aux_stride);
-    for (int r = 0; r < nr; ++r) {
-      float acc[kLanes] = {};
-      for (int64_t e = 0; e < n; ++e) {
-        acc[e % kLanes] = std::fma(F16ToF32(w[e / 64].h[e % 64][r]), at[e], acc[e % kLanes]);
-      }
-      float s[16];
-      for (int m = 0; m < 16; ++m) {
-        s[m] = kLanes == 64 ? (acc[m] + acc[32 + m]) + (acc[16 + m] + acc[48 + m]) : acc[m];
-      }
-      for (int half = 8; half >= 1; half /= 2) {
-        for (int i = 0; i < half; ++i) s[i] = s[i] + s[i + half];
-      }
-      y[t * y_stride + r] = s[0];
-    }
-  }
-}
-
-// BF16 as DotBF16: one sequential sum of products.
-void BF16Scalar(const uint8_t* group, int nr, const uint8_t*, int64_t, const uint8_t* aux,
-                int64_t aux_stride, int nt, int64_t n, float* y, int64_t y_stride) {
-  const PackedF16Block* w = reinterpret_cast<const PackedF16Block*>(group);
-  for (int t = 0; t < nt; ++t) {
-    const float* at = reinterpret_cast<const float*>(aux + t * aux_stride);
-    for (int r = 0; r < nr; ++r) {
-      float sum = 0.0f;
-      for (int64_t e = 0; e < n; ++e) sum += BF16ToF32(w[e / 64].h[e % 64][r]) * at[e];
-      y[t * y_stride + r] = sum;
     }
   }
 }
@@ -217,10 +179,7 @@ const PackedKernels& ScalarPackedKernels() {
                                .q4_k = &Q4KScalar<false>,
                                .q4_k_pairs = &Q4KScalar<true>,
                                .q5_k = &Q5KScalar,
-                               .q6_k = &Q6KScalar,
-                               .f16 = &F16Scalar<64>,
-                               .f16_batch = &F16Scalar<16>,
-                               .bf16 = &BF16Scalar};
+                               .q6_k = &Q6KScalar};
   return k;
 }
 

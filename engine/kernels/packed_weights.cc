@@ -19,7 +19,6 @@ using internal::kPackRows;
 using internal::PackedActQ4_0;
 using internal::PackedActQ4K;
 using internal::PackedActQ8_0;
-using internal::PackedF16Block;
 using internal::PackedQ4_0Block;
 using internal::PackedQ4KBlock;
 using internal::PackedQ5KBlock;
@@ -32,9 +31,6 @@ int64_t PackedBlockBytes(TensorType type) {
       return sizeof(PackedQ4_0Block);
     case TensorType::kQ8_0:
       return sizeof(PackedQ8_0Block);
-    case TensorType::kF16:
-    case TensorType::kBF16:
-      return sizeof(PackedF16Block);
     case TensorType::kQ5_K:
       return sizeof(PackedQ5KBlock);
     case TensorType::kQ6_K:
@@ -51,9 +47,6 @@ int64_t AuxBytes(TensorType type) {
       return sizeof(PackedActQ4_0);
     case TensorType::kQ8_0:
       return sizeof(PackedActQ8_0);
-    case TensorType::kF16:
-    case TensorType::kBF16:
-      return 64 * sizeof(float);
     case TensorType::kQ4_K:
     case TensorType::kQ5_K:
       return sizeof(PackedActQ4K);
@@ -63,16 +56,7 @@ int64_t AuxBytes(TensorType type) {
 }
 
 int64_t BlockElements(TensorType type) {
-  switch (type) {
-    case TensorType::kQ4_0:
-    case TensorType::kQ8_0:
-      return kQK4_0;
-    case TensorType::kF16:
-    case TensorType::kBF16:
-      return 64;
-    default:
-      return kQK_K;
-  }
+  return type == TensorType::kQ4_0 || type == TensorType::kQ8_0 ? kQK4_0 : kQK_K;
 }
 
 void PackQ4_0Group(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
@@ -96,18 +80,6 @@ void PackQ8_0Group(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, ui
     for (int64_t b = 0; b < nb; ++b) {
       out[b].d[r] = row[b].d;
       for (int k = 0; k < 8; ++k) std::memcpy(out[b].qs[k][r], row[b].qs + 4 * k, 4);
-    }
-  }
-}
-
-// F16 and BF16 (raw 16-bit values).
-void PackF16Group(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
-  PackedF16Block* out = reinterpret_cast<PackedF16Block*>(dst);
-  if (nr < kPackRows) std::memset(dst, 0, nb * sizeof(PackedF16Block));
-  for (int r = 0; r < nr; ++r) {
-    const uint16_t* row = reinterpret_cast<const uint16_t*>(src + r * row_bytes);
-    for (int64_t b = 0; b < nb; ++b) {
-      for (int e = 0; e < 64; ++e) out[b].h[e][r] = row[64 * b + e];
     }
   }
 }
@@ -200,14 +172,6 @@ void PrepareAux(TensorType type, const uint8_t* xq, int64_t a_stride, int64_t nu
             out[b].neg_sum128[k] = -128 * sum;
           }
         }
-      } else if (type == TensorType::kF16) {
-        const uint16_t* a = reinterpret_cast<const uint16_t*>(xq + t * a_stride);
-        float* out = reinterpret_cast<float*>(aux + t * aux_stride);
-        for (int64_t i = 0; i < 64 * nb; ++i) out[i] = F16ToF32(a[i]);
-      } else if (type == TensorType::kBF16) {
-        const uint16_t* a = reinterpret_cast<const uint16_t*>(xq + t * a_stride);
-        float* out = reinterpret_cast<float*>(aux + t * aux_stride);
-        for (int64_t i = 0; i < 64 * nb; ++i) out[i] = BF16ToF32(a[i]);
       } else if (AuxBytes(type) > 0) {
         const BlockQ8_K* a = reinterpret_cast<const BlockQ8_K*>(xq + t * a_stride);
         PackedActQ4K* out = reinterpret_cast<PackedActQ4K*>(aux + t * aux_stride);
@@ -250,12 +214,6 @@ bool CanPackWeights(const WeightMatrix& w) {
       break;
     case TensorType::kQ6_K:
       if (internal::ActivePackedKernels().q6_k == nullptr) return false;
-      break;
-    case TensorType::kF16:
-      if (internal::ActivePackedKernels().f16 == nullptr) return false;
-      break;
-    case TensorType::kBF16:
-      if (internal::ActivePackedKernels().bf16 == nullptr) return false;
       break;
     default:
       return false;
@@ -301,10 +259,6 @@ PackedWeights PackWeights(const WeightMatrix& w, ThreadPool& pool) {
         case TensorType::kQ8_0:
           PackQ8_0Group(s, row_bytes, nr, nb, d);
           break;
-        case TensorType::kF16:
-        case TensorType::kBF16:
-          PackF16Group(s, row_bytes, nr, nb, d);
-          break;
         case TensorType::kQ5_K:
           PackQ5KGroup(s, row_bytes, nr, nb, d);
           break;
@@ -331,28 +285,15 @@ const PackedKernels& ActivePackedKernels() {
 }
 
 void MatMulPacked(const WeightMatrix& w, const uint8_t* xq, int64_t num_tokens, float* y,
-                  int64_t y_stride, ThreadPool& pool, const MatMulRounding& rounding) {
+                  int64_t y_stride, ThreadPool& pool, int64_t q4k_gemm_tokens) {
   const PackedKernels& k = ActivePackedKernels();
+  const bool q4k = w.type == TensorType::kQ4_K;
   const PackedTileFn tile = w.type == TensorType::kQ4_0   ? k.q4_0
                             : w.type == TensorType::kQ8_0 ? k.q8_0
                             : w.type == TensorType::kQ5_K ? k.q5_k
                             : w.type == TensorType::kQ6_K ? k.q6_k
-                            : w.type == TensorType::kF16  ? k.f16
-                            : w.type == TensorType::kBF16 ? k.bf16
                                                           : k.q4_k;
-  // Tokens [0, gemm_tokens) get the type's prompt-batch rounding, on the
-  // same conditions as the row-major path (matmul.cc; packed F16 rows are
-  // whole 64-element blocks, so cols % 16 == 0).
-  int64_t gemm_tokens = 0;
-  PackedTileFn gemm_tile = nullptr;
-  if (w.type == TensorType::kQ4_K) {
-    gemm_tokens = rounding.q4k_gemm_tokens;
-    gemm_tile = k.q4_k_pairs;
-  } else if (w.type == TensorType::kF16 && w.rows % 4 == 0) {
-    gemm_tokens = rounding.batch_tokens;
-    gemm_tile = k.f16_batch;
-  }
-  gemm_tokens = std::clamp<int64_t>(gemm_tokens, 0, num_tokens);
+  const int64_t gemm_tokens = q4k ? std::clamp<int64_t>(q4k_gemm_tokens, 0, num_tokens) : 0;
   const int64_t nb = w.cols / BlockElements(w.type);
   const int64_t group_bytes = nb * PackedBlockBytes(w.type);
   const int64_t a_stride = ActivationRowBytes(w.type, w.cols);
@@ -374,7 +315,7 @@ void MatMulPacked(const WeightMatrix& w, const uint8_t* xq, int64_t num_tokens, 
         const uint8_t* wg = wdata + g * group_bytes;
         float* yg = y + g * kPackRows;
         if (ng > 0) {
-          gemm_tile(wg, nr, xq + t0 * a_stride, a_stride, aux + t0 * aux_stride, aux_stride, ng,
+          k.q4_k_pairs(wg, nr, xq + t0 * a_stride, a_stride, aux + t0 * aux_stride, aux_stride, ng,
                        w.cols, yg + t0 * y_stride, y_stride);
         }
         if (ng < nt) {

@@ -1,5 +1,4 @@
-// Load-time repacking of Q4_0 / Q8_0 / Q4_K / Q5_K / Q6_K / F16 / BF16 weight
-// matrices into the
+// Load-time repacking of Q4_0 / Q8_0 / Q4_K / Q5_K / Q6_K weight matrices into the
 // interleaved 16-row layout MatMul reads fastest (one vector instruction
 // serves 16 rows; layout in packed_internal.h). Same numbers as the row-major path, bit for
 // bit, on every SIMD level; only the memory order changes.
@@ -7,10 +6,16 @@
 // Usage (Phi3Model does this at Open for every matrix it multiplies that
 // CanPackWeights accepts): if (CanPackWeights(w)) { p = PackWeights(w, pool);
 // use p.matrix() instead of w }. The packed copy is about as large as the
-// original (Q4_0, Q8_0, F16 and BF16 exactly; Q4_K +2.8%, Q5_K +2.3% for unpacked scales; Q6_K
+// original (Q4_0 and Q8_0 exactly; Q4_K +2.8%, Q5_K +2.3% for unpacked scales; Q6_K
 // +1% padding) and owns its memory; the caller may drop the original's pages
 // afterwards (the model does so with madvise on its file mapping, so RSS
 // does not double).
+//
+// F16 / BF16 stay row-major: their dots are bound by f32 FMAs in any layout
+// (one fma per multiply-add in llama.cpp's lane orders), and a packed
+// version (16 rows per vcvtph2ps, up to 6 tokens per weight vector) measured
+// no clear gain for decode (1 or 16 streams) and 8-12% slower prompts (AMD
+// Zen 5, 2 threads): see the history of this file.
 //
 // Thread safety: PackedWeights is immutable after PackWeights; any number of
 // MatMul calls may read it concurrently.
@@ -25,10 +30,9 @@
 
 namespace phi3 {
 
-// True if w is row-major Q4_0, Q8_0, Q4_K, Q5_K, Q6_K, F16 or BF16 with a
-// whole number of blocks per row (F16/BF16: of 64 elements; Q5_K/Q6_K/F16/
-// BF16: and the active SIMD level has packed kernels for them, which every
-// level has today).
+// True if w is row-major Q4_0, Q8_0, Q4_K, Q5_K or Q6_K with a whole number of
+// blocks per row (Q5_K/Q6_K: and the active SIMD level has packed kernels
+// for them, which every level has today).
 bool CanPackWeights(const WeightMatrix& w);
 
 // False when the environment sets PHI3_PACK_WEIGHTS=0 (A/B runs); callers
