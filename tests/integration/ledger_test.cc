@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -104,6 +105,22 @@ class Load {
     return seen_;
   }
   int num_started() const { return started_.load(); }
+  // Lets the load run for at least `at_least`, then on until `ends` calls
+  // have reached their clients with a request id (a slow server, e.g. one
+  // built with sanitizers, needs longer), `at_most` in all.
+  void RunFor(absl::Duration at_least, int ends, absl::Duration at_most) {
+    const absl::Time start = absl::Now();
+    absl::SleepFor(at_least);
+    while (absl::Now() - start < at_most) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        const auto with_id = std::count_if(seen_.begin(), seen_.end(),
+                                           [](const Seen& s) { return !s.request_id.empty(); });
+        if (with_id >= ends) return;
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+  }
 
  private:
   void Client(const std::string& address, int index) {
@@ -196,7 +213,7 @@ void KillNineUnderLoad(const std::string& uri, const std::string& spill) {
   auto server = ServerProcess::Start(GetTools().server, LedgerServerArgs(uri, spill));
   ASSERT_TRUE(server.ok()) << server.status();
   Load load((*server)->address(), 6);
-  absl::SleepFor(absl::Milliseconds(1500));
+  load.RunFor(absl::Milliseconds(1500), 15, absl::Seconds(60));
   (*server)->Signal(SIGKILL);
   EXPECT_EQ((*server)->WaitForExit(absl::Seconds(10)), -1);  // killed
   load.Stop();
@@ -229,7 +246,7 @@ TEST(LedgerFaults, PostgresOutageThenKillNine) {
   std::vector<Seen> seen;
   {
     Load load((*server)->address(), 4);
-    absl::SleepFor(absl::Milliseconds(1000));
+    load.RunFor(absl::Milliseconds(1000), 10, absl::Seconds(60));
     load.Stop();
     seen = load.seen();
   }
@@ -264,7 +281,7 @@ TEST(LedgerFaults, SigtermDrainAndTotalsEqualMetricsAndClients) {
   std::vector<Seen> seen;
   {
     Load load((*server)->address(), 4);
-    absl::SleepFor(absl::Milliseconds(1200));
+    load.RunFor(absl::Milliseconds(1200), 15, absl::Seconds(60));
     load.Stop();
     seen = load.seen();
   }

@@ -23,9 +23,15 @@ int64_t VnniPeakLoop(int64_t iterations) {
     for (int i = 0; i < 12; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], w, a);
     asm volatile("" : "+v"(w));
   }
+  // The sums wrap (long runs overflow int32): fold them as unsigned, which is
+  // defined, instead of _mm512_reduce_add_epi32's signed additions.
   __m512i s = acc[0];
   for (int i = 1; i < 12; ++i) s = _mm512_add_epi32(s, acc[i]);
-  return _mm512_reduce_add_epi32(s);
+  alignas(64) uint32_t lanes[16];
+  _mm512_store_si512(lanes, s);
+  uint32_t sum = 0;
+  for (uint32_t lane : lanes) sum += lane;
+  return sum;
 }
 
 // The Q4_0 x Q8_0 block pattern per (16 rows, token, block): 8 vpdpbusd
