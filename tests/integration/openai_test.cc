@@ -133,7 +133,8 @@ TEST_F(OpenAiTest, OfficialSdkGetsWhatGrpcGives) {
     after = Scrape();
     if (SumMetric(after, "phi3_requests_total", {cancelled}) >
             SumMetric(before, "phi3_requests_total", {cancelled}) &&
-        SumMetric(after, "phi3_engine_running_requests") == 0) {
+        SumMetric(after, "phi3_engine_running_requests") == 0 &&
+        SumMetric(after, "phi3_active_streams") == 0) {
       break;
     }
     absl::SleepFor(absl::Milliseconds(25));
