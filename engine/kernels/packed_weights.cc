@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/common/tensor_type.h"
 #include "engine/kernels/cpu_features.h"
 #include "engine/kernels/packed_internal.h"
 #include "engine/kernels/quantize.h"
@@ -55,9 +56,8 @@ int64_t AuxBytes(TensorType type) {
   }
 }
 
-int64_t BlockElements(TensorType type) {
-  return type == TensorType::kQ4_0 || type == TensorType::kQ8_0 ? kQK4_0 : kQK_K;
-}
+// From the one table of type facts. REQUIRES: a packable (hence supported) type.
+int64_t BlockElements(TensorType type) { return GetTensorTypeTraits(type)->block_elements; }
 
 void PackQ4_0Group(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
   PackedQ4_0Block* out = reinterpret_cast<PackedQ4_0Block*>(dst);
