@@ -3,8 +3,10 @@
 #   asan   PHI3_SANITIZE="address;undefined" in build-asan/: the unit and
 #          integration labels (the real server runs instrumented too)
 #   tsan   PHI3_SANITIZE=thread in build-tsan/: the engine core, scheduler,
-#          thread pool and engine tests and the service's limiter and auth
-#          (absl::Mutex made visible to TSan by cmake/tsan_absl_mutex.cc)
+#          thread pool and engine tests; the service's threaded core
+#          (GenerationService with the fake engine and an SQLite ledger),
+#          limiter and auth (absl::Mutex made visible to TSan by
+#          cmake/tsan_absl_mutex.cc)
 # Usage: scripts/sanitize.sh [asan|tsan]...   (default: both)
 # Any report fails the run (halt_on_error), so CI can call it as is. Slow: one
 # full build per sanitizer (about an hour on 2 cores); PHI3_SANITIZE_JOBS sets
@@ -45,8 +47,9 @@ for kind in "${kinds[@]}"; do
       # Not service_test: it runs the gRPC server, and Debian's gRPC, protobuf
       # and abseil are not built with TSan, so data handed across gRPC's
       # queues is reported as hundreds of races TSan cannot see ordered.
+      # service_generation_test covers the same core without gRPC.
       targets=(engine_core_test scheduler_test kernels_thread_pool_test engine_test
-               service_auth_test service_tenant_limiter_test
+               service_generation_test service_auth_test service_tenant_limiter_test
                service_restore_daily_usage_test)
       cmake --build "$dir" -j "$jobs" --target "${targets[@]}"
       regex=$(IFS='|'; echo "^(${targets[*]})\$")

@@ -4,25 +4,15 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "service/testing/metric_value.h"
 
 namespace phi3::service {
 namespace {
 
-// Value of the counter/gauge `name` with exactly `labels`, or -1.
+// Value of the counter/gauge/histogram `name` with exactly `labels`, or -1.
 double Value(const std::vector<prometheus::MetricFamily>& families, const std::string& name,
              const std::map<std::string, std::string>& labels) {
-  for (const auto& f : families) {
-    if (f.name != name) continue;
-    for (const auto& m : f.metric) {
-      std::map<std::string, std::string> have;
-      for (const auto& l : m.label) have[l.name] = l.value;
-      if (have != labels) continue;
-      if (f.type == prometheus::MetricType::Counter) return m.counter.value;
-      if (f.type == prometheus::MetricType::Gauge) return m.gauge.value;
-      if (f.type == prometheus::MetricType::Histogram) return m.histogram.sample_count;
-    }
-  }
-  return -1;
+  return testing::MetricValue(families, name, labels).value_or(-1);
 }
 
 TEST(Prices, InputOutputAndCachedDiscount) {

@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "service/ledger/sqlite_store.h"
 #include "service/testing/fake_engine.h"
+#include "service/testing/metric_value.h"
 
 namespace phi3::service {
 namespace {
@@ -110,17 +111,7 @@ class ServiceTest : public ::testing::Test {
   }
 
   double Metric(const std::string& name, const std::map<std::string, std::string>& labels) {
-    for (const auto& f : metrics_->Collect()) {
-      if (f.name != name) continue;
-      for (const auto& m : f.metric) {
-        std::map<std::string, std::string> have;
-        for (const auto& l : m.label) have[l.name] = l.value;
-        if (have == labels) {
-          return f.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
-        }
-      }
-    }
-    return 0;
+    return testing::MetricValue(metrics_->Collect(), name, labels).value_or(0);
   }
 
   // Polls `done` for up to 5 s.
