@@ -63,9 +63,13 @@ SimdLevel InitialLevel() {
   return level;
 }
 
+const internal::KernelTable& Avx512TableForCpu() {
+  return CpuHasAvx512Bf16() ? internal::Avx512Bf16KernelTable() : internal::Avx512KernelTable();
+}
+
 const internal::KernelTable& TableFor(SimdLevel level) {
   return SelectBySimdLevel(level, &internal::ScalarKernelTable, &internal::Avx2KernelTable,
-                           &internal::Avx512KernelTable);
+                           &Avx512TableForCpu);
 }
 
 struct ActiveState {
@@ -106,6 +110,14 @@ std::vector<SimdLevel> SupportedSimdLevels() {
     if (Supported(l)) levels.push_back(l);
   }
   return levels;
+}
+
+bool CpuHasAvx512Bf16() {
+#if defined(__x86_64__)
+  return CpuHasAvx512() && __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
 }
 
 SimdLevel ActiveSimdLevel() {

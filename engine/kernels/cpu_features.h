@@ -29,6 +29,11 @@ std::vector<SimdLevel> SupportedSimdLevels();
 // The level kernels currently use.
 SimdLevel ActiveSimdLevel();
 
+// Whether the kAvx512 level runs BF16 weights on the AVX512_BF16 instruction
+// (vdpbf16ps) rather than on fmas: the CPU has it and the kAvx512 set. The
+// results are the same either way; only the speed differs.
+bool CpuHasAvx512Bf16();
+
 // Forces the level kernels use. Returns false (and changes nothing) if the
 // machine cannot run it. Thread safety: must not race with running kernels
 // (call it at start-up or between tests).

@@ -1,5 +1,6 @@
 // Scalar reference dot products: the definition every SIMD path is tested
-// against. Integer parts are exact; float accumulation is f32, in order.
+// against. Integer parts are exact; float accumulation is f32, in order,
+// or in llama.cpp's lane order where a function says so.
 #include <cmath>
 #include <cstdint>
 
@@ -64,12 +65,43 @@ float DotF16Batch(const void* w, const void* a, int64_t n) {
   return TreeSum(acc, 16);
 }
 
+// One VDPBF16PS step of 32 elements into 16 lanes: lane l adds the product
+// of elements 2l + 1, then that of elements 2l, each with one fma (see
+// simd_bf16_ops.h).
+void Bf16Step(const uint16_t* x, const uint16_t* y, float acc[16]) {
+  for (int l = 0; l < 16; ++l) {
+    acc[l] = std::fma(BF16ToF32(x[2 * l + 1]), BF16ToF32(y[2 * l + 1]), acc[l]);
+    acc[l] = std::fma(BF16ToF32(x[2 * l]), BF16ToF32(y[2 * l]), acc[l]);
+  }
+}
+
+// BF16 in ggml_vec_dot_bf16's order (decode, AVX512_BF16): two 16-lane
+// accumulators, one step each per 64 elements, tree sums added in double
+// with the n % 64 tail (simd_bf16_ops.h).
 float DotBF16(const void* w, const void* a, int64_t n) {
   const uint16_t* x = static_cast<const uint16_t*>(w);
   const uint16_t* y = static_cast<const uint16_t*>(a);
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n; ++i) sum += BF16ToF32(x[i]) * BF16ToF32(y[i]);
-  return sum;
+  float acc[2][16] = {};
+  const int64_t np = n & ~int64_t{63};
+  for (int64_t i = 0; i < np; i += 64) {
+    Bf16Step(x + i, y + i, acc[0]);
+    Bf16Step(x + i + 32, y + i + 32, acc[1]);
+  }
+  double sum = TreeSum(acc[0], 16);
+  sum += TreeSum(acc[1], 16);
+  for (int64_t i = np; i < n; ++i) sum += static_cast<double>(BF16ToF32(x[i]) * BF16ToF32(y[i]));
+  return static_cast<float>(sum);
+}
+
+// BF16 in tinyBLAS's order (prompt batches): one 16-lane accumulator, one
+// step per 32 elements.
+float DotBF16Batch(const void* w, const void* a, int64_t n) {
+  if (n % 32 != 0) return DotBF16(w, a, n);
+  const uint16_t* x = static_cast<const uint16_t*>(w);
+  const uint16_t* y = static_cast<const uint16_t*>(a);
+  float acc[16] = {};
+  for (int64_t i = 0; i < n; i += 32) Bf16Step(x + i, y + i, acc);
+  return TreeSum(acc, 16);
 }
 
 // Q8_0 as ggml_vec_dot_q8_0_q8_0 (x86): lane k of 8 takes the exact sum of
@@ -262,6 +294,7 @@ KernelTable MakeTable() {
   t.f16 = Kernels<DotF16>();
   t.f16_batch = Kernels<DotF16Batch>();
   t.bf16 = Kernels<DotBF16>();
+  t.bf16_batch = Kernels<DotBF16Batch>();
   t.q8_0 = Kernels<DotQ8_0>();
   t.q4_0 = Kernels<DotQ4_0>();
   t.q4_1 = Kernels<DotQ4_1>();

@@ -17,6 +17,7 @@
 #define PHI3_ENGINE_KERNELS_DOT_SIMD_IMPL_H_
 
 #include "engine/kernels/simd_activation.h"
+#include "engine/kernels/simd_bf16_ops.h"
 #include "engine/kernels/simd_block_ops.h"
 #include "engine/kernels/simd_common.h"
 #include "engine/kernels/simd_encode.h"
@@ -31,7 +32,7 @@ KernelTable MakeSimdTable() {
   t.f32 = MakeKernels<F32Ops>();
   t.f16 = TypeKernels{&F16VecDot, &F16VecTile};
   t.f16_batch = TypeKernels{&F16BatchDot, &F16BatchTile};
-  t.bf16 = MakeKernels<BF16Ops>();
+  SetBf16Kernels(&t);
   t.q8_0 = MakeKernels<Q8_0Ops>();
   t.q4_0 = MakeLaneKernels<LaneQ4_0>();
   t.q4_1 = MakeKernels<Q4_1Ops>();

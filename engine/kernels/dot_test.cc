@@ -139,6 +139,7 @@ TEST_P(LevelTest, TileIsBitIdenticalToDot) {
     // The type's kernels and its prompt-batch variant, if any.
     std::vector<const internal::TypeKernels*> variants = {table.ForWeight(type)};
     if (type == TensorType::kF16) variants.push_back(&table.f16_batch);
+    if (type == TensorType::kBF16) variants.push_back(&table.bf16_batch);
     if (type == TensorType::kQ4_K) variants.push_back(&table.q4_k_pairs);
     for (size_t v = 0; v < variants.size(); ++v) {
       const internal::TypeKernels* k = variants[v];
@@ -199,17 +200,20 @@ TEST_P(LevelTest, Q4_0AndQ4_KRoundLikeLlamaCppRepackedKernels) {
   }
 }
 
-// Q8_0, Q5_K, Q6_K and F16 are not repacked by llama.cpp on x86: it runs
-// ggml_vec_dot_* per (row, token), with their own lane layout and f32
+// Q8_0, Q5_K, Q6_K, F16 and BF16 are not repacked by llama.cpp on x86: it
+// runs ggml_vec_dot_* per (row, token), with their own lane layout and f32
 // accumulation order. The scalar reference spells that order out
-// (dot_scalar.cc); every SIMD level must agree with it bit for bit.
+// (dot_scalar.cc); every SIMD level must agree with it bit for bit
+// (bf16_dot_test.cc: BF16 in both orders on every table, vdpbf16ps included).
 TEST_P(LevelTest, VecDotTypesAreBitIdenticalToScalarOrder) {
   const internal::KernelTable& scalar = internal::ScalarKernelTable();
-  for (TensorType type :
-       {TensorType::kQ8_0, TensorType::kQ5_K, TensorType::kQ6_K, TensorType::kF16}) {
+  for (TensorType type : {TensorType::kQ8_0, TensorType::kQ5_K, TensorType::kQ6_K,
+                          TensorType::kF16, TensorType::kBF16}) {
     const TensorType act = ActivationType(type);
     std::vector<int64_t> sizes = Sizes(type);
-    if (type == TensorType::kF16) sizes.insert(sizes.end(), {64, 96, 160, 200, 1000});
+    if (type == TensorType::kF16 || type == TensorType::kBF16) {
+      sizes.insert(sizes.end(), {64, 96, 160, 200, 1000});
+    }
     for (int64_t n : sizes) {
       for (int offset : {0, 2, 6}) {
         const std::vector<float> w = testing::RandomVector(n, 500 + n);
@@ -284,45 +288,59 @@ TEST_P(LevelTest, VecDotTypesEqualGgmlPinnedOutputs) {
   }
 }
 
-// F16 prompt batches: tokens [0, batch_tokens) get tinyBLAS's order, the
-// rest ggml_vec_dot_f16's; when ggml's tinyBLAS declines the shape (rows %
-// 4 != 0, or cols % 16 != 0) every token gets the decode order.
-TEST_P(LevelTest, F16BatchRoundingFollowsTinyBlasRules) {
+// F16 and BF16 prompt batches: tokens [0, batch_tokens) get tinyBLAS's
+// order, the rest ggml_vec_dot's; when ggml's tinyBLAS declines the shape
+// (rows % 4 != 0, or cols not a multiple of its vector: 16 elements for
+// F16, 32 for BF16) every token gets the decode order.
+TEST_P(LevelTest, FloatBatchRoundingFollowsTinyBlasRules) {
+  using Kernels = internal::TypeKernels internal::KernelTable::*;
+  struct Case {
+    TensorType type;
+    int64_t cols_multiple;
+    Kernels decode, batch;
+  };
   const internal::KernelTable& table = internal::ActiveKernelTable();
   const internal::KernelTable& scalar = internal::ScalarKernelTable();
   ThreadPool pool1(1), pool3(3);
-  int orders_differ = 0;
-  for (int64_t rows : {int64_t{8}, int64_t{6}}) {
-    for (int64_t cols : {int64_t{3072}, int64_t{200}, int64_t{24}}) {
-      constexpr int64_t kTokens = 11;
-      const auto wf = testing::RandomVector(rows * cols, 700 + rows + cols);
-      const auto x = testing::RandomVector(kTokens * cols, 800 + cols, 2.0f);
-      std::vector<uint16_t> w(rows * cols), xh(kTokens * cols);
-      ConvertF32ToF16Row(wf.data(), w.data(), rows * cols);
-      ConvertF32ToF16Row(x.data(), xh.data(), kTokens * cols);
-      const WeightMatrix m{TensorType::kF16, rows, cols, w.data()};
-      const bool tiny_blas = rows % 4 == 0 && cols % 16 == 0;
-      for (int64_t batch : {int64_t{0}, int64_t{5}, kTokens}) {
-        for (ThreadPool* pool : {&pool1, &pool3}) {
-          std::vector<float> y(kTokens * rows);
-          MatMul(m, x.data(), kTokens, y.data(), rows, *pool, MatMulRounding{.batch_tokens = batch});
-          for (int64_t t = 0; t < kTokens; ++t) {
-            for (int64_t r = 0; r < rows; ++r) {
-              const uint16_t* wr = w.data() + r * cols;
-              const uint16_t* xr = xh.data() + t * cols;
-              const float vec = scalar.f16.dot(wr, xr, cols);
-              const float tb = scalar.f16_batch.dot(wr, xr, cols);
-              ASSERT_EQ(table.f16_batch.dot(wr, xr, cols), tb);
-              ASSERT_EQ(y[t * rows + r], tiny_blas && t < batch ? tb : vec)
-                  << "rows=" << rows << " cols=" << cols << " batch=" << batch << " t=" << t;
-              orders_differ += vec != tb;
+  for (const Case& c : {Case{TensorType::kF16, 16, &internal::KernelTable::f16,
+                             &internal::KernelTable::f16_batch},
+                        Case{TensorType::kBF16, 32, &internal::KernelTable::bf16,
+                             &internal::KernelTable::bf16_batch}}) {
+    int orders_differ = 0;
+    for (int64_t rows : {int64_t{8}, int64_t{6}}) {
+      for (int64_t cols : {int64_t{3072}, int64_t{200}, int64_t{48}, int64_t{24}}) {
+        constexpr int64_t kTokens = 11;
+        const auto wf = testing::RandomVector(rows * cols, 700 + rows + cols);
+        const auto x = testing::RandomVector(kTokens * cols, 800 + cols, 2.0f);
+        std::vector<uint16_t> w(rows * cols), xh(kTokens * cols);
+        QuantizeRow(c.type, wf.data(), w.data(), rows * cols);
+        QuantizeRow(c.type, x.data(), xh.data(), kTokens * cols);
+        const WeightMatrix m{c.type, rows, cols, w.data()};
+        const bool tiny_blas = rows % 4 == 0 && cols % c.cols_multiple == 0;
+        for (int64_t batch : {int64_t{0}, int64_t{5}, kTokens}) {
+          for (ThreadPool* pool : {&pool1, &pool3}) {
+            std::vector<float> y(kTokens * rows);
+            MatMul(m, x.data(), kTokens, y.data(), rows, *pool,
+                   MatMulRounding{.batch_tokens = batch});
+            for (int64_t t = 0; t < kTokens; ++t) {
+              for (int64_t r = 0; r < rows; ++r) {
+                const uint16_t* wr = w.data() + r * cols;
+                const uint16_t* xr = xh.data() + t * cols;
+                const float vec = (scalar.*c.decode).dot(wr, xr, cols);
+                const float tb = (scalar.*c.batch).dot(wr, xr, cols);
+                ASSERT_EQ((table.*c.batch).dot(wr, xr, cols), tb);
+                ASSERT_EQ(y[t * rows + r], tiny_blas && t < batch ? tb : vec)
+                    << TensorTypeName(c.type) << " rows=" << rows << " cols=" << cols
+                    << " batch=" << batch << " t=" << t;
+                orders_differ += vec != tb;
+              }
             }
           }
         }
       }
     }
+    EXPECT_GT(orders_differ, 100) << TensorTypeName(c.type);
   }
-  EXPECT_GT(orders_differ, 100);
 }
 
 TEST_P(LevelTest, F16ConversionRows) {

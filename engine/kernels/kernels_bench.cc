@@ -8,6 +8,9 @@
 //                      [--threads=1,2] [--shapes=3072x3072,...] [--reps=5]
 //                      [--bandwidth=0 to skip the read-bandwidth test]
 //                      [--packed=0,1: row-major and/or packed layout (Q4_0/Q8_0/Q4_K/Q5_K/Q6_K)]
+//                      [--prompt=1: calls of several tokens are one llama.cpp prompt
+//                       batch (its prompt roundings: tinyBLAS order for F16/BF16, Q4_K
+//                       gemm), as the model runs a prompt; default 0: decode rounding]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -114,6 +117,7 @@ int Main(int argc, char** argv) {
                 nth, us[us.size() / 2], us[us.size() / 10], us[0]);
   }
   const auto packed_modes = ListFlag(argc, argv, "packed", "0,1");
+  const bool prompt = ListFlag(argc, argv, "prompt", "0")[0] == "1";
   std::printf("%-6s %-3s %-12s %3s %5s %10s %9s %9s %10s %10s\n", "type", "pk", "shape", "thr",
               "tok", "ms", "GB/s", "GFLOP/s", "cpu-ms", "min-ms");
   for (const std::string& tname : types) {
@@ -156,10 +160,14 @@ int Main(int argc, char** argv) {
             std::vector<float> x(nt * cols);
             for (int64_t i = 0; i < nt * cols; ++i) x[i] = row[i % cols];
             std::vector<float> y(nt * rows);
+            const MatMulRounding rounding =
+                prompt && nt > 1
+                    ? MatMulRounding{.batch_tokens = nt, .q4k_gemm_tokens = nt - nt % 4}
+                    : MatMulRounding{};
             std::vector<double> times, cpu_times;
             for (int rep = 0; rep < reps + 1; ++rep) {
               const double t0 = Now(), c0 = CpuNow();
-              MatMul(m, x.data(), nt, y.data(), pool);
+              MatMul(m, x.data(), nt, y.data(), rows, pool, rounding);
               const double dt = Now() - t0, dc = CpuNow() - c0;
               if (rep > 0) {
                 times.push_back(dt);

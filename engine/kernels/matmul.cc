@@ -100,6 +100,9 @@ void MatMulQuantized(const WeightMatrix& w, const void* xq, int64_t num_tokens, 
   } else if (w.type == TensorType::kF16 && w.rows % 4 == 0 && w.cols % 16 == 0) {
     gemm_tokens = rounding.batch_tokens;
     tile_gemm = table.f16_batch.tile;
+  } else if (w.type == TensorType::kBF16 && w.rows % 4 == 0 && w.cols % 32 == 0) {
+    gemm_tokens = rounding.batch_tokens;
+    tile_gemm = table.bf16_batch.tile;
   }
   gemm_tokens = std::clamp<int64_t>(gemm_tokens, 0, num_tokens);
   const int64_t w_stride = RowBytes(w.type, w.cols);

@@ -58,6 +58,9 @@ struct WeightMatrix {
 // - F16: a batch (when rows % 4 == 0 and cols % 16 == 0) goes through
 //   tinyBLAS (one 16-lane fma chain per output); decode through
 //   ggml_vec_dot_f16 (4 x 16 lanes per 64 elements, double tail).
+// - BF16: likewise, with vdpbf16ps steps of 32 elements: a batch (rows % 4
+//   == 0, cols % 32 == 0) through tinyBLAS (one 16-lane chain per output),
+//   decode through ggml_vec_dot_bf16 (2 x 16 lanes per 64, double tail).
 // - Q8_0, Q5_K, Q6_K, Q4_0 and the rest: the same rounding either way.
 // By default every token gets the decode rounding. A caller that mirrors
 // llama.cpp's batches orders the tokens of a call by class and says where

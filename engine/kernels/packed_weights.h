@@ -11,8 +11,8 @@
 // afterwards (the model does so with madvise on its file mapping, so RSS
 // does not double).
 //
-// F16 / BF16 stay row-major: their dots are bound by f32 FMAs in any layout
-// (one fma per multiply-add in llama.cpp's lane orders), and a packed
+// F16 / BF16 stay row-major: their dots are bound by float multiply-adds in
+// any layout (fmas, or vdpbf16ps, in llama.cpp's lane orders), and a packed
 // version (16 rows per vcvtph2ps, up to 6 tokens per weight vector) measured
 // no clear gain for decode (1 or 16 streams) and 8-12% slower prompts (AMD
 // Zen 5, 2 threads): see the history of this file.

@@ -23,8 +23,9 @@ struct PointerA {
   }
 };
 
-// F32, BF16: 8 elements per step (F16: simd_f16_ops.h) into one 8-lane accumulator; a tail
-// of n % 8 elements is added in scalar after the horizontal sum.
+// F32: 8 elements per step (F16, BF16: simd_f16_ops.h, simd_bf16_ops.h) into
+// one 8-lane accumulator; a tail of n % 8 elements is added in scalar after
+// the horizontal sum.
 struct F32Ops : PointerA {
   static constexpr int kRows = 4, kTokens = kTileTokens;
   using Acc = __m256;
@@ -44,32 +45,6 @@ struct F32Ops : PointerA {
     const float* x = reinterpret_cast<const float*>(w);
     const float* y = reinterpret_cast<const float*>(a);
     for (int64_t i = n / 8 * 8; i < n; ++i) s += x[i] * y[i];
-    return s;
-  }
-};
-
-struct BF16Ops : PointerA {
-  static constexpr int kRows = 4, kTokens = kTileTokens;
-  using Acc = __m256;
-  using WBlock = __m256;
-  static void Init(Acc* acc) { *acc = _mm256_setzero_ps(); }
-  static int64_t NumBlocks(int64_t n) { return n / 8; }
-  static __m256 Load(const uint8_t* p, int64_t b) {
-    const __m256i v =
-        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * b)));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-  }
-  static void LoadW(const uint8_t* w, int64_t b, WBlock* out) { *out = Load(w, b); }
-  static void Step(const WBlock& wb, const ABlock& ab_, Acc* acc) {
-    const uint8_t* a = ab_.a;
-    const int64_t b = ab_.b;
-    *acc = _mm256_fmadd_ps(wb, Load(a, b), *acc);
-  }
-  static float Finish(const Acc& acc, const uint8_t* w, const uint8_t* a, int64_t n) {
-    float s = HorizontalSum(acc);
-    const uint16_t* x = reinterpret_cast<const uint16_t*>(w);
-    const uint16_t* y = reinterpret_cast<const uint16_t*>(a);
-    for (int64_t i = n / 8 * 8; i < n; ++i) s += BF16ToF32(x[i]) * BF16ToF32(y[i]);
     return s;
   }
 };

@@ -15,48 +15,22 @@
 //   accumulator per output, one fma per 16 elements, the same 16-lane tree
 //   sum. Needs n % 16 == 0; other n get the decode order (as in ggml,
 //   whose tinyBLAS then declines).
-// A 16-lane vector is one __m512 with AVX-512 and two __m256 halves with
-// AVX2: the lane arithmetic, hence every result, is identical.
+// 16-lane vectors: simd_v16.h.
 #ifndef PHI3_ENGINE_KERNELS_SIMD_F16_OPS_H_
 #define PHI3_ENGINE_KERNELS_SIMD_F16_OPS_H_
 
 #include "engine/kernels/simd_common.h"
+#include "engine/kernels/simd_v16.h"
 
 namespace phi3::internal {
 namespace {
 
 #if defined(PHI3_WIDE_REGISTERS)
-struct V16 {
-  __m512 v;
-};
-inline V16 V16Zero() { return {_mm512_setzero_ps()}; }
-inline V16 V16LoadF16(const uint16_t* p) {
-  // maskz forms: GCC 12's plain ones warn about their undefined source.
-  return {_mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))};
-}
-inline V16 V16Fma(V16 a, V16 b, V16 c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
-inline V16 V16Add(V16 a, V16 b) { return {_mm512_add_ps(a.v, b.v)}; }
-inline float V16Sum(V16 x) {
-  return HorizontalSum(_mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, x.v, 0), _mm512_maskz_extractf32x8_ps(0xFF, x.v, 1)));
-}
 // One row per token call: a single sequential weight stream (see
 // TileByKernel in simd_common.h: several rows at once are 2-4x slower from DRAM).
 inline constexpr int kF16VecRows = 1;
 inline constexpr int kF16BatchRows = 4, kF16BatchTokens = 4;  // 16 + 5 zmm
 #else
-struct V16 {
-  __m256 lo, hi;
-};
-inline V16 V16Zero() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
-inline V16 V16LoadF16(const uint16_t* p) {
-  return {_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))),
-          _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8)))};
-}
-inline V16 V16Fma(V16 a, V16 b, V16 c) {
-  return {_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)};
-}
-inline V16 V16Add(V16 a, V16 b) { return {_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
-inline float V16Sum(V16 x) { return HorizontalSum(_mm256_add_ps(x.lo, x.hi)); }
 inline constexpr int kF16VecRows = 1;
 inline constexpr int kF16BatchRows = 2, kF16BatchTokens = 2;  // 8 + 6 ymm
 #endif

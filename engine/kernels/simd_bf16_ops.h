@@ -1,0 +1,218 @@
+// BF16 weights x BF16 activations with llama.cpp's two x86 roundings (its
+// AVX-512 "zen4" build, compiled with AVX512_BF16). Part of the x86 SIMD
+// kernels: included by dot_simd_impl.h (see there) and dot_avx512bf16.cc,
+// inside the anonymous namespace of each per-ISA translation unit.
+//
+// The unit is one VDPBF16PS step over 32 elements: f32 lane j (of 16) takes
+// the pair (2j, 2j+1) as acc_j = fma(x[2j+1], y[2j+1], acc_j), then
+// acc_j = fma(x[2j], y[2j], acc_j) (Intel SDM; a bf16 product is exact in
+// f32, so each half is one f32 fma; dot_test pins the instruction to this).
+// - Decode (ggml_vec_dot_bf16, one token or a batch tinyBLAS refuses): two
+//   accumulators, each fed one step per 64-element block (elements [0, 32)
+//   of the block go to acc0, [32, 64) to acc1); then
+//   double(tree sum(acc0)) + double(tree sum(acc1)), the n % 64 tail added
+//   in double, each product rounded to f32 first (exact); the double is
+//   rounded to f32 once. Tree sum: lane i + i+8, i + i+4, i + i+2, 0 + 1.
+// - Prompt batch (llamafile's tinyBLAS<32, __m512, __m512bh>, ggml_mul_mat
+//   with ne11 >= 2 when rows % 4 == 0 and cols % 32 == 0): one accumulator
+//   per output, one step per 32 elements, the same tree sum. Needs
+//   n % 32 == 0; other n get the decode order (ggml's tinyBLAS declines).
+// The step is the instruction itself where the translation unit is built
+// for it (PHI3_AVX512BF16: dot_avx512bf16.cc), else two fmas on the odd and
+// even elements widened to f32: any AVX-512 or AVX2 CPU, identical results.
+// (The instruction also treats subnormal inputs and results as zero; the
+// fmas keep them. Such values, |x| < 2^-126, never occur in a model's
+// weights or activations; dot_test shows where the two part.)
+#ifndef PHI3_ENGINE_KERNELS_SIMD_BF16_OPS_H_
+#define PHI3_ENGINE_KERNELS_SIMD_BF16_OPS_H_
+
+#include "engine/kernels/simd_common.h"
+#include "engine/kernels/simd_v16.h"
+
+namespace phi3::internal {
+namespace {
+
+#if defined(PHI3_AVX512BF16)
+// 32 bf16 elements as they are in memory.
+struct Bf16Block {
+  __m512i v;
+};
+inline Bf16Block LoadBf16Block(const uint16_t* p) { return {_mm512_loadu_si512(p)}; }
+inline V16 Bf16Step(V16 acc, const Bf16Block& x, const Bf16Block& y) {
+  return {_mm512_dpbf16_ps(acc.v, (__m512bh)x.v, (__m512bh)y.v)};
+}
+// 24 accumulators + 4 weight + 1 activation zmm registers.
+inline constexpr int kBf16BatchRows = 4, kBf16BatchTokens = 6;
+#else
+// 32 bf16 elements widened to f32: lane j of `odd` holds element 2j + 1 (the
+// high half of 32-bit lane j), lane j of `even` element 2j.
+struct Bf16Block {
+  V16 odd, even;
+};
+#if defined(PHI3_WIDE_REGISTERS)
+inline Bf16Block LoadBf16Block(const uint16_t* p) {
+  const __m512i v = _mm512_loadu_si512(p);
+  return {{_mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(int(0xFFFF0000))))},
+          {_mm512_castsi512_ps(_mm512_slli_epi32(v, 16))}};
+}
+// 16 accumulators + 8 weight + 2 activation zmm registers.
+inline constexpr int kBf16BatchRows = 4, kBf16BatchTokens = 4;
+#else
+inline Bf16Block LoadBf16Block(const uint16_t* p) {
+  const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16));
+  const __m256i odd = _mm256_set1_epi32(int(0xFFFF0000));
+  return {{_mm256_castsi256_ps(_mm256_and_si256(lo, odd)), _mm256_castsi256_ps(_mm256_and_si256(hi, odd))},
+          {_mm256_castsi256_ps(_mm256_slli_epi32(lo, 16)), _mm256_castsi256_ps(_mm256_slli_epi32(hi, 16))}};
+}
+// 6 accumulator + 4 weight + 4 activation ymm registers.
+inline constexpr int kBf16BatchRows = 1, kBf16BatchTokens = 3;
+#endif
+inline V16 Bf16Step(V16 acc, const Bf16Block& x, const Bf16Block& y) {
+  return V16Fma(x.even, y.even, V16Fma(x.odd, y.odd, acc));
+}
+#endif
+
+inline const uint16_t* Bf16Row(const uint8_t* base, int64_t stride, int i) {
+  return reinterpret_cast<const uint16_t*>(base + i * stride);
+}
+
+// ---- decode order (ggml_vec_dot_bf16) ------------------------------------------
+
+// R rows x T activation rows: 2 * R * T accumulators.
+template <int R, int T>
+void BF16VecKernel(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride,
+                   int64_t n, float* y, int64_t y_stride) {
+  V16 acc[R][T][2];
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < T; ++t) acc[r][t][0] = acc[r][t][1] = V16Zero();
+  }
+  const int64_t np = n & ~int64_t{63};
+  for (int64_t i = 0; i < np; i += 64) {
+    for (int j = 0; j < 2; ++j) {
+      Bf16Block wb[R];
+      for (int r = 0; r < R; ++r) wb[r] = LoadBf16Block(Bf16Row(w, w_stride, r) + i + 32 * j);
+      for (int t = 0; t < T; ++t) {
+        const Bf16Block ab = LoadBf16Block(Bf16Row(a, a_stride, t) + i + 32 * j);
+        for (int r = 0; r < R; ++r) acc[r][t][j] = Bf16Step(acc[r][t][j], wb[r], ab);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    const uint16_t* wr = Bf16Row(w, w_stride, r);
+    for (int t = 0; t < T; ++t) {
+      const uint16_t* ar = Bf16Row(a, a_stride, t);
+      double sum = V16Sum(acc[r][t][0]);
+      sum += V16Sum(acc[r][t][1]);
+      for (int64_t i = np; i < n; ++i) sum += static_cast<double>(BF16ToF32(wr[i]) * BF16ToF32(ar[i]));
+      y[t * y_stride + r] = static_cast<float>(sum);
+    }
+  }
+}
+
+float BF16VecDot(const void* w, const void* a, int64_t n) {
+  float y;
+  BF16VecKernel<1, 1>(static_cast<const uint8_t*>(w), 0, static_cast<const uint8_t*>(a), 0, n, &y,
+                      1);
+  return y;
+}
+
+void BF16VecTile(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a, int64_t a_stride,
+                 int nt, int64_t n, float* y, int64_t y_stride) {
+  int t = 0;
+#if defined(PHI3_WIDE_REGISTERS)
+  // Several tokens (batched decode): 3 rows x 2 tokens share their loads.
+  for (; t + 2 <= nt; t += 2) {
+    int r = 0;
+    for (; r + 3 <= nr; r += 3) {
+      BF16VecKernel<3, 2>(w + r * w_stride, w_stride, a + t * a_stride, a_stride, n,
+                          y + t * y_stride + r, y_stride);
+    }
+    for (; r < nr; ++r) {
+      BF16VecKernel<1, 2>(w + r * w_stride, w_stride, a + t * a_stride, a_stride, n,
+                          y + t * y_stride + r, y_stride);
+    }
+  }
+#endif
+  // One token: one row at a time, a single sequential weight stream (see
+  // TileByKernel in simd_common.h).
+  for (; t < nt; ++t) {
+    for (int r = 0; r < nr; ++r) {
+      BF16VecKernel<1, 1>(w + r * w_stride, w_stride, a + t * a_stride, a_stride, n,
+                          y + t * y_stride + r, y_stride);
+    }
+  }
+}
+
+// ---- prompt-batch order (tinyBLAS) ---------------------------------------------
+
+template <int R, int T>
+void BF16BatchKernel(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride,
+                     int64_t n, float* y, int64_t y_stride) {
+  V16 acc[R][T];
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < T; ++t) acc[r][t] = V16Zero();
+  }
+  for (int64_t l = 0; l < n; l += 32) {
+    Bf16Block wb[R];
+    for (int r = 0; r < R; ++r) wb[r] = LoadBf16Block(Bf16Row(w, w_stride, r) + l);
+    for (int t = 0; t < T; ++t) {
+      const Bf16Block ab = LoadBf16Block(Bf16Row(a, a_stride, t) + l);
+      for (int r = 0; r < R; ++r) acc[r][t] = Bf16Step(acc[r][t], wb[r], ab);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < T; ++t) y[t * y_stride + r] = V16Sum(acc[r][t]);
+  }
+}
+
+float BF16BatchDot(const void* w, const void* a, int64_t n) {
+  if (n % 32 != 0) return BF16VecDot(w, a, n);
+  float y;
+  BF16BatchKernel<1, 1>(static_cast<const uint8_t*>(w), 0, static_cast<const uint8_t*>(a), 0, n,
+                        &y, 1);
+  return y;
+}
+
+// R rows x nt tokens: T tokens at a time, the remaining < T in one call.
+template <int R, int T>
+void BF16BatchTokens(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride,
+                     int nt, int64_t n, float* y, int64_t y_stride) {
+  int t = 0;
+  for (; t + T <= nt; t += T) {
+    BF16BatchKernel<R, T>(w, w_stride, a + t * a_stride, a_stride, n, y + t * y_stride, y_stride);
+  }
+  if constexpr (T > 1) {
+    if (t < nt) {
+      BF16BatchTokens<R, T - 1>(w, w_stride, a + t * a_stride, a_stride, nt - t, n,
+                                y + t * y_stride, y_stride);
+    }
+  }
+}
+
+void BF16BatchTile(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a,
+                   int64_t a_stride, int nt, int64_t n, float* y, int64_t y_stride) {
+  if (n % 32 != 0) {
+    BF16VecTile(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+    return;
+  }
+  constexpr int R = kBf16BatchRows, T = kBf16BatchTokens;
+  int r = 0;
+  for (; r + R <= nr; r += R) {
+    BF16BatchTokens<R, T>(w + r * w_stride, w_stride, a, a_stride, nt, n, y + r, y_stride);
+  }
+  for (; r < nr; ++r) {
+    BF16BatchTokens<1, T>(w + r * w_stride, w_stride, a, a_stride, nt, n, y + r, y_stride);
+  }
+}
+
+// The table entries of this file.
+inline void SetBf16Kernels(KernelTable* t) {
+  t->bf16 = TypeKernels{&BF16VecDot, &BF16VecTile};
+  t->bf16_batch = TypeKernels{&BF16BatchDot, &BF16BatchTile};
+}
+
+}  // namespace
+}  // namespace phi3::internal
+
+#endif  // PHI3_ENGINE_KERNELS_SIMD_BF16_OPS_H_
