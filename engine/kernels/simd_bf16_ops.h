@@ -53,7 +53,8 @@ struct Bf16Block {
 inline Bf16Block LoadBf16Block(const uint16_t* p) {
   const __m512i v = _mm512_loadu_si512(p);
   return {{_mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(int(0xFFFF0000))))},
-          {_mm512_castsi512_ps(_mm512_slli_epi32(v, 16))}};
+          // maskz form: GCC 12's plain one warns about its undefined source.
+          {_mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xFFFF, v, 16))}};
 }
 // 16 accumulators + 8 weight + 2 activation zmm registers.
 inline constexpr int kBf16BatchRows = 4, kBf16BatchTokens = 4;
@@ -117,31 +118,17 @@ float BF16VecDot(const void* w, const void* a, int64_t n) {
   return y;
 }
 
+struct BF16VecTileKernel {
+  template <int R, int T>
+  static void Run(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride,
+                  int64_t n, float* y, int64_t y_stride) {
+    BF16VecKernel<R, T>(w, w_stride, a, a_stride, n, y, y_stride);
+  }
+};
+
 void BF16VecTile(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a, int64_t a_stride,
                  int nt, int64_t n, float* y, int64_t y_stride) {
-  int t = 0;
-#if defined(PHI3_WIDE_REGISTERS)
-  // Several tokens (batched decode): 3 rows x 2 tokens share their loads.
-  for (; t + 2 <= nt; t += 2) {
-    int r = 0;
-    for (; r + 3 <= nr; r += 3) {
-      BF16VecKernel<3, 2>(w + r * w_stride, w_stride, a + t * a_stride, a_stride, n,
-                          y + t * y_stride + r, y_stride);
-    }
-    for (; r < nr; ++r) {
-      BF16VecKernel<1, 2>(w + r * w_stride, w_stride, a + t * a_stride, a_stride, n,
-                          y + t * y_stride + r, y_stride);
-    }
-  }
-#endif
-  // One token: one row at a time, a single sequential weight stream (see
-  // TileByKernel in simd_common.h).
-  for (; t < nt; ++t) {
-    for (int r = 0; r < nr; ++r) {
-      BF16VecKernel<1, 1>(w + r * w_stride, w_stride, a + t * a_stride, a_stride, n,
-                          y + t * y_stride + r, y_stride);
-    }
-  }
+  VecTileInDecodeOrder<BF16VecTileKernel>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
 }
 
 // ---- prompt-batch order (tinyBLAS) ---------------------------------------------

@@ -26,12 +26,8 @@ namespace phi3::internal {
 namespace {
 
 #if defined(PHI3_WIDE_REGISTERS)
-// One row per token call: a single sequential weight stream (see
-// TileByKernel in simd_common.h: several rows at once are 2-4x slower from DRAM).
-inline constexpr int kF16VecRows = 1;
 inline constexpr int kF16BatchRows = 4, kF16BatchTokens = 4;  // 16 + 5 zmm
 #else
-inline constexpr int kF16VecRows = 1;
 inline constexpr int kF16BatchRows = 2, kF16BatchTokens = 2;  // 8 + 6 ymm
 #endif
 
@@ -83,35 +79,17 @@ float F16VecDot(const void* w, const void* a, int64_t n) {
   return y;
 }
 
-// Rows [0, nr) x one token, kF16VecRows rows at a time.
-inline void F16VecOneToken(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a,
-                           int64_t n, float* y) {
-  int r = 0;
-  for (; r + kF16VecRows <= nr; r += kF16VecRows) {
-    F16VecKernel<kF16VecRows, 1>(w + r * w_stride, w_stride, a, 0, n, y + r, 1);
+struct F16VecTileKernel {
+  template <int R, int T>
+  static void Run(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride,
+                  int64_t n, float* y, int64_t y_stride) {
+    F16VecKernel<R, T>(w, w_stride, a, a_stride, n, y, y_stride);
   }
-  for (; r < nr; ++r) F16VecKernel<1, 1>(w + r * w_stride, w_stride, a, 0, n, y + r, 1);
-}
+};
 
 void F16VecTile(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a, int64_t a_stride,
                 int nt, int64_t n, float* y, int64_t y_stride) {
-  int t = 0;
-#if defined(PHI3_WIDE_REGISTERS)
-  // Several tokens (batched decode): 3 rows x 2 tokens share their loads
-  // (24 accumulators + 5 operands of the 32 zmm registers).
-  for (; t + 2 <= nt; t += 2) {
-    int r = 0;
-    for (; r + 3 <= nr; r += 3) {
-      F16VecKernel<3, 2>(w + r * w_stride, w_stride, a + t * a_stride, a_stride, n,
-                         y + t * y_stride + r, y_stride);
-    }
-    for (; r < nr; ++r) {
-      F16VecKernel<1, 2>(w + r * w_stride, w_stride, a + t * a_stride, a_stride, n,
-                         y + t * y_stride + r, y_stride);
-    }
-  }
-#endif
-  for (; t < nt; ++t) F16VecOneToken(w, w_stride, nr, a + t * a_stride, n, y + t * y_stride);
+  VecTileInDecodeOrder<F16VecTileKernel>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
 }
 
 // ---- prompt-batch order (tinyBLAS) -------------------------------------------

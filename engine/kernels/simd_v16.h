@@ -44,6 +44,38 @@ inline V16 V16Add(V16 a, V16 b) { return {_mm256_add_ps(a.lo, b.lo), _mm256_add_
 inline float V16Sum(V16 x) { return HorizontalSum(_mm256_add_ps(x.lo, x.hi)); }
 #endif
 
+// Decode-order tiling shared by the float kernels (simd_f16_ops.h,
+// simd_bf16_ops.h): with AVX-512, pairs of tokens (batched decode) take 3
+// rows x 2 tokens per call so they share their loads (24 accumulators + 5
+// operands of the 32 zmm registers); then one row x one token per call, a
+// single sequential weight stream (see TileByKernel in simd_common.h: several
+// rows at once are 2-4x slower from DRAM). `Kernel::Run<R, T>(w, w_stride, a,
+// a_stride, n, y, y_stride)` computes an R-rows x T-tokens tile.
+template <typename Kernel>
+void VecTileInDecodeOrder(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a,
+                          int64_t a_stride, int nt, int64_t n, float* y, int64_t y_stride) {
+  int t = 0;
+#if defined(PHI3_WIDE_REGISTERS)
+  for (; t + 2 <= nt; t += 2) {
+    int r = 0;
+    for (; r + 3 <= nr; r += 3) {
+      Kernel::template Run<3, 2>(w + r * w_stride, w_stride, a + t * a_stride, a_stride, n,
+                                 y + t * y_stride + r, y_stride);
+    }
+    for (; r < nr; ++r) {
+      Kernel::template Run<1, 2>(w + r * w_stride, w_stride, a + t * a_stride, a_stride, n,
+                                 y + t * y_stride + r, y_stride);
+    }
+  }
+#endif
+  for (; t < nt; ++t) {
+    for (int r = 0; r < nr; ++r) {
+      Kernel::template Run<1, 1>(w + r * w_stride, w_stride, a + t * a_stride, a_stride, n,
+                                 y + t * y_stride + r, y_stride);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace phi3::internal
 
