@@ -161,21 +161,13 @@ float BF16BatchDot(const void* w, const void* a, int64_t n) {
   return y;
 }
 
-// R rows x nt tokens: T tokens at a time, the remaining < T in one call.
-template <int R, int T>
-void BF16BatchTokens(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride,
-                     int nt, int64_t n, float* y, int64_t y_stride) {
-  int t = 0;
-  for (; t + T <= nt; t += T) {
-    BF16BatchKernel<R, T>(w, w_stride, a + t * a_stride, a_stride, n, y + t * y_stride, y_stride);
+struct BF16BatchTileKernel {
+  template <int R, int T>
+  static void Run(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride,
+                  int64_t n, float* y, int64_t y_stride) {
+    BF16BatchKernel<R, T>(w, w_stride, a, a_stride, n, y, y_stride);
   }
-  if constexpr (T > 1) {
-    if (t < nt) {
-      BF16BatchTokens<R, T - 1>(w, w_stride, a + t * a_stride, a_stride, nt - t, n,
-                                y + t * y_stride, y_stride);
-    }
-  }
-}
+};
 
 void BF16BatchTile(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a,
                    int64_t a_stride, int nt, int64_t n, float* y, int64_t y_stride) {
@@ -184,13 +176,8 @@ void BF16BatchTile(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a,
     return;
   }
   constexpr int R = kBf16BatchRows, T = kBf16BatchTokens;
-  int r = 0;
-  for (; r + R <= nr; r += R) {
-    BF16BatchTokens<R, T>(w + r * w_stride, w_stride, a, a_stride, nt, n, y + r, y_stride);
-  }
-  for (; r < nr; ++r) {
-    BF16BatchTokens<1, T>(w + r * w_stride, w_stride, a, a_stride, nt, n, y + r, y_stride);
-  }
+  BatchTileInPromptOrder<BF16BatchTileKernel, R, T>(w, w_stride, nr, a, a_stride, nt, n, y,
+                                         y_stride);
 }
 
 // The table entries of this file.

@@ -124,33 +124,23 @@ float F16BatchDot(const void* w, const void* a, int64_t n) {
   return y;
 }
 
-template <int R>
-void F16BatchRows(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride, int nt,
+struct F16BatchTileKernel {
+  template <int R, int T>
+  static void Run(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride,
                   int64_t n, float* y, int64_t y_stride) {
-  constexpr int T = kF16BatchTokens;
-  int t = 0;
-  for (; t + T <= nt; t += T) {
-    F16BatchKernel<R, T>(w, w_stride, a + t * a_stride, a_stride, n, y + t * y_stride, y_stride);
+    F16BatchKernel<R, T>(w, w_stride, a, a_stride, n, y, y_stride);
   }
-  for (; t < nt; ++t) {
-    F16BatchKernel<R, 1>(w, w_stride, a + t * a_stride, a_stride, n, y + t * y_stride, y_stride);
-  }
-}
+};
 
-void F16BatchTile(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a, int64_t a_stride,
-                  int nt, int64_t n, float* y, int64_t y_stride) {
+void F16BatchTile(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a,
+                  int64_t a_stride, int nt, int64_t n, float* y, int64_t y_stride) {
   if (n % 16 != 0) {
     F16VecTile(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
     return;
   }
-  constexpr int R = kF16BatchRows;
-  int r = 0;
-  for (; r + R <= nr; r += R) {
-    F16BatchRows<R>(w + r * w_stride, w_stride, a, a_stride, nt, n, y + r, y_stride);
-  }
-  for (; r < nr; ++r) {
-    F16BatchRows<1>(w + r * w_stride, w_stride, a, a_stride, nt, n, y + r, y_stride);
-  }
+  constexpr int R = kF16BatchRows, T = kF16BatchTokens;
+  BatchTileInPromptOrder<F16BatchTileKernel, R, T>(w, w_stride, nr, a, a_stride, nt, n, y,
+                                        y_stride);
 }
 
 }  // namespace

@@ -76,6 +76,40 @@ void VecTileInDecodeOrder(const uint8_t* w, int64_t w_stride, int nr, const uint
   }
 }
 
+// Prompt-order tiling shared by the float kernels: R rows x T tokens per
+// call, the remaining < T tokens with T - 1, ..., and the remaining < R rows
+// one at a time. `Kernel::Run<R, T>` as above. Every tile shape gives the
+// same sums (batch invariance), so this only decides register reuse.
+template <typename Kernel, int R, int T>
+void BatchTokensInPromptOrder(const uint8_t* w, int64_t w_stride, const uint8_t* a,
+                              int64_t a_stride, int nt, int64_t n, float* y, int64_t y_stride) {
+  int t = 0;
+  for (; t + T <= nt; t += T) {
+    Kernel::template Run<R, T>(w, w_stride, a + t * a_stride, a_stride, n, y + t * y_stride,
+                               y_stride);
+  }
+  if constexpr (T > 1) {
+    if (t < nt) {
+      BatchTokensInPromptOrder<Kernel, R, T - 1>(w, w_stride, a + t * a_stride, a_stride, nt - t,
+                                                 n, y + t * y_stride, y_stride);
+    }
+  }
+}
+
+template <typename Kernel, int R, int T>
+void BatchTileInPromptOrder(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a,
+                            int64_t a_stride, int nt, int64_t n, float* y, int64_t y_stride) {
+  int r = 0;
+  for (; r + R <= nr; r += R) {
+    BatchTokensInPromptOrder<Kernel, R, T>(w + r * w_stride, w_stride, a, a_stride, nt, n, y + r,
+                                           y_stride);
+  }
+  for (; r < nr; ++r) {
+    BatchTokensInPromptOrder<Kernel, 1, T>(w + r * w_stride, w_stride, a, a_stride, nt, n, y + r,
+                                           y_stride);
+  }
+}
+
 }  // namespace
 }  // namespace phi3::internal
 
