@@ -7,7 +7,8 @@
 // Usage: kernels_bench [--types=q4_K,q6_K,...] [--tokens=1,4,16,64,512]
 //                      [--threads=1,2] [--shapes=3072x3072,...] [--reps=5]
 //                      [--bandwidth=0 to skip the read-bandwidth test]
-//                      [--packed=0,1: row-major and/or packed layout (Q4_0/Q8_0/Q4_K/Q5_K/Q6_K)]
+//                      [--packed=0,1: row-major and/or packed layout
+//                       (Q4_0/Q4_1/Q8_0/Q4_K/Q5_K/Q6_K)]
 //                      [--prompt=1: calls of several tokens are one llama.cpp prompt
 //                       batch (its prompt roundings: tinyBLAS order for F16/BF16, Q4_K
 //                       gemm), as the model runs a prompt; default 0: decode rounding]

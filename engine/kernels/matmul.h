@@ -13,7 +13,7 @@
 //   the block uses them; register tiles of 4-8 rows x 2-4 tokens). A batch
 //   then costs compute, not bandwidth: ~90 GFLOP/s per core for the 8-bit
 //   types and f16 on AVX-512 (Zen 4), i.e. batching pays until ~4-8 tokens
-//   per step, beyond which cost grows linearly with tokens. Packed Q4_0/Q8_0/Q4_K/Q5_K/Q6_K
+//   per step, beyond which cost grows linearly with tokens. Packed Q4_0/Q4_1/Q8_0/Q4_K/Q5_K/Q6_K
 //   (WeightLayout::kPacked16) take up to 16 tokens per pass over the weights
 //   (tiles of 16 rows x 1..16 tokens) and reach ~140-165 G int8 MAC/s per
 //   core on Zen 4 (vpdpbusd peak: 224; llama.cpp's per-block scale mul + fma
@@ -35,7 +35,7 @@ namespace phi3 {
 // How a WeightMatrix's bytes are ordered.
 enum class WeightLayout {
   kRowMajor,  // row r starts at data + r * RowBytes(type, cols)
-  kPacked16,  // Q4_0/Q8_0/Q4_K/Q5_K/Q6_K interleaved in groups of 16 rows (packed_weights.h)
+  kPacked16,  // Q4_0/Q4_1/Q8_0/Q4_K/Q5_K/Q6_K interleaved in groups of 16 rows (packed_weights.h)
 };
 
 // A rows x cols weight matrix. Not owned (row-major: usually points into the

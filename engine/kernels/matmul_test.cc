@@ -161,11 +161,11 @@ TEST_P(MatMulTest, Q4_KGemmAndGemvRoundingLikeLlamaCpp) {
 TEST_P(MatMulTest, PackedEqualsRowMajor) {
   ThreadPool pool1(1), pool2(2), pool3(3);
   constexpr int64_t kTokens = 70;
-  for (TensorType type :
-       {TensorType::kQ4_0, TensorType::kQ8_0, TensorType::kQ4_K, TensorType::kQ5_K,
-        TensorType::kQ6_K}) {
+  for (TensorType type : {TensorType::kQ4_0, TensorType::kQ4_1, TensorType::kQ8_0,
+                          TensorType::kQ4_K, TensorType::kQ5_K, TensorType::kQ6_K}) {
     for (int64_t rows : {int64_t{5}, int64_t{16}, int64_t{53}}) {
-      // Q8_0: 26 blocks = one full span of 16 blocks and a ragged one.
+      // Q8_0: 26 blocks = one full span of 16 blocks and a ragged one
+      // (Q4_1: 24 blocks, likewise).
       const int64_t cols = type == TensorType::kQ8_0 ? 832 : 768;
       const Matrix m = MakeMatrix(type, rows, cols, 5000 + static_cast<uint32_t>(rows));
       ASSERT_TRUE(CanPackWeights(m.view));
@@ -204,6 +204,8 @@ TEST(PackedWeightsTest, OnlyRowMajorQ4Q5Q6Q8Packs) {
   w.type = TensorType::kQ6_K;
   EXPECT_TRUE(CanPackWeights(w));
   w.type = TensorType::kQ8_0;
+  EXPECT_TRUE(CanPackWeights(w));
+  w.type = TensorType::kQ4_1;
   EXPECT_TRUE(CanPackWeights(w));
   w.type = TensorType::kF16;
   EXPECT_FALSE(CanPackWeights(w));

@@ -2,7 +2,8 @@
 // rows (one ymm lane per row). u8 x s8 products go through vpmaddubsw
 // (pair sums <= 2*15*128) and are summed in i16 over 8 chunks (<= 30720,
 // exact), then widened with vpmaddwd (by 1, or by the Q4_K sub-block scale).
-// Rounding per lane as the row-major lane kernels (simd_lane_ops.h).
+// Rounding per row as the row-major kernels (Q4_0 / Q4_K: the lane kernels
+// of simd_lane_ops.h; Q8_0 / Q4_1: 8 lanes, see their packed blocks).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -65,66 +66,126 @@ void Q4_0Tile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const ui
   }
 }
 
-// Q8_0, one token x rows [8h, 8h + 8) of a group, blocks [b0, b1): the 8
-// lane accumulators (PackedQ8_0Block) stay in registers across the span and
-// are loaded from / stored to facc at its ends. Signed x signed products as
-// the row-major kernel: |w| x sign(a, w) in vpmaddubsw (pairs <= 2 * 128 *
-// 127, exact in i16), widened by vpmaddwd.
-void Q8_0Span(const PackedQ8_0Block* blocks, int h, int64_t b0, int64_t b1, const uint8_t* a,
-              const uint8_t* aux, __m256* facc, bool prefetch) {
-  constexpr int kPrefetchBlocks = 4;
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256 acc[8];
-  for (int k = 0; k < 8; ++k) acc[k] = facc[k];
-  const BlockQ8_0* ab = reinterpret_cast<const BlockQ8_0*>(a);
-  const PackedActQ8_0* x = reinterpret_cast<const PackedActQ8_0*>(aux);
-  for (int64_t b = b0; b < b1; ++b) {
-    const PackedQ8_0Block* blk = blocks + b;
-    if (prefetch) {
-      const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks);
-      for (int l = 0; l < 9; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
-    }
-    const __m256 dd = _mm256_mul_ps(HalfScales(blk->d + 8 * h), _mm256_set1_ps(x[b].d));
-#pragma GCC unroll 8
-    for (int k = 0; k < 8; ++k) {
-      const __m256i w = Load256(blk->qs[k][8 * h]);
-      const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w),
-                                             _mm256_sign_epi8(Bcast4(ab[b].qs + 4 * k), w));
-      const __m256i s = _mm256_madd_epi16(p, ones);
-      acc[k] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(s), acc[k]);
-    }
-  }
-  for (int k = 0; k < 8; ++k) facc[k] = acc[k];
-}
+// One token's accumulators in the 8-lane roundings (PackedQ8_0Block,
+// PackedQ4_1Block) for 8 rows: lane[k] holds lane k of each row; min is
+// Q4_1's summs (unused for Q8_0).
+struct LaneAcc {
+  __m256 lane[8];
+  __m256 min;
+};
 
-// Spans of blocks small enough (~8.7 KB) to stay in L1 while every token
-// of the call passes over them, one 8-row half at a time.
-void Q8_0Packed(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
+// Q8_0, one token x rows [8h, 8h + 8) of a group, blocks [b0, b1): the 8
+// lane accumulators stay in registers across the span and are loaded from /
+// stored to facc at its ends. Signed x signed products as the row-major
+// kernel: |w| x sign(a, w) in vpmaddubsw (pairs <= 2 * 128 * 127, exact in
+// i16), widened by vpmaddwd.
+struct Q8_0Lanes {
+  using Block = PackedQ8_0Block;
+  static constexpr int64_t kBlockElements = kQK8_0;
+  static constexpr bool kMin = false;
+
+  static void Span(const Block* blocks, int h, int64_t b0, int64_t b1, const uint8_t* a,
+                   const uint8_t* aux, LaneAcc* facc, bool prefetch) {
+    constexpr int kPrefetchBlocks = 4;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[8];
+    for (int k = 0; k < 8; ++k) acc[k] = facc->lane[k];
+    const BlockQ8_0* ab = reinterpret_cast<const BlockQ8_0*>(a);
+    const PackedActQ8_0* x = reinterpret_cast<const PackedActQ8_0*>(aux);
+    for (int64_t b = b0; b < b1; ++b) {
+      const Block* blk = blocks + b;
+      if (prefetch) {
+        const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks);
+        for (int l = 0; l < 9; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+      }
+      const __m256 dd = _mm256_mul_ps(HalfScales(blk->d + 8 * h), _mm256_set1_ps(x[b].d));
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k) {
+        const __m256i w = Load256(blk->qs[k][8 * h]);
+        const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w),
+                                               _mm256_sign_epi8(Bcast4(ab[b].qs + 4 * k), w));
+        const __m256i s = _mm256_madd_epi16(p, ones);
+        acc[k] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(s), acc[k]);
+      }
+    }
+    for (int k = 0; k < 8; ++k) facc->lane[k] = acc[k];
+  }
+};
+
+// Q4_1, as Q8_0Lanes: chunk k % 4's low (k < 4) or high nibbles are lane
+// k's unsigned weights (pairs <= 2 * 15 * 128 in vpmaddubsw); the min term
+// summs = summs + m_w * s_a per block, in its own register.
+struct Q4_1Lanes {
+  using Block = PackedQ4_1Block;
+  static constexpr int64_t kBlockElements = kQK4_1;
+  static constexpr bool kMin = true;
+
+  static void Span(const Block* blocks, int h, int64_t b0, int64_t b1, const uint8_t* a,
+                   const uint8_t* aux, LaneAcc* facc, bool prefetch) {
+    constexpr int kPrefetchBlocks = 6;
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[8];
+    for (int k = 0; k < 8; ++k) acc[k] = facc->lane[k];
+    __m256 m = facc->min;
+    const BlockQ8_1* ab = reinterpret_cast<const BlockQ8_1*>(a);
+    const PackedActQ4_1* x = reinterpret_cast<const PackedActQ4_1*>(aux);
+    for (int64_t b = b0; b < b1; ++b) {
+      const Block* blk = blocks + b;
+      if (prefetch) {
+        const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks);
+        for (int l = 0; l < 5; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+      }
+      const __m256 dd = _mm256_mul_ps(HalfScales(blk->d + 8 * h), _mm256_set1_ps(x[b].d));
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k) {
+        const __m256i v = Load256(blk->qs[k % 4][8 * h]);
+        const __m256i w = _mm256_and_si256(k < 4 ? v : _mm256_srli_epi16(v, 4), low);
+        const __m256i p = _mm256_maddubs_epi16(w, Bcast4(ab[b].qs + 4 * k));
+        const __m256i s = _mm256_madd_epi16(p, ones);
+        acc[k] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(s), acc[k]);
+      }
+      m = _mm256_add_ps(m, _mm256_mul_ps(HalfScales(blk->m + 8 * h), _mm256_set1_ps(x[b].s)));
+    }
+    for (int k = 0; k < 8; ++k) facc->lane[k] = acc[k];
+    facc->min = m;
+  }
+};
+
+// The 8-lane types (Kind: Q8_0Lanes, Q4_1Lanes): spans of blocks small
+// enough (~5-9 KB) to stay in L1 while every token of the call passes over
+// them, one 8-row half at a time. Result per (row, token): ((l0 + l4) + (l2
+// + l6)) + ((l1 + l5) + (l3 + l7)) [+ min].
+template <typename Kind>
+void LanePacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
                 const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
                 int64_t y_stride) {
   constexpr int64_t kSpan = 16;
-  const PackedQ8_0Block* blocks = reinterpret_cast<const PackedQ8_0Block*>(group);
-  const int64_t nb = n / kQK8_0;
+  const typename Kind::Block* blocks = reinterpret_cast<const typename Kind::Block*>(group);
+  const int64_t nb = n / Kind::kBlockElements;
   alignas(32) float out[8 * 16];
   for (int t0 = 0; t0 < nt; t0 += 16) {
     const int count = std::min(16, nt - t0);
     for (int h = 0; h < 2 && 8 * h < nr; ++h) {
-      __m256 facc[16][8];
+      LaneAcc facc[16];
       for (int t = 0; t < count; ++t) {
-        for (int k = 0; k < 8; ++k) facc[t][k] = _mm256_setzero_ps();
+        for (int k = 0; k < 8; ++k) facc[t].lane[k] = _mm256_setzero_ps();
+        facc[t].min = _mm256_setzero_ps();
       }
       for (int64_t b0 = 0; b0 < nb; b0 += kSpan) {
         const int64_t b1 = std::min(nb, b0 + kSpan);
         for (int t = 0; t < count; ++t) {
-          Q8_0Span(blocks, h, b0, b1, a + (t0 + t) * a_stride, aux + (t0 + t) * aux_stride,
-                   facc[t], t == 0 && h == 0);
+          Kind::Span(blocks, h, b0, b1, a + (t0 + t) * a_stride, aux + (t0 + t) * aux_stride,
+                     &facc[t], t == 0 && h == 0);
         }
       }
       for (int t = 0; t < count; ++t) {
-        const __m256* f = facc[t];
-        _mm256_store_ps(out + 8 * t,
-                        _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(f[0], f[4]), _mm256_add_ps(f[2], f[6])),
-                                      _mm256_add_ps(_mm256_add_ps(f[1], f[5]), _mm256_add_ps(f[3], f[7]))));
+        const __m256* f = facc[t].lane;
+        __m256 sum =
+            _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(f[0], f[4]), _mm256_add_ps(f[2], f[6])),
+                          _mm256_add_ps(_mm256_add_ps(f[1], f[5]), _mm256_add_ps(f[3], f[7])));
+        if constexpr (Kind::kMin) sum = _mm256_add_ps(sum, facc[t].min);
+        _mm256_store_ps(out + 8 * t, sum);
       }
       const int nrh = std::min(8, nr - 8 * h);
       for (int t = 0; t < count; ++t) {
@@ -246,7 +307,8 @@ void Q4KPacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
 
 const PackedKernels& Avx2PackedKernels() {
   static const PackedKernels k{.q4_0 = &Q4_0Packed,
-                               .q8_0 = &Q8_0Packed,
+                               .q4_1 = &LanePacked<Q4_1Lanes>,
+                               .q8_0 = &LanePacked<Q8_0Lanes>,
                                .q4_k = &Q4KPacked<false>,
                                .q4_k_pairs = &Q4KPacked<true>,
                                .q5_k = Avx2PackedQ5K(),

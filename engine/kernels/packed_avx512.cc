@@ -1,7 +1,8 @@
 // AVX-512 (VNNI) kernels for the packed layouts: one zmm lane per row of a
 // 16-row group, vpdpbusd of a 64-byte weight chunk (4 bytes per row) with a
-// broadcast 4-byte activation chunk. Rounding per lane as the row-major
-// lane kernels (simd_lane_ops.h): acc = fma(float(S_b), d_w * d_a, acc).
+// broadcast 4-byte activation chunk. Rounding per row as the row-major
+// kernels (Q4_0 / Q4_K: simd_lane_ops.h, acc = fma(float(S_b), d_w * d_a,
+// acc); Q8_0 / Q4_1: 8 lanes, see their packed blocks).
 // Token tiles of 16, then one of the remaining 1..15, reuse each unpacked
 // weight chunk; a token's arithmetic is the same in any tile (batch
 // invariance).
@@ -77,68 +78,150 @@ void Q4_0Tile(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, 
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * y_stride, rows, acc[t]);
 }
 
+// One token's accumulators in the 8-lane roundings (PackedQ8_0Block,
+// PackedQ4_1Block): lane[k] holds lane k of the 16 rows; min is Q4_1's
+// summs (unused for Q8_0).
+struct LaneAcc {
+  __m512 lane[8];
+  __m512 min;
+};
+
 // Q8_0, U tokens (1..3) x one 16-row group, blocks [b0, b1): the tokens' 8
-// lane accumulators each (PackedQ8_0Block) live in registers across the
-// span and are loaded from / stored to facc at its ends. vpdpbusd reads the
-// weights as w + 128 (one xor per chunk, shared by the U tokens); the sum is
-// seeded with -128 * sum(a) of the chunk, so it is the exact signed dot.
-template <int U>
-void Q8_0Span(const PackedQ8_0Block* blocks, int64_t b0, int64_t b1, const uint8_t* a,
-              int64_t a_stride, const uint8_t* aux, int64_t aux_stride, __m512 (*facc)[8],
-              bool prefetch) {
-  static_assert(U >= 1 && U <= 3);
-  // Blocks ahead, into L1 (decode streams the group once, front to back;
-  // a thread's groups are contiguous, so this also runs into the next one).
-  constexpr int kPrefetchBlocks = 4;
-  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
-  __m512 acc[U][8];
-  for (int u = 0; u < U; ++u) {
-    for (int k = 0; k < 8; ++k) acc[u][k] = facc[u][k];
-  }
-  for (int64_t b = b0; b < b1; ++b) {
-    const PackedQ8_0Block* blk = blocks + b;
-    if (prefetch) {
-      const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks);
-      for (int l = 0; l < 9; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
-    }
-    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->d)));
-    const int8_t* qa[U];
-    const PackedActQ8_0* x[U];
-    __m512 dd[U];
+// lane accumulators live in registers across the span and are loaded from /
+// stored to facc at its ends. vpdpbusd reads the weights as w + 128 (one xor
+// per chunk, shared by the U tokens); the sum is seeded with -128 * sum(a)
+// of the chunk, so it is the exact signed dot.
+struct Q8_0Lanes {
+  using Block = PackedQ8_0Block;
+  static constexpr int64_t kBlockElements = kQK8_0;
+  static constexpr bool kMin = false;
+
+  template <int U>
+  static void Span(const Block* blocks, int64_t b0, int64_t b1, const uint8_t* a,
+                   int64_t a_stride, const uint8_t* aux, int64_t aux_stride, LaneAcc* facc,
+                   bool prefetch) {
+    static_assert(U >= 1 && U <= 3);
+    // Blocks ahead, into L1 (decode streams the group once, front to back;
+    // a thread's groups are contiguous, so this also runs into the next one).
+    constexpr int kPrefetchBlocks = 4;
+    const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+    __m512 acc[U][8];
     for (int u = 0; u < U; ++u) {
-      qa[u] = (reinterpret_cast<const BlockQ8_0*>(a + u * a_stride) + b)->qs;
-      x[u] = reinterpret_cast<const PackedActQ8_0*>(aux + u * aux_stride) + b;
-      dd[u] = _mm512_mul_ps(dw, _mm512_set1_ps(x[u]->d));
+      for (int k = 0; k < 8; ++k) acc[u][k] = facc[u].lane[k];
     }
-#pragma GCC unroll 8
-    for (int k = 0; k < 8; ++k) {
-      const __m512i w = _mm512_xor_si512(_mm512_loadu_si512(blk->qs[k]), bias);
+    for (int64_t b = b0; b < b1; ++b) {
+      const Block* blk = blocks + b;
+      if (prefetch) {
+        const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks);
+        for (int l = 0; l < 9; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+      }
+      const __m512 dw =
+          _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->d)));
+      const int8_t* qa[U];
+      const PackedActQ8_0* x[U];
+      __m512 dd[U];
       for (int u = 0; u < U; ++u) {
-        const __m512i s =
-            _mm512_dpbusd_epi32(_mm512_set1_epi32(x[u]->neg_sum128[k]), w, Bcast4(qa[u] + 4 * k));
-        acc[u][k] = _mm512_fmadd_ps(dd[u], _mm512_cvtepi32_ps(s), acc[u][k]);
+        qa[u] = (reinterpret_cast<const BlockQ8_0*>(a + u * a_stride) + b)->qs;
+        x[u] = reinterpret_cast<const PackedActQ8_0*>(aux + u * aux_stride) + b;
+        dd[u] = _mm512_mul_ps(dw, _mm512_set1_ps(x[u]->d));
+      }
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k) {
+        const __m512i w = _mm512_xor_si512(_mm512_loadu_si512(blk->qs[k]), bias);
+        for (int u = 0; u < U; ++u) {
+          const __m512i s = _mm512_dpbusd_epi32(_mm512_set1_epi32(x[u]->neg_sum128[k]), w,
+                                                Bcast4(qa[u] + 4 * k));
+          acc[u][k] = _mm512_fmadd_ps(dd[u], _mm512_cvtepi32_ps(s), acc[u][k]);
+        }
       }
     }
+    for (int u = 0; u < U; ++u) {
+      for (int k = 0; k < 8; ++k) facc[u].lane[k] = acc[u][k];
+    }
   }
-  for (int u = 0; u < U; ++u) {
-    for (int k = 0; k < 8; ++k) facc[u][k] = acc[u][k];
-  }
-}
+};
 
-// Spans of blocks small enough (~8.7 KB) to stay in L1 while every 3-token
-// sub-tile of the tile passes over them; tiles of up to 16 tokens.
-void Q8_0Packed(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
+// Q4_1, as Q8_0Lanes: chunk k % 4's low (k < 4) or high nibbles are lane
+// k's weights, unsigned as vpdpbusd takes them. The min term is a second
+// pass over the span (its blocks are in L1 by then), so the lane loop keeps
+// the register file to itself.
+struct Q4_1Lanes {
+  using Block = PackedQ4_1Block;
+  static constexpr int64_t kBlockElements = kQK4_1;
+  static constexpr bool kMin = true;
+
+  template <int U>
+  static void Span(const Block* blocks, int64_t b0, int64_t b1, const uint8_t* a,
+                   int64_t a_stride, const uint8_t* aux, int64_t aux_stride, LaneAcc* facc,
+                   bool prefetch) {
+    static_assert(U >= 1 && U <= 3);
+    constexpr int kPrefetchBlocks = 6;
+    const __m512i low = _mm512_set1_epi8(0x0F);
+    const PackedActQ4_1* x[U];
+    for (int u = 0; u < U; ++u) x[u] = reinterpret_cast<const PackedActQ4_1*>(aux + u * aux_stride);
+    __m512 acc[U][8];
+    for (int u = 0; u < U; ++u) {
+      for (int k = 0; k < 8; ++k) acc[u][k] = facc[u].lane[k];
+    }
+    for (int64_t b = b0; b < b1; ++b) {
+      const Block* blk = blocks + b;
+      if (prefetch) {
+        const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks);
+        for (int l = 0; l < 5; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+      }
+      const __m512 dw =
+          _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->d)));
+      const int8_t* qa[U];
+      __m512 dd[U];
+      for (int u = 0; u < U; ++u) {
+        qa[u] = (reinterpret_cast<const BlockQ8_1*>(a + u * a_stride) + b)->qs;
+        dd[u] = _mm512_mul_ps(dw, _mm512_set1_ps(x[u][b].d));
+      }
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k) {
+        const __m512i v = _mm512_loadu_si512(blk->qs[k % 4]);
+        const __m512i w = _mm512_and_si512(k < 4 ? v : _mm512_srli_epi16(v, 4), low);
+        for (int u = 0; u < U; ++u) {
+          const __m512i s =
+              _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, Bcast4(qa[u] + 4 * k));
+          acc[u][k] = _mm512_fmadd_ps(dd[u], _mm512_cvtepi32_ps(s), acc[u][k]);
+        }
+      }
+    }
+    __m512 m[U];
+    for (int u = 0; u < U; ++u) {
+      for (int k = 0; k < 8; ++k) facc[u].lane[k] = acc[u][k];
+      m[u] = facc[u].min;
+    }
+    for (int64_t b = b0; b < b1; ++b) {
+      const __m512 mw =
+          _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[b].m)));
+      for (int u = 0; u < U; ++u) {
+        m[u] = _mm512_add_ps(m[u], _mm512_mul_ps(mw, _mm512_set1_ps(x[u][b].s)));
+      }
+    }
+    for (int u = 0; u < U; ++u) facc[u].min = m[u];
+  }
+};
+
+// The 8-lane types (Kind: Q8_0Lanes, Q4_1Lanes), tiles of up to 16 tokens
+// x one group: spans of blocks small enough (~5-9 KB) to stay in L1 while
+// every 3-token sub-tile of the tile passes over them. Result per (row,
+// token): ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)) [+ min].
+template <typename Kind>
+void LanePacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
                 const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
                 int64_t y_stride) {
   constexpr int64_t kSpan = 16;
-  const PackedQ8_0Block* blocks = reinterpret_cast<const PackedQ8_0Block*>(group);
-  const int64_t nb = n / kQK8_0;
+  const typename Kind::Block* blocks = reinterpret_cast<const typename Kind::Block*>(group);
+  const int64_t nb = n / Kind::kBlockElements;
   const __mmask16 rows = static_cast<__mmask16>((1u << nr) - 1);  // nr in [1, 16]
   for (int t0 = 0; t0 < nt; t0 += 16) {
     const int count = std::min(16, nt - t0);
-    __m512 facc[16][8];
+    LaneAcc facc[16];
     for (int t = 0; t < count; ++t) {
-      for (int k = 0; k < 8; ++k) facc[t][k] = _mm512_setzero_ps();
+      for (int k = 0; k < 8; ++k) facc[t].lane[k] = _mm512_setzero_ps();
+      facc[t].min = _mm512_setzero_ps();
     }
     for (int64_t b0 = 0; b0 < nb; b0 += kSpan) {
       const int64_t b1 = std::min(nb, b0 + kSpan);
@@ -147,22 +230,23 @@ void Q8_0Packed(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
         const uint8_t* xt = aux + (t0 + t) * aux_stride;
         const bool first = t == 0;
         if (count - t >= 3) {
-          Q8_0Span<3>(blocks, b0, b1, at, a_stride, xt, aux_stride, facc + t, first);
+          Kind::template Span<3>(blocks, b0, b1, at, a_stride, xt, aux_stride, facc + t, first);
           t += 3;
         } else if (count - t == 2) {
-          Q8_0Span<2>(blocks, b0, b1, at, a_stride, xt, aux_stride, facc + t, first);
+          Kind::template Span<2>(blocks, b0, b1, at, a_stride, xt, aux_stride, facc + t, first);
           t += 2;
         } else {
-          Q8_0Span<1>(blocks, b0, b1, at, a_stride, xt, aux_stride, facc + t, first);
+          Kind::template Span<1>(blocks, b0, b1, at, a_stride, xt, aux_stride, facc + t, first);
           t += 1;
         }
       }
     }
     for (int t = 0; t < count; ++t) {
-      const __m512* f = facc[t];
-      const __m512 sum =
+      const __m512* f = facc[t].lane;
+      __m512 sum =
           _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(f[0], f[4]), _mm512_add_ps(f[2], f[6])),
                         _mm512_add_ps(_mm512_add_ps(f[1], f[5]), _mm512_add_ps(f[3], f[7])));
+      if constexpr (Kind::kMin) sum = _mm512_add_ps(sum, facc[t].min);
       _mm512_mask_storeu_ps(y + (t0 + t) * y_stride, rows, sum);
     }
   }
@@ -315,7 +399,8 @@ void Q4KPacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
 
 const PackedKernels& Avx512PackedKernels() {
   static const PackedKernels k{.q4_0 = &Q4_0Packed,
-                               .q8_0 = &Q8_0Packed,
+                               .q4_1 = &LanePacked<Q4_1Lanes>,
+                               .q8_0 = &LanePacked<Q8_0Lanes>,
                                .q4_k = &Q4KPacked<false>,
                                .q4_k_pairs = &Q4KPacked<true>,
                                .q5_k = Avx512PackedQ5K(),

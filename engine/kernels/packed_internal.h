@@ -1,5 +1,5 @@
-// Internal to engine/kernels: the packed (16-row interleaved) Q4_0 / Q8_0 /
-// Q4_K / Q5_K / Q6_K layouts and the per-SIMD-level kernels that read them.
+// Internal to engine/kernels: the packed (16-row interleaved) Q4_0 / Q4_1 /
+// Q8_0 / Q4_K / Q5_K / Q6_K layouts and the per-SIMD-level kernels that read them.
 //
 // A packed matrix is ceil(rows / 16) groups of 16 rows (the last one padded
 // with zero rows); group g holds rows 16g .. 16g+15 and is `nb` group-blocks
@@ -33,6 +33,24 @@ struct PackedQ4_0Block {
   uint8_t qs[4][kPackRows][4];
 };
 static_assert(sizeof(PackedQ4_0Block) == 288);
+
+// Q4_1 group-block (32 elements x 16 rows), 320 bytes = 16 file blocks
+// (five cache lines: the scales and mins, then the four chunks). qs as
+// PackedQ4_0Block (unsigned nibbles, no offset). The rounding is the
+// row-major kernels' of the same level. SIMD (ggml_vec_dot_q4_1_q8_1, x86):
+// per row, 8 lanes, lane k = the exact sum of elements 4k .. 4k+3 of each
+// block (chunk k % 4, low nibbles for k < 4, high for k >= 4), acc_k =
+// fma(d_w * d_a, float(lane_k), acc_k); summs = summs + m_w * s_a per
+// block; result ((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5) + (acc3 +
+// acc7)) + summs. Scalar (its generic C): sum = sum + (float(S_b) * (d_w *
+// d_a) + m_w * s_a), S_b the block's sum. A product of two f16 values is
+// exact in f32, so d_w * d_a and m_w * s_a round the same fused or not.
+struct PackedQ4_1Block {
+  uint16_t d[kPackRows];  // f16
+  uint16_t m[kPackRows];  // f16
+  uint8_t qs[4][kPackRows][4];
+};
+static_assert(sizeof(PackedQ4_1Block) == 320);
 
 // Q8_0 group-block (32 elements x 16 rows), 544 bytes = 16 file blocks.
 // qs[k][r] = bytes 4k .. 4k+3 of row r's block (signed, as in the file).
@@ -107,6 +125,11 @@ struct PackedActQ4_0 {
   float d;       // the Q8_0 block's scale as f32
   int32_t neg_corr;  // -8 * sum of the block's 32 quants (the nibbles' -8 offset)
 };
+// Q4_1: the Q8_1 block's scale and f16 sum term s, as f32.
+struct PackedActQ4_1 {
+  float d;
+  float s;
+};
 // Q8_0: neg_sum128[k] = -128 * sum of quants 4k .. 4k+3 (vpdpbusd reads the
 // weights as unsigned w + 128).
 struct PackedActQ8_0 {
@@ -129,6 +152,7 @@ using PackedTileFn = void (*)(const uint8_t* group, int nr, const uint8_t* a, in
 
 struct PackedKernels {
   PackedTileFn q4_0 = nullptr;
+  PackedTileFn q4_1 = nullptr;
   PackedTileFn q8_0 = nullptr;
   PackedTileFn q4_k = nullptr;        // gemv rounding (per super-block)
   PackedTileFn q4_k_pairs = nullptr;  // gemm rounding (per 64 elements)

@@ -1,6 +1,6 @@
 // Scalar kernels for the packed layouts: the same rounding as the scalar
-// row-major dots of dot_scalar.cc (Q4_0: sum += S * (d_w * d_a); Q8_0: 8
-// lanes, see PackedQ8_0Block; Q4_K:
+// row-major dots of dot_scalar.cc (Q4_0: sum += S * (d_w * d_a); Q4_1: sum
+// += S * (d_w * d_a) + m_w * s_a; Q8_0: 8 lanes, see PackedQ8_0Block; Q4_K:
 // fma per super-block or per 64 elements, see DotQ4_KLane).
 #include <cmath>
 #include <cstring>
@@ -31,6 +31,34 @@ void Q4_0Scalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
         }
         s += xt[b].neg_corr;
         sum += static_cast<float>(s) * (F16ToF32(w[b].d[r]) * xt[b].d);
+      }
+      y[t * y_stride + r] = sum;
+    }
+  }
+}
+
+// As DotQ4_1 (the file's -ffp-contract=off keeps its multiplies and adds
+// apart).
+void Q4_1Scalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
+                const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
+                int64_t y_stride) {
+  const PackedQ4_1Block* w = reinterpret_cast<const PackedQ4_1Block*>(group);
+  const int64_t nb = n / kQK4_1;
+  for (int t = 0; t < nt; ++t) {
+    const BlockQ8_1* at = reinterpret_cast<const BlockQ8_1*>(a + t * a_stride);
+    const PackedActQ4_1* xt = reinterpret_cast<const PackedActQ4_1*>(aux + t * aux_stride);
+    for (int r = 0; r < nr; ++r) {
+      float sum = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        int32_t s = 0;
+        for (int c = 0; c < 4; ++c) {
+          for (int i = 0; i < 4; ++i) {
+            const uint8_t q = w[b].qs[c][r][i];
+            s += (q & 0xF) * at[b].qs[4 * c + i] + (q >> 4) * at[b].qs[16 + 4 * c + i];
+          }
+        }
+        sum += static_cast<float>(s) * (F16ToF32(w[b].d[r]) * xt[b].d) +
+               F16ToF32(w[b].m[r]) * xt[b].s;
       }
       y[t * y_stride + r] = sum;
     }
@@ -175,6 +203,7 @@ void Q6KScalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
 
 const PackedKernels& ScalarPackedKernels() {
   static const PackedKernels k{.q4_0 = &Q4_0Scalar,
+                               .q4_1 = &Q4_1Scalar,
                                .q8_0 = &Q8_0Scalar,
                                .q4_k = &Q4KScalar<false>,
                                .q4_k_pairs = &Q4KScalar<true>,

@@ -18,9 +18,11 @@ namespace {
 
 using internal::kPackRows;
 using internal::PackedActQ4_0;
+using internal::PackedActQ4_1;
 using internal::PackedActQ4K;
 using internal::PackedActQ8_0;
 using internal::PackedQ4_0Block;
+using internal::PackedQ4_1Block;
 using internal::PackedQ4KBlock;
 using internal::PackedQ5KBlock;
 using internal::PackedQ6KBlock;
@@ -30,6 +32,8 @@ int64_t PackedBlockBytes(TensorType type) {
   switch (type) {
     case TensorType::kQ4_0:
       return sizeof(PackedQ4_0Block);
+    case TensorType::kQ4_1:
+      return sizeof(PackedQ4_1Block);
     case TensorType::kQ8_0:
       return sizeof(PackedQ8_0Block);
     case TensorType::kQ5_K:
@@ -46,6 +50,8 @@ int64_t AuxBytes(TensorType type) {
   switch (type) {
     case TensorType::kQ4_0:
       return sizeof(PackedActQ4_0);
+    case TensorType::kQ4_1:
+      return sizeof(PackedActQ4_1);
     case TensorType::kQ8_0:
       return sizeof(PackedActQ8_0);
     case TensorType::kQ4_K:
@@ -67,6 +73,19 @@ void PackQ4_0Group(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, ui
     const BlockQ4_0* row = reinterpret_cast<const BlockQ4_0*>(src + r * row_bytes);
     for (int64_t b = 0; b < nb; ++b) {
       out[b].d[r] = row[b].d;
+      for (int c = 0; c < 4; ++c) std::memcpy(out[b].qs[c][r], row[b].qs + 4 * c, 4);
+    }
+  }
+}
+
+void PackQ4_1Group(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
+  PackedQ4_1Block* out = reinterpret_cast<PackedQ4_1Block*>(dst);
+  if (nr < kPackRows) std::memset(dst, 0, nb * sizeof(PackedQ4_1Block));
+  for (int r = 0; r < nr; ++r) {
+    const BlockQ4_1* row = reinterpret_cast<const BlockQ4_1*>(src + r * row_bytes);
+    for (int64_t b = 0; b < nb; ++b) {
+      out[b].d[r] = row[b].d;
+      out[b].m[r] = row[b].m;
       for (int c = 0; c < 4; ++c) std::memcpy(out[b].qs[c][r], row[b].qs + 4 * c, 4);
     }
   }
@@ -147,7 +166,8 @@ void PackQ6KGroup(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uin
   }
 }
 
-// aux rows for tokens [0, num_tokens): see PackedActQ4_0 / PackedActQ4K.
+// aux rows for tokens [0, num_tokens): see PackedActQ4_0 / PackedActQ4_1 /
+// PackedActQ8_0 / PackedActQ4K.
 void PrepareAux(TensorType type, const uint8_t* xq, int64_t a_stride, int64_t num_tokens,
                 int64_t nb, uint8_t* aux, int64_t aux_stride, ThreadPool& pool) {
   auto body = [&](int64_t begin, int64_t end, int) {
@@ -160,6 +180,13 @@ void PrepareAux(TensorType type, const uint8_t* xq, int64_t a_stride, int64_t nu
           for (int i = 0; i < kQK8_0; ++i) sum += a[b].qs[i];
           out[b].d = F16ToF32(a[b].d);
           out[b].neg_corr = -8 * sum;
+        }
+      } else if (type == TensorType::kQ4_1) {
+        const BlockQ8_1* a = reinterpret_cast<const BlockQ8_1*>(xq + t * a_stride);
+        PackedActQ4_1* out = reinterpret_cast<PackedActQ4_1*>(aux + t * aux_stride);
+        for (int64_t b = 0; b < nb; ++b) {
+          out[b].d = F16ToF32(a[b].d);
+          out[b].s = F16ToF32(a[b].s);
         }
       } else if (type == TensorType::kQ8_0) {
         const BlockQ8_0* a = reinterpret_cast<const BlockQ8_0*>(xq + t * a_stride);
@@ -206,6 +233,7 @@ bool CanPackWeights(const WeightMatrix& w) {
   if (w.layout != WeightLayout::kRowMajor || w.rows <= 0 || w.data == nullptr) return false;
   switch (w.type) {
     case TensorType::kQ4_0:
+    case TensorType::kQ4_1:
     case TensorType::kQ8_0:
     case TensorType::kQ4_K:
       break;
@@ -256,6 +284,9 @@ PackedWeights PackWeights(const WeightMatrix& w, ThreadPool& pool) {
         case TensorType::kQ4_0:
           PackQ4_0Group(s, row_bytes, nr, nb, d);
           break;
+        case TensorType::kQ4_1:
+          PackQ4_1Group(s, row_bytes, nr, nb, d);
+          break;
         case TensorType::kQ8_0:
           PackQ8_0Group(s, row_bytes, nr, nb, d);
           break;
@@ -289,6 +320,7 @@ void MatMulPacked(const WeightMatrix& w, const uint8_t* xq, int64_t num_tokens, 
   const PackedKernels& k = ActivePackedKernels();
   const bool q4k = w.type == TensorType::kQ4_K;
   const PackedTileFn tile = w.type == TensorType::kQ4_0   ? k.q4_0
+                            : w.type == TensorType::kQ4_1 ? k.q4_1
                             : w.type == TensorType::kQ8_0 ? k.q8_0
                             : w.type == TensorType::kQ5_K ? k.q5_k
                             : w.type == TensorType::kQ6_K ? k.q6_k

@@ -1,15 +1,16 @@
-// Load-time repacking of Q4_0 / Q8_0 / Q4_K / Q5_K / Q6_K weight matrices into the
-// interleaved 16-row layout MatMul reads fastest (one vector instruction
-// serves 16 rows; layout in packed_internal.h). Same numbers as the row-major path, bit for
-// bit, on every SIMD level; only the memory order changes.
+// Load-time repacking of Q4_0 / Q4_1 / Q8_0 / Q4_K / Q5_K / Q6_K weight
+// matrices into the interleaved 16-row layout MatMul reads fastest (one
+// vector instruction serves 16 rows; layout in packed_internal.h). Same
+// numbers as the row-major path, bit for bit, on every SIMD level; only the
+// memory order changes.
 //
 // Usage (Phi3Model does this at Open for every matrix it multiplies that
 // CanPackWeights accepts): if (CanPackWeights(w)) { p = PackWeights(w, pool);
 // use p.matrix() instead of w }. The packed copy is about as large as the
-// original (Q4_0 and Q8_0 exactly; Q4_K +2.8%, Q5_K +2.3% for unpacked scales; Q6_K
-// +1% padding) and owns its memory; the caller may drop the original's pages
-// afterwards (the model does so with madvise on its file mapping, so RSS
-// does not double).
+// original (Q4_0, Q4_1 and Q8_0 exactly; Q4_K +2.8%, Q5_K +2.3% for unpacked
+// scales; Q6_K +1% padding) and owns its memory; the caller may drop the
+// original's pages afterwards (the model does so with madvise on its file
+// mapping, so RSS does not double).
 //
 // F16 / BF16 stay row-major: their dots are bound by float multiply-adds in
 // any layout (fmas, or vdpbf16ps, in llama.cpp's lane orders), and a packed
@@ -30,9 +31,9 @@
 
 namespace phi3 {
 
-// True if w is row-major Q4_0, Q8_0, Q4_K, Q5_K or Q6_K with a whole number of
-// blocks per row (Q5_K/Q6_K: and the active SIMD level has packed kernels
-// for them, which every level has today).
+// True if w is row-major Q4_0, Q4_1, Q8_0, Q4_K, Q5_K or Q6_K with a whole
+// number of blocks per row (Q5_K/Q6_K: and the active SIMD level has packed
+// kernels for them, which every level has today).
 bool CanPackWeights(const WeightMatrix& w);
 
 // False when the environment sets PHI3_PACK_WEIGHTS=0 (A/B runs); callers

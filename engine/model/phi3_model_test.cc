@@ -403,13 +403,12 @@ TEST(Phi3ModelTest, PromptRoundingFollowsTheEvaluation) {
   EXPECT_EQ(std::vector<float>(both.begin() + spec.n_vocab, both.end()), decode_alone);
 }
 
-// Q4_0/Q8_0/Q4_K/Q5_K/Q6_K matrices are repacked at load (WeightView::matrix());
+// Q4_0/Q4_1/Q8_0/Q4_K/Q5_K/Q6_K matrices are repacked at load (WeightView::matrix());
 // the packed kernels must give the row-major kernels' numbers bit for bit,
 // for a prompt (Q4_K gemm groups and tail) and for decode steps.
 TEST(Phi3ModelTest, PackedWeightsGiveTheRowMajorLogits) {
-  for (TensorType type :
-       {TensorType::kQ4_0, TensorType::kQ8_0, TensorType::kQ4_K, TensorType::kQ5_K,
-        TensorType::kQ6_K}) {
+  for (TensorType type : {TensorType::kQ4_0, TensorType::kQ4_1, TensorType::kQ8_0,
+                          TensorType::kQ4_K, TensorType::kQ5_K, TensorType::kQ6_K}) {
     SCOPED_TRACE(TensorTypeName(type));
     MicroSpec spec;
     spec.n_embd = 256;  // Q4_K rows hold 256-element super-blocks
