@@ -122,7 +122,8 @@ struct Q4_1Lanes {
 
   static void Span(const Block* blocks, int h, int64_t b0, int64_t b1, const uint8_t* a,
                    const uint8_t* aux, LaneAcc* facc, bool prefetch) {
-    constexpr int kPrefetchBlocks = 6;
+    // 3.8 KB ahead, as the AVX-512 kernel.
+    constexpr int kPrefetchBlocks = 12;
     const __m256i low = _mm256_set1_epi8(0x0F);
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[8];

@@ -155,7 +155,8 @@ struct Q4_1Lanes {
                    int64_t a_stride, const uint8_t* aux, int64_t aux_stride, LaneAcc* facc,
                    bool prefetch) {
     static_assert(U >= 1 && U <= 3);
-    constexpr int kPrefetchBlocks = 6;
+    // 3.8 KB ahead (6 blocks measured slower from DRAM on Zen 5).
+    constexpr int kPrefetchBlocks = 12;
     const __m512i low = _mm512_set1_epi8(0x0F);
     const PackedActQ4_1* x[U];
     for (int u = 0; u < U; ++u) x[u] = reinterpret_cast<const PackedActQ4_1*>(aux + u * aux_stride);
