@@ -22,12 +22,13 @@ void QuantizeActivationRow(TensorType act, const float* x, void* dst, int64_t n)
 // ActivationType(weight), both n elements, accumulated in f32 (integer dots
 // exact). Always the same float for the same inputs on a given SIMD path;
 // MatMul computes every decode-rounded output element with exactly this
-// function. For Q8_0, Q5_K, Q6_K, F16 and BF16 it is bit-identical on every
-// SIMD path to llama.cpp's x86 (zen4 build) ggml_vec_dot_q8_0_q8_0 /
-// _q5_K_q8_K / _q6_K_q8_K / ggml_vec_dot_f16 / _bf16 (F16: 4 x 16-lane fma
-// accumulators per 64 elements, tree sum, n % 64 tail added in double;
-// BF16: the same with 2 x 16 lanes of vdpbf16ps, see simd_bf16_ops.h);
-// Q4_0/Q4_K follow llama.cpp's repacked gemv (matmul.h has the prompt-batch
+// function. For Q8_0, Q4_1, Q5_K, Q6_K, F16 and BF16 it is bit-identical on
+// every SIMD path (scalar included) to llama.cpp's x86 (zen4 build)
+// ggml_vec_dot_q8_0_q8_0 / _q4_1_q8_1 / _q5_K_q8_K / _q6_K_q8_K /
+// ggml_vec_dot_f16 / _bf16 (F16: 4 x 16-lane fma accumulators per 64
+// elements, tree sum, n % 64 tail added in double; BF16: the same with
+// 2 x 16 lanes of vdpbf16ps, see simd_bf16_ops.h); Q4_0/Q4_K follow
+// llama.cpp's repacked gemv on every path (matmul.h has the prompt-batch
 // variants).
 // REQUIRES: n % block_elements(weight) == 0; weight is a weight type.
 float DotRow(TensorType weight, const void* w_row, const void* a_row, int64_t n);

@@ -121,34 +121,49 @@ float DotQ8_0(const void* w, const void* a, int64_t n) {
   return TreeSum(acc, 8);
 }
 
+// Q4_0 with llama.cpp's repacked-kernel rounding (what its x86 builds run
+// for Q4_0; see simd_lane_ops.h): exact block sum S, then
+// acc = fma(float(S), d_w * d_a, acc) once per block. Bit-identical to the
+// SIMD lane kernels.
 float DotQ4_0(const void* w, const void* a, int64_t n) {
   const BlockQ4_0* x = static_cast<const BlockQ4_0*>(w);
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
-  float sum = 0.0f;
+  float acc = 0.0f;
   for (int64_t i = 0; i < n / kQK4_0; ++i) {
-    int sumi = 0;
+    int32_t s = 0;
     for (int j = 0; j < 16; ++j) {
-      sumi += ((x[i].qs[j] & 0xF) - 8) * y[i].qs[j];
-      sumi += ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + 16];
+      s += ((x[i].qs[j] & 0xF) - 8) * y[i].qs[j];
+      s += ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + 16];
     }
-    sum += sumi * (F16ToF32(x[i].d) * F16ToF32(y[i].d));
+    acc = std::fma(static_cast<float>(s), F16ToF32(x[i].d) * F16ToF32(y[i].d), acc);
   }
-  return sum;
+  return acc;
 }
 
+// Q4_1 as ggml_vec_dot_q4_1_q8_1 (x86): lane k of 8 takes the exact sum of
+// elements 4k..4k+3 of each block (low nibbles are elements 0..15, high
+// nibbles 16..31); acc[k] = fma(d_w * d_a, float(lane), acc[k]); the
+// offsets go to one scalar, summs += m_w * s_a per block (a product of two
+// f16 values is exact in f32, so fusing it or not rounds the same); result
+// = hsum(acc) + summs.
 float DotQ4_1(const void* w, const void* a, int64_t n) {
   const BlockQ4_1* x = static_cast<const BlockQ4_1*>(w);
   const BlockQ8_1* y = static_cast<const BlockQ8_1*>(a);
-  float sum = 0.0f;
+  float acc[8] = {};
+  float summs = 0.0f;
   for (int64_t i = 0; i < n / kQK4_1; ++i) {
-    int sumi = 0;
-    for (int j = 0; j < 16; ++j) {
-      sumi += (x[i].qs[j] & 0xF) * y[i].qs[j];
-      sumi += (x[i].qs[j] >> 4) * y[i].qs[j + 16];
+    const float d = F16ToF32(x[i].d) * F16ToF32(y[i].d);
+    for (int k = 0; k < 8; ++k) {
+      int32_t lane = 0;
+      for (int e = 4 * k; e < 4 * k + 4; ++e) {
+        const int q = e < 16 ? (x[i].qs[e] & 0xF) : (x[i].qs[e - 16] >> 4);
+        lane += q * y[i].qs[e];
+      }
+      acc[k] = std::fma(d, static_cast<float>(lane), acc[k]);
     }
-    sum += sumi * (F16ToF32(x[i].d) * F16ToF32(y[i].d)) + F16ToF32(x[i].m) * F16ToF32(y[i].s);
+    summs += F16ToF32(x[i].m) * F16ToF32(y[i].s);
   }
-  return sum;
+  return TreeSum(acc, 8) + summs;
 }
 
 // Q5_K as ggml_vec_dot_q5_K_q8_K (x86): lane k of 8 takes the exact sum over

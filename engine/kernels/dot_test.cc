@@ -101,10 +101,18 @@ TEST_P(LevelTest, DotMatchesScalarAndDoubleReference) {
           exact += static_cast<double>(wd[i]) * xd[i];
           mag += std::fabs(static_cast<double>(wd[i]) * xd[i]);
         }
-        // Integer block sums are exact on every path; only the order of the
-        // f32 accumulation differs: bound ~ 4 * sqrt(n) ulps of the magnitude.
+        // Integer block sums are exact on every path. F32 alone keeps each
+        // level's own f32 accumulation order: bound ~ 4 * sqrt(n) ulps of the
+        // magnitude. Every other type rounds in llama.cpp's order on every
+        // level, scalar included, so it equals the scalar reference exactly.
         const double tol = 4 * 6e-8 * std::sqrt(static_cast<double>(n)) * mag + 1e-30;
-        EXPECT_NEAR(got, want, tol) << TensorTypeName(type) << " n=" << n << " off=" << offset;
+        if (type == TensorType::kF32) {
+          EXPECT_NEAR(got, want, tol) << "f32 n=" << n << " off=" << offset;
+        } else {
+          EXPECT_EQ(std::memcmp(&got, &want, 4), 0)
+              << TensorTypeName(type) << " n=" << n << " off=" << offset << " got " << got
+              << " want " << want;
+        }
         // Q4_1's offset term uses the f16-rounded block sum s of Q8_1.
         double s_error = 0;
         if (type == TensorType::kQ4_1) {
@@ -164,8 +172,8 @@ TEST_P(LevelTest, TileIsBitIdenticalToDot) {
 // llama.cpp's repacked x86 kernels (the ones it runs for Q4_0 and Q4_K)
 // keep one f32 accumulator per output and add each block in order with one
 // fused multiply-add: acc = fma(float(S_b), d_w * d_a, acc), Q4_K with a
-// second accumulator for the mins (testing::LlamaQ4_KReference). The SIMD
-// paths must round exactly so.
+// second accumulator for the mins (testing::LlamaQ4_KReference). Every
+// level, scalar included, must round exactly so.
 float RepackedQ4_0Reference(const BlockQ4_0* w, const BlockQ8_0* a, int64_t nb) {
   float acc = 0.0f;
   for (int64_t b = 0; b < nb; ++b) {
@@ -179,8 +187,6 @@ float RepackedQ4_0Reference(const BlockQ4_0* w, const BlockQ8_0* a, int64_t nb) 
 }
 
 TEST_P(LevelTest, Q4_0AndQ4_KRoundLikeLlamaCppRepackedKernels) {
-  // Scalar Q4_0 keeps the plain reference order; scalar Q4_K rounds as the SIMD levels.
-  const bool check_q4_0 = GetParam() != SimdLevel::kScalar;
   for (int64_t n : {256, 3072, 8192}) {
     const auto w = testing::RandomVector(n, 11 + n);
     const auto x = testing::RandomVector(n, 12 + n);
@@ -193,22 +199,20 @@ TEST_P(LevelTest, Q4_0AndQ4_KRoundLikeLlamaCppRepackedKernels) {
     const float want0 = RepackedQ4_0Reference(reinterpret_cast<const BlockQ4_0*>(w0.data()),
                                               reinterpret_cast<const BlockQ8_0*>(a0.data()), n / 32);
     const float wantk = testing::LlamaQ4_KReference(wk.data(), ak.data(), n, 256);
-    if (check_q4_0) {
-      EXPECT_EQ(DotRow(TensorType::kQ4_0, w0.data(), a0.data(), n), want0) << n;
-    }
+    EXPECT_EQ(DotRow(TensorType::kQ4_0, w0.data(), a0.data(), n), want0) << n;
     EXPECT_EQ(DotRow(TensorType::kQ4_K, wk.data(), ak.data(), n), wantk) << n;
   }
 }
 
-// Q8_0, Q5_K, Q6_K, F16 and BF16 are not repacked by llama.cpp on x86: it
-// runs ggml_vec_dot_* per (row, token), with their own lane layout and f32
-// accumulation order. The scalar reference spells that order out
+// Q8_0, Q4_1, Q5_K, Q6_K, F16 and BF16 are not repacked by llama.cpp on
+// x86: it runs ggml_vec_dot_* per (row, token), with their own lane layout
+// and f32 accumulation order. The scalar reference spells that order out
 // (dot_scalar.cc); every SIMD level must agree with it bit for bit
 // (bf16_dot_test.cc: BF16 in both orders on every table, vdpbf16ps included).
 TEST_P(LevelTest, VecDotTypesAreBitIdenticalToScalarOrder) {
   const internal::KernelTable& scalar = internal::ScalarKernelTable();
-  for (TensorType type : {TensorType::kQ8_0, TensorType::kQ5_K, TensorType::kQ6_K,
-                          TensorType::kF16, TensorType::kBF16}) {
+  for (TensorType type : {TensorType::kQ8_0, TensorType::kQ4_1, TensorType::kQ5_K,
+                          TensorType::kQ6_K, TensorType::kF16, TensorType::kBF16}) {
     const TensorType act = ActivationType(type);
     std::vector<int64_t> sizes = Sizes(type);
     if (type == TensorType::kF16 || type == TensorType::kBF16) {

@@ -37,14 +37,13 @@ static_assert(sizeof(PackedQ4_0Block) == 288);
 // Q4_1 group-block (32 elements x 16 rows), 320 bytes = 16 file blocks
 // (five cache lines: the scales and mins, then the four chunks). qs as
 // PackedQ4_0Block (unsigned nibbles, no offset). The rounding is the
-// row-major kernels' of the same level. SIMD (ggml_vec_dot_q4_1_q8_1, x86):
-// per row, 8 lanes, lane k = the exact sum of elements 4k .. 4k+3 of each
-// block (chunk k % 4, low nibbles for k < 4, high for k >= 4), acc_k =
+// row-major kernels', the same on every level (ggml_vec_dot_q4_1_q8_1,
+// x86): per row, 8 lanes, lane k = the exact sum of elements 4k .. 4k+3 of
+// each block (chunk k % 4, low nibbles for k < 4, high for k >= 4), acc_k =
 // fma(d_w * d_a, float(lane_k), acc_k); summs = summs + m_w * s_a per
 // block; result ((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5) + (acc3 +
-// acc7)) + summs. Scalar (its generic C): sum = sum + (float(S_b) * (d_w *
-// d_a) + m_w * s_a), S_b the block's sum. A product of two f16 values is
-// exact in f32, so d_w * d_a and m_w * s_a round the same fused or not.
+// acc7)) + summs. A product of two f16 values is exact in f32, so d_w * d_a
+// and m_w * s_a round the same fused or not.
 struct PackedQ4_1Block {
   uint16_t d[kPackRows];  // f16
   uint16_t m[kPackRows];  // f16

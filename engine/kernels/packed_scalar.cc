@@ -1,7 +1,7 @@
 // Scalar kernels for the packed layouts: the same rounding as the scalar
-// row-major dots of dot_scalar.cc (Q4_0: sum += S * (d_w * d_a); Q4_1: sum
-// += S * (d_w * d_a) + m_w * s_a; Q8_0: 8 lanes, see PackedQ8_0Block; Q4_K:
-// fma per super-block or per 64 elements, see DotQ4_KLane).
+// row-major dots of dot_scalar.cc (Q4_0: acc = fma(S, d_w * d_a, acc) per
+// block; Q4_1 and Q8_0: 8 lanes, see PackedQ4_1Block / PackedQ8_0Block;
+// Q4_K: fma per super-block or per 64 elements, see DotQ4_KLane).
 #include <cmath>
 #include <cstring>
 
@@ -20,7 +20,7 @@ void Q4_0Scalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
     const BlockQ8_0* at = reinterpret_cast<const BlockQ8_0*>(a + t * a_stride);
     const PackedActQ4_0* xt = reinterpret_cast<const PackedActQ4_0*>(aux + t * aux_stride);
     for (int r = 0; r < nr; ++r) {
-      float sum = 0.0f;
+      float acc = 0.0f;
       for (int64_t b = 0; b < nb; ++b) {
         int32_t s = 0;
         for (int c = 0; c < 4; ++c) {
@@ -30,15 +30,20 @@ void Q4_0Scalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
           }
         }
         s += xt[b].neg_corr;
-        sum += static_cast<float>(s) * (F16ToF32(w[b].d[r]) * xt[b].d);
+        acc = std::fma(static_cast<float>(s), F16ToF32(w[b].d[r]) * xt[b].d, acc);
       }
-      y[t * y_stride + r] = sum;
+      y[t * y_stride + r] = acc;
     }
   }
 }
 
-// As DotQ4_1 (the file's -ffp-contract=off keeps its multiplies and adds
-// apart).
+// ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)): TreeSum / HorizontalSum.
+float LaneSum(const float* v) {
+  return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+}
+
+// As DotQ4_1. Lane k (elements 4k .. 4k+3) is the low nibbles of chunk k
+// for k < 4 and the high nibbles of chunk k - 4 for k >= 4.
 void Q4_1Scalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
                 const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
                 int64_t y_stride) {
@@ -48,26 +53,22 @@ void Q4_1Scalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
     const BlockQ8_1* at = reinterpret_cast<const BlockQ8_1*>(a + t * a_stride);
     const PackedActQ4_1* xt = reinterpret_cast<const PackedActQ4_1*>(aux + t * aux_stride);
     for (int r = 0; r < nr; ++r) {
-      float sum = 0.0f;
+      float acc[8] = {};
+      float summs = 0.0f;
       for (int64_t b = 0; b < nb; ++b) {
-        int32_t s = 0;
-        for (int c = 0; c < 4; ++c) {
-          for (int i = 0; i < 4; ++i) {
-            const uint8_t q = w[b].qs[c][r][i];
-            s += (q & 0xF) * at[b].qs[4 * c + i] + (q >> 4) * at[b].qs[16 + 4 * c + i];
-          }
+        const float d = F16ToF32(w[b].d[r]) * xt[b].d;
+        for (int k = 0; k < 8; ++k) {
+          const uint8_t* q = w[b].qs[k % 4][r];
+          const int shift = k < 4 ? 0 : 4;
+          int32_t lane = 0;
+          for (int i = 0; i < 4; ++i) lane += ((q[i] >> shift) & 0xF) * at[b].qs[4 * k + i];
+          acc[k] = std::fma(d, static_cast<float>(lane), acc[k]);
         }
-        sum += static_cast<float>(s) * (F16ToF32(w[b].d[r]) * xt[b].d) +
-               F16ToF32(w[b].m[r]) * xt[b].s;
+        summs += F16ToF32(w[b].m[r]) * xt[b].s;
       }
-      y[t * y_stride + r] = sum;
+      y[t * y_stride + r] = LaneSum(acc) + summs;
     }
   }
-}
-
-// ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)): TreeSum / HorizontalSum.
-float LaneSum(const float* v) {
-  return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
 }
 
 void Q8_0Scalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
