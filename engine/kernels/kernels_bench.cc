@@ -1,8 +1,8 @@
 // Micro-benchmark of the kernels (a tool, not a test): memory read
-// bandwidth (the decode roofline) and MatMul throughput per type, shape,
-// thread count and batch size. Prints one line per case with the median of
-// several repetitions: weight GB/s (decode: compare with the read
-// bandwidth) and GFLOP/s (prefill).
+// bandwidth (the decode roofline, read_bandwidth.h) and MatMul throughput
+// per type, shape, thread count and batch size. Prints one line per case
+// with the median of several repetitions: weight GB/s (decode: compare with
+// the read bandwidth) and GFLOP/s (prefill).
 //
 // Usage: kernels_bench [--types=q4_K,q6_K,...] [--tokens=1,4,16,64,512]
 //                      [--threads=1,2] [--shapes=3072x3072,...] [--reps=5]
@@ -26,6 +26,7 @@
 #include "engine/kernels/matmul.h"
 #include "engine/kernels/packed_weights.h"
 #include "engine/kernels/quantize.h"
+#include "engine/kernels/read_bandwidth.h"
 #include "engine/kernels/thread_pool.h"
 
 namespace phi3 {
@@ -46,29 +47,6 @@ double CpuNow() {
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
-}
-
-// Sums a buffer much larger than the caches, split over the pool.
-double ReadBandwidth(ThreadPool& pool, int reps) {
-  const int64_t n = int64_t{1} << 27;  // 512 MiB of floats
-  std::vector<float> buf(n, 1.0f);
-  std::vector<double> gbs;
-  std::vector<float> sums(pool.num_threads() * 16);
-  for (int rep = 0; rep < reps + 1; ++rep) {
-    const double t0 = Now();
-    pool.ParallelFor(n / 4096, [&](int64_t begin, int64_t end, int ti) {
-      float s[16] = {};
-      for (int64_t i = begin * 4096; i < end * 4096; i += 16) {
-        for (int k = 0; k < 16; ++k) s[k] += buf[i + k];
-      }
-      float total = 0;
-      for (float x : s) total += x;
-      sums[ti * 16] = total;
-    });
-    const double dt = Now() - t0;
-    if (rep > 0) gbs.push_back(n * 4.0 / dt / 1e9);
-  }
-  return Median(gbs);
 }
 
 std::optional<TensorType> ParseType(std::string_view name) {
@@ -103,9 +81,10 @@ int Main(int argc, char** argv) {
   for (const std::string& th : threads) {
     int nth = 1;
     if (skip_bandwidth || !absl::SimpleAtoi(th, &nth)) continue;
+    const ReadBandwidth bw = MeasureReadBandwidth(nth, kReadBandwidthBufferBytes, reps);
+    std::printf("read bandwidth, %d thread(s): %.2f GB/s (best pass of %d per pattern: %s)\n",
+                nth, bw.bytes_per_second / 1e9, reps, bw.pattern.c_str());
     ThreadPool pool(nth);
-    std::printf("read bandwidth, %d thread(s): %.2f GB/s (median of %d)\n", nth,
-                ReadBandwidth(pool, reps), reps);
     // Dispatch cost: an empty job, back to back (decode makes ~250 per token).
     std::vector<double> us;
     for (int rep = 0; rep < 2000; ++rep) {

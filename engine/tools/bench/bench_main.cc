@@ -28,6 +28,7 @@
 #include "cli/flags.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/kernels/cpu_features.h"
+#include "engine/kernels/read_bandwidth.h"
 #include "engine/tools/bench/bench_report.h"
 #include "engine/tools/bench/bench_stats.h"
 #include "engine/tools/bench/compute_roofline.h"
@@ -59,8 +60,9 @@ ABSL_FLAG(bool, llama, true, "also run llama.cpp (node tests/oracle/bench.mjs --
 ABSL_FLAG(std::string, node, "node", "node executable for the llama.cpp side");
 ABSL_FLAG(std::string, oracle_script, PHI3_BENCH_DEFAULT_SCRIPT, "path of bench.mjs");
 ABSL_FLAG(bool, roofline, true,
-          "measure read bandwidth and int8 MAC throughput and report the decode rooflines");
-ABSL_FLAG(int, bandwidth_mib, 1024, "buffer size of the bandwidth test");
+          "measure read bandwidth and multiply-add throughput and report the rooflines");
+ABSL_FLAG(int, bandwidth_mib, static_cast<int>(phi3::kReadBandwidthBufferBytes >> 20),
+          "buffer size of the bandwidth test");
 
 namespace phi3::bench {
 namespace {
@@ -125,8 +127,11 @@ class Bench {
 
     if (absl::GetFlag(FLAGS_roofline)) {
       const int64_t buffer = int64_t{absl::GetFlag(FLAGS_bandwidth_mib)} << 20;
-      bw1_ = MeasureReadBandwidth(1, buffer, 5);
-      bwn_ = MeasureReadBandwidth(threads_, buffer, 5);
+      const ReadBandwidth bw1 = MeasureReadBandwidth(1, buffer, 5);
+      const ReadBandwidth bwn = MeasureReadBandwidth(threads_, buffer, 5);
+      bw1_ = bw1.bytes_per_second;
+      bwn_ = bwn.bytes_per_second;
+      bwn_pattern_ = bwn.pattern;
       compute_ = MeasureComputeRoofline(threads_, 3);
     }
     for (const ModelRun& run : runs) Print(run);
@@ -244,12 +249,6 @@ class Bench {
     return model_->Run(figure);
   }
 
-  // Batched figures are bound by multiply-adds: int8 MACs for quantized
-  // weights, f32 FMAs for float ones (their kernels widen to f32).
-  static bool FloatWeights(const std::string& type) {
-    return type == "f32" || type == "f16" || type == "bf16";
-  }
-
   SweepHost Host(const std::vector<ModelRun>& runs) const {
     SweepHost h;
     h.date = UtcNow();
@@ -266,9 +265,11 @@ class Bench {
     h.threads = threads_;
     h.reps = reps_;
     h.read_bandwidth = bwn_;
+    h.read_pattern = bwn_pattern_;
     if (compute_.measured) {
       h.int8_macs = compute_.per_block_macs;
       h.fma_macs = compute_.fma_macs;
+      h.bf16_macs = compute_.bf16_macs;
     }
     return h;
   }
@@ -289,11 +290,10 @@ class Bench {
             row.ceiling_kind = "bandwidth";
           }
         } else if (r.figure == "pp512" || absl::StartsWith(r.figure, "parallel:")) {
-          if (compute_.measured && run.macs_per_token > 0) {
-            const bool fp = FloatWeights(run.type);
-            row.ceiling = (fp ? compute_.fma_macs : compute_.per_block_macs) /
-                          static_cast<double>(run.macs_per_token);
-            row.ceiling_kind = fp ? "f32 FMAs" : "int8 MACs";
+          const MacCeiling macs = MacCeilingFor(compute_, run.type);
+          if (macs.macs_per_second > 0 && run.macs_per_token > 0) {
+            row.ceiling = macs.macs_per_second / static_cast<double>(run.macs_per_token);
+            row.ceiling_kind = macs.kind;
           }
         }
         rows.push_back(row);
@@ -316,18 +316,21 @@ class Bench {
     std::printf("load average: %s\n%s", LoadAverage().c_str(), FigureTable(results).c_str());
     if (bwn_ > 0) {
       std::printf(
-          "roofline: read bandwidth %.2f GB/s (1 thread), %.2f GB/s (%d threads); %.1f MiB "
-          "weights per decode step -> %.2f tok/s; tg128 = %.0f%% (ours), %.0f%% (llama.cpp)\n",
-          bw1_ / 1e9, bwn_ / 1e9, threads_, run.bytes_per_token / 1048576.0, roofline,
-          100 * ours_tg / roofline, 100 * llama_tg / roofline);
+          "roofline: read bandwidth %.2f GB/s (1 thread), %.2f GB/s (%d threads, %s); %.1f "
+          "MiB weights per decode step -> %.2f tok/s; tg128 = %.0f%% (ours), %.0f%% "
+          "(llama.cpp)\n",
+          bw1_ / 1e9, bwn_ / 1e9, threads_, bwn_pattern_.c_str(),
+          run.bytes_per_token / 1048576.0, roofline, 100 * ours_tg / roofline,
+          100 * llama_tg / roofline);
       std::printf(
           "{\"figure\":\"roofline\",\"ours\":%s,\"llama_cpp\":%s,\"ratio\":%s,\"unit\":"
           "\"fraction of bandwidth/bytes_per_token\",\"read_bandwidth_1t_bytes_s\":%s,"
-          "\"read_bandwidth_bytes_s\":%s,\"threads\":%d,\"bytes_per_token\":%lld,"
-          "\"roofline_tok_s\":%s,\"model\":%s}\n",
+          "\"read_bandwidth_bytes_s\":%s,\"read_bandwidth_pattern\":%s,\"threads\":%d,"
+          "\"bytes_per_token\":%lld,\"roofline_tok_s\":%s,\"model\":%s}\n",
           JsonNumber(ours_tg / roofline).c_str(), JsonNumber(llama_tg / roofline).c_str(),
           JsonNumber(ours_tg / llama_tg).c_str(), JsonNumber(bw1_).c_str(),
-          JsonNumber(bwn_).c_str(), threads_, static_cast<long long>(run.bytes_per_token),
+          JsonNumber(bwn_).c_str(), JsonQuote(bwn_pattern_).c_str(), threads_,
+          static_cast<long long>(run.bytes_per_token),
           JsonNumber(roofline).c_str(), JsonQuote(model).c_str());
     }
     if (compute_.measured && run.macs_per_token > 0) {
@@ -335,26 +338,38 @@ class Bench {
       // once), so its ceiling is the MAC rate / MACs per token.
       const double peak_tok_s = compute_.peak_macs / static_cast<double>(run.macs_per_token);
       const double block_tok_s = compute_.per_block_macs / static_cast<double>(run.macs_per_token);
+      // The batched figures against the ceiling of the model's weight type
+      // (int8 for a --model run, whose type the sweep does not name).
+      const MacCeiling macs = MacCeilingFor(compute_, run.type);
       std::string vs;
       for (const char* figure : {"parallel:16", "parallel:64"}) {
         const double ours = Median(Find(results, figure, true));
         if (ours > 0) {
           absl::StrAppend(&vs, "; ", figure, " = ",
-                          absl::StrFormat("%.0f%%", 100 * ours / block_tok_s));
+                          absl::StrFormat("%.0f%% of %s", 100 * ours * run.macs_per_token /
+                                                             macs.macs_per_second,
+                                          macs.kind));
         }
       }
+      const std::string bf16 =
+          compute_.bf16_macs > 0
+              ? absl::StrFormat(", vdpbf16ps %.0f G MAC/s", compute_.bf16_macs / 1e9)
+              : "";
       std::printf(
           "compute roofline (batched decode): int8 MAC peak %.0f G/s (vpdpbusd, %d threads), "
           "%.0f G/s with llama.cpp's per-block mul + fma (Q4_0 x Q8_0); %.2f G MACs per "
-          "token -> at most %.1f tok/s (%.1f at the bare peak)%s; f32 FMA lanes %.0f G/s\n",
+          "token -> at most %.1f tok/s (%.1f at the bare peak)%s; f32 FMA lanes %.0f G/s%s\n",
           compute_.peak_macs / 1e9, threads_, compute_.per_block_macs / 1e9,
-          run.macs_per_token / 1e9, block_tok_s, peak_tok_s, vs.c_str(), compute_.fma_macs / 1e9);
+          run.macs_per_token / 1e9, block_tok_s, peak_tok_s, vs.c_str(), compute_.fma_macs / 1e9,
+          bf16.c_str());
       std::printf(
           "{\"figure\":\"compute_roofline\",\"int8_mac_peak_s\":%s,"
-          "\"int8_mac_per_block_s\":%s,\"f32_fma_s\":%s,\"macs_per_token\":%lld,"
-          "\"ceiling_tok_s\":%s,\"peak_tok_s\":%s,\"threads\":%d,\"model\":%s}\n",
+          "\"int8_mac_per_block_s\":%s,\"f32_fma_s\":%s,\"bf16_dot_mac_s\":%s,"
+          "\"macs_per_token\":%lld,\"ceiling_tok_s\":%s,\"peak_tok_s\":%s,\"threads\":%d,"
+          "\"model\":%s}\n",
           JsonNumber(compute_.peak_macs).c_str(), JsonNumber(compute_.per_block_macs).c_str(),
-          JsonNumber(compute_.fma_macs).c_str(), static_cast<long long>(run.macs_per_token),
+          JsonNumber(compute_.fma_macs).c_str(), JsonNumber(compute_.bf16_macs).c_str(),
+          static_cast<long long>(run.macs_per_token),
           JsonNumber(block_tok_s).c_str(), JsonNumber(peak_tok_s).c_str(), threads_,
           JsonQuote(model).c_str());
     }
@@ -395,7 +410,8 @@ class Bench {
   int threads_ = 2;
   int reps_ = 5;
   ComputeRoofline compute_;
-  double bw1_ = 0, bwn_ = 0;
+  double bw1_ = 0, bwn_ = 0;  // bytes/s on 1 and threads_ threads
+  std::string bwn_pattern_;   // the access pattern that reached bwn_
   std::unique_ptr<LlamaClient> llama_;
   std::unique_ptr<OursRunner> engine_, model_;
 };

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "engine/tools/bench/bench_stats.h"
+#include "engine/tools/bench/compute_roofline.h"
 #include "engine/tools/bench/flat_json.h"
 #include "engine/tools/bench/sweep_table.h"
 #include "gmock/gmock.h"
@@ -102,7 +103,11 @@ TEST(SweepTableTest, HostHeaderRatiosAndRooflineShares) {
                  .load_average = "1.00 2.00 3.00",
                  .threads = 2,
                  .reps = 3,
-                 .read_bandwidth = 20e9};
+                 .read_bandwidth = 20e9,
+                 .read_pattern = "avx512, prefetcht0 +2 KiB",
+                 .int8_macs = 300e9,
+                 .fma_macs = 100e9,
+                 .bf16_macs = 200e9};
   std::vector<SweepRow> rows(2);
   rows[0].type = "q8_0";
   rows[0].figure = "tg128";
@@ -117,10 +122,30 @@ TEST(SweepTableTest, HostHeaderRatiosAndRooflineShares) {
   const std::string table = SweepTable(host, rows);
   EXPECT_THAT(table, HasSubstr("AMD EPYC 9R45 (AVX-512 (vnni bf16), no AMX)"));
   EXPECT_THAT(table, HasSubstr("our kernels: avx512; llama.cpp CPU build: zen4"));
-  EXPECT_THAT(table, HasSubstr("read bandwidth: 20.00 GB/s (threads 2)"));
+  EXPECT_THAT(table,
+              HasSubstr("read bandwidth: 20.00 GB/s (threads 2, avx512, prefetcht0 +2 KiB)"));
+  EXPECT_THAT(table, HasSubstr("int8 300 G/s with a mul + fma per 8 vpdpbusd, f32 FMA 100 G/s, "
+                               "bf16 vdpbf16ps 200 G/s"));
   EXPECT_THAT(table,
               HasSubstr("| q8_0 | tg128 | 8.00 | 4.00 | 2.00x | 80% | 40% | 10.00 tok/s (bandwidth) |"));
   EXPECT_THAT(table, HasSubstr("| f16 | pp512 | 30.00 | - | - | - | - | - |"));
+}
+
+// Batched figures are bounded by the multiply-adds the type's kernels run:
+// BF16 by vdpbf16ps where it was measured, else by f32 FMAs like F16.
+TEST(MacCeilingTest, PerWeightType) {
+  ComputeRoofline r{.measured = true, .peak_macs = 400, .per_block_macs = 300, .fma_macs = 100,
+                    .bf16_macs = 200};
+  EXPECT_EQ(MacCeilingFor(r, "q4_0").macs_per_second, 300);
+  EXPECT_STREQ(MacCeilingFor(r, "q4_0").kind, "int8 MACs");
+  EXPECT_EQ(MacCeilingFor(r, "f16").macs_per_second, 100);
+  EXPECT_STREQ(MacCeilingFor(r, "f16").kind, "f32 FMAs");
+  EXPECT_EQ(MacCeilingFor(r, "bf16").macs_per_second, 200);
+  EXPECT_STREQ(MacCeilingFor(r, "bf16").kind, "vdpbf16ps");
+  r.bf16_macs = 0;  // no AVX512_BF16: BF16 runs on fmas
+  EXPECT_EQ(MacCeilingFor(r, "bf16").macs_per_second, 100);
+  r.measured = false;
+  EXPECT_EQ(MacCeilingFor(r, "q4_0").macs_per_second, 0);
 }
 
 }  // namespace

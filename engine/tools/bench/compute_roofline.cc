@@ -3,7 +3,8 @@
 #include <atomic>
 #include <cstdlib>
 
-#include "engine/tools/bench/roofline.h"
+#include "engine/kernels/cpu_features.h"
+#include "engine/kernels/read_bandwidth.h"
 
 namespace phi3::bench {
 
@@ -11,6 +12,8 @@ namespace phi3::bench {
 int64_t VnniPeakLoop(int64_t iterations);
 int64_t VnniBlockLoop(int64_t iterations);
 int64_t FmaPeakLoop(int64_t iterations);
+// compute_roofline_avx512bf16.cc
+int64_t Bf16DotPeakLoop(int64_t iterations);
 
 namespace {
 
@@ -37,6 +40,10 @@ ComputeRoofline MeasureComputeRoofline(int num_threads, int repetitions) {
                                        num_threads, repetitions);
   r.fma_macs = ConcurrentMacRate(&FmaPeakLoop, int64_t{40} << 20, 12 * 16, num_threads,
                                  repetitions);
+  if (CpuHasAvx512Bf16() && ActiveSimdLevel() == SimdLevel::kAvx512) {
+    r.bf16_macs = ConcurrentMacRate(&Bf16DotPeakLoop, int64_t{40} << 20, 12 * 32, num_threads,
+                                    repetitions);
+  }
   return r;
 }
 

@@ -28,14 +28,20 @@ std::string SweepTable(const SweepHost& host, const std::vector<SweepRow>& rows)
       "- our kernels: ", host.simd_level, "; llama.cpp CPU build: ", host.llama_variant, "\n",
       "- load average: ", host.load_average, "\n");
   if (host.read_bandwidth > 0) {
-    absl::StrAppendFormat(&out, "- read bandwidth: %.2f GB/s (threads %d)\n",
+    absl::StrAppendFormat(&out, "- read bandwidth: %.2f GB/s (threads %d",
                           host.read_bandwidth / 1e9, host.threads);
+    if (!host.read_pattern.empty()) absl::StrAppend(&out, ", ", host.read_pattern);
+    absl::StrAppend(&out, ")\n");
   }
   if (host.int8_macs > 0) {
     absl::StrAppendFormat(&out,
                           "- multiply-adds (threads %d): int8 %.0f G/s with a mul + fma per 8 "
-                          "vpdpbusd, f32 FMA %.0f G/s\n",
+                          "vpdpbusd, f32 FMA %.0f G/s",
                           host.threads, host.int8_macs / 1e9, host.fma_macs / 1e9);
+    if (host.bf16_macs > 0) {
+      absl::StrAppendFormat(&out, ", bf16 vdpbf16ps %.0f G/s", host.bf16_macs / 1e9);
+    }
+    absl::StrAppend(&out, "\n");
   }
   absl::StrAppend(&out,
                   "\n| type | figure | ours tok/s | llama.cpp tok/s | ratio | ours % of roofline "
@@ -52,7 +58,8 @@ std::string SweepTable(const SweepHost& host, const std::vector<SweepRow>& rows)
   absl::StrAppend(&out,
                   "\nroofline: decode = read bandwidth / weight bytes per token; prompt and "
                   "batched decode = multiply-add rate / multiply-adds per token (attention not "
-                  "counted; int8 for quantized weights, f32 FMA for float ones).\n");
+                  "counted; int8 for quantized weights, f32 FMA for float ones, vdpbf16ps for "
+                  "BF16 where our kernels run it).\n");
   return out;
 }
 

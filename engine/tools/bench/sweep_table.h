@@ -20,8 +20,10 @@ struct SweepHost {
   int threads = 0;
   int reps = 0;
   double read_bandwidth = 0;  // bytes/s on `threads` threads (0: not measured)
+  std::string read_pattern;   // the access pattern that reached it (ReadBandwidth::pattern)
   double int8_macs = 0;       // ComputeRoofline::per_block_macs (0: not measured)
   double fma_macs = 0;        // ComputeRoofline::fma_macs
+  double bf16_macs = 0;       // ComputeRoofline::bf16_macs (0: BF16 runs on f32 FMAs)
 };
 
 struct SweepRow {
@@ -31,7 +33,7 @@ struct SweepRow {
   double llama = 0;
   // The figure's ceiling in tok/s (<= 0: unknown) and what bounds it.
   double ceiling = 0;
-  std::string ceiling_kind;  // "bandwidth", "int8 MACs", "f32 FMAs"
+  std::string ceiling_kind;  // "bandwidth", "int8 MACs", "f32 FMAs", "vdpbf16ps"
   std::string error;         // the figure's first failure, if any
 };
 
