@@ -80,8 +80,9 @@ inline const uint16_t* Bf16Row(const uint8_t* base, int64_t stride, int i) {
 
 // ---- decode order (ggml_vec_dot_bf16) ------------------------------------------
 
-// R rows x T activation rows: 2 * R * T accumulators.
-template <int R, int T>
+// R rows x T activation rows: 2 * R * T accumulators; the rows' streams
+// prefetched if kPrefetch (simd_v16.h).
+template <int R, int T, bool kPrefetch>
 void BF16VecKernel(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride,
                    int64_t n, float* y, int64_t y_stride) {
   V16 acc[R][T][2];
@@ -90,6 +91,9 @@ void BF16VecKernel(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t
   }
   const int64_t np = n & ~int64_t{63};
   for (int64_t i = 0; i < np; i += 64) {
+    if constexpr (kPrefetch) {
+      for (int r = 0; r < R; ++r) PrefetchDecodeStep(w + r * w_stride + 2 * i);
+    }
     for (int j = 0; j < 2; ++j) {
       Bf16Block wb[R];
       for (int r = 0; r < R; ++r) wb[r] = LoadBf16Block(Bf16Row(w, w_stride, r) + i + 32 * j);
@@ -113,16 +117,16 @@ void BF16VecKernel(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t
 
 float BF16VecDot(const void* w, const void* a, int64_t n) {
   float y;
-  BF16VecKernel<1, 1>(static_cast<const uint8_t*>(w), 0, static_cast<const uint8_t*>(a), 0, n, &y,
-                      1);
+  BF16VecKernel<1, 1, false>(static_cast<const uint8_t*>(w), 0, static_cast<const uint8_t*>(a),
+                              0, n, &y, 1);
   return y;
 }
 
 struct BF16VecTileKernel {
-  template <int R, int T>
+  template <int R, int T, bool kPrefetch>
   static void Run(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride,
                   int64_t n, float* y, int64_t y_stride) {
-    BF16VecKernel<R, T>(w, w_stride, a, a_stride, n, y, y_stride);
+    BF16VecKernel<R, T, kPrefetch>(w, w_stride, a, a_stride, n, y, y_stride);
   }
 };
 

@@ -33,8 +33,9 @@ inline constexpr int kF16BatchRows = 2, kF16BatchTokens = 2;  // 8 + 6 ymm
 
 // ---- decode order (ggml_vec_dot_f16) -----------------------------------------
 
-// R rows x T activation rows: 4 * R * T accumulators.
-template <int R, int T>
+// R rows x T activation rows: 4 * R * T accumulators; the rows' streams
+// prefetched if kPrefetch (simd_v16.h).
+template <int R, int T, bool kPrefetch>
 void F16VecKernel(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride,
                   int64_t n, float* y, int64_t y_stride) {
   V16 acc[R][T][4];
@@ -45,6 +46,9 @@ void F16VecKernel(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t 
   }
   const int64_t np = n & ~int64_t{63};
   for (int64_t i = 0; i < np; i += 64) {
+    if constexpr (kPrefetch) {
+      for (int r = 0; r < R; ++r) PrefetchDecodeStep(w + r * w_stride + 2 * i);
+    }
     for (int j = 0; j < 4; ++j) {
       V16 wv[R], av[T];
       for (int r = 0; r < R; ++r) {
@@ -74,16 +78,16 @@ void F16VecKernel(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t 
 
 float F16VecDot(const void* w, const void* a, int64_t n) {
   float y;
-  F16VecKernel<1, 1>(static_cast<const uint8_t*>(w), 0, static_cast<const uint8_t*>(a), 0, n, &y,
-                     1);
+  F16VecKernel<1, 1, false>(static_cast<const uint8_t*>(w), 0, static_cast<const uint8_t*>(a),
+                             0, n, &y, 1);
   return y;
 }
 
 struct F16VecTileKernel {
-  template <int R, int T>
+  template <int R, int T, bool kPrefetch>
   static void Run(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride,
                   int64_t n, float* y, int64_t y_stride) {
-    F16VecKernel<R, T>(w, w_stride, a, a_stride, n, y, y_stride);
+    F16VecKernel<R, T, kPrefetch>(w, w_stride, a, a_stride, n, y, y_stride);
   }
 };
 
