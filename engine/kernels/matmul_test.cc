@@ -195,7 +195,7 @@ TEST_P(MatMulTest, PackedEqualsRowMajor) {
   }
 }
 
-TEST(PackedWeightsTest, OnlyRowMajorQ4Q5Q6Q8Packs) {
+TEST(PackedWeightsTest, OnlyRowMajorQuantAndHalfFloatPack) {
   std::vector<uint8_t> bytes(RowBytes(TensorType::kQ4_K, 512) * 3);
   WeightMatrix w{TensorType::kQ4_K, 3, 512, bytes.data()};
   EXPECT_TRUE(CanPackWeights(w));
@@ -207,7 +207,7 @@ TEST(PackedWeightsTest, OnlyRowMajorQ4Q5Q6Q8Packs) {
   EXPECT_TRUE(CanPackWeights(w));
   w.type = TensorType::kQ4_1;
   EXPECT_TRUE(CanPackWeights(w));
-  w.type = TensorType::kF16;
+  w.type = TensorType::kF32;
   EXPECT_FALSE(CanPackWeights(w));
   w.type = TensorType::kQ4_0;
   w.cols = 48;  // not a whole number of blocks
@@ -215,6 +215,23 @@ TEST(PackedWeightsTest, OnlyRowMajorQ4Q5Q6Q8Packs) {
   w.cols = 512;
   w.layout = WeightLayout::kPacked16;
   EXPECT_FALSE(CanPackWeights(w));
+}
+
+// F16 / BF16 "packing" is a copy onto huge pages: same layout, same bytes,
+// so the same outputs.
+TEST(PackedWeightsTest, FloatWeightsAreCopiedRowMajor) {
+  ThreadPool pool(2);
+  for (TensorType type : {TensorType::kF16, TensorType::kBF16}) {
+    const Matrix m = MakeMatrix(type, 37, 96, 77);
+    ASSERT_TRUE(CanPackWeights(m.view));
+    const PackedWeights p = PackWeights(m.view, pool);
+    ASSERT_NE(p.matrix().data, nullptr);
+    EXPECT_NE(p.matrix().data, m.view.data);
+    EXPECT_EQ(p.matrix().layout, WeightLayout::kRowMajor);
+    EXPECT_EQ(p.matrix().type, type);
+    ASSERT_EQ(p.bytes(), static_cast<int64_t>(m.bytes.size()));
+    EXPECT_EQ(0, std::memcmp(p.matrix().data, m.bytes.data(), m.bytes.size()));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLevels, MatMulTest,

@@ -221,6 +221,19 @@ void PrepareAux(TensorType type, const uint8_t* xq, int64_t a_stride, int64_t nu
   }
 }
 
+// `bytes` of memory for a PackedWeights buffer, or nullptr. Large matrices go
+// on 2 MiB-aligned memory with transparent huge pages requested: decode
+// streams them once per token, and 4 KiB pages would cost a TLB walk (and a
+// page fault at load) every 4 KiB.
+uint8_t* AllocateWeightBuffer(int64_t bytes) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  const size_t align = bytes >= static_cast<int64_t>(kHuge) ? kHuge : 64;
+  const size_t alloc = (static_cast<size_t>(bytes) + align - 1) / align * align;
+  uint8_t* dst = static_cast<uint8_t*>(std::aligned_alloc(align, alloc));
+  if (dst != nullptr && align == kHuge) madvise(dst, alloc, MADV_HUGEPAGE);  // advisory
+  return dst;
+}
+
 uint8_t* AuxScratch(size_t bytes) {
   thread_local std::vector<uint8_t> scratch;
   if (scratch.size() < bytes) scratch.resize(bytes);
@@ -243,6 +256,9 @@ bool CanPackWeights(const WeightMatrix& w) {
     case TensorType::kQ6_K:
       if (internal::ActivePackedKernels().q6_k == nullptr) return false;
       break;
+    case TensorType::kF16:
+    case TensorType::kBF16:
+      return w.cols > 0;  // copied as is
     default:
       return false;
   }
@@ -258,22 +274,29 @@ void PackedWeights::Free::operator()(uint8_t* p) const { std::free(p); }
 
 PackedWeights PackWeights(const WeightMatrix& w, ThreadPool& pool) {
   assert(CanPackWeights(w));
+  const int64_t row_bytes = RowBytes(w.type, w.cols);
+  PackedWeights p;
+  if (w.type == TensorType::kF16 || w.type == TensorType::kBF16) {
+    // Float weights: the same rows, moved onto huge pages (header comment).
+    p.bytes_ = w.rows * row_bytes;
+    p.buffer_.reset(AllocateWeightBuffer(p.bytes_));
+    uint8_t* dst = p.buffer_.get();
+    if (dst == nullptr) return PackedWeights();
+    const uint8_t* src = static_cast<const uint8_t*>(w.data);
+    pool.ParallelFor(w.rows, [&](int64_t begin, int64_t end, int) {
+      std::memcpy(dst + begin * row_bytes, src + begin * row_bytes, (end - begin) * row_bytes);
+    });
+    p.matrix_ = w;
+    p.matrix_.data = dst;
+    return p;
+  }
   const int64_t nb = w.cols / BlockElements(w.type);
   const int64_t group_bytes = nb * PackedBlockBytes(w.type);
   const int64_t groups = (w.rows + kPackRows - 1) / kPackRows;
-  const int64_t row_bytes = RowBytes(w.type, w.cols);
-  PackedWeights p;
   p.bytes_ = groups * group_bytes;
-  // Large matrices go on 2 MiB-aligned memory with transparent huge pages
-  // requested: decode streams them once per token, and 4 KiB pages would
-  // cost a TLB walk (and a page fault at load) every 4 KiB.
-  constexpr size_t kHuge = size_t{2} << 20;
-  const size_t align = p.bytes_ >= static_cast<int64_t>(kHuge) ? kHuge : 64;
-  const size_t alloc = (static_cast<size_t>(p.bytes_) + align - 1) / align * align;
-  p.buffer_.reset(static_cast<uint8_t*>(std::aligned_alloc(align, alloc)));
+  p.buffer_.reset(AllocateWeightBuffer(p.bytes_));
   uint8_t* dst = p.buffer_.get();
   if (dst == nullptr) return PackedWeights();
-  if (align == kHuge) madvise(dst, alloc, MADV_HUGEPAGE);  // advisory
   const uint8_t* src = static_cast<const uint8_t*>(w.data);
   pool.ParallelFor(groups, [&](int64_t begin, int64_t end, int) {
     for (int64_t g = begin; g < end; ++g) {

@@ -16,7 +16,11 @@
 // any layout (fmas, or vdpbf16ps, in llama.cpp's lane orders), and a packed
 // version (16 rows per vcvtph2ps, up to 6 tokens per weight vector) measured
 // no clear gain for decode (1 or 16 streams) and 8-12% slower prompts (AMD
-// Zen 5, 2 threads): see the history of this file.
+// Zen 5, 2 threads): see the history of this file. PackWeights still copies
+// them, unchanged and row-major, onto 2 MiB pages as it does the packed
+// types: decode streams every weight once per token, and from the file
+// mapping's 4 KiB pages the same loads read slower (F16 decode of a 188 MiB
+// matrix, 1 thread, AMD Zen 5: 85% of the read ceiling vs 96%).
 //
 // Thread safety: PackedWeights is immutable after PackWeights; any number of
 // MatMul calls may read it concurrently.
@@ -33,7 +37,8 @@ namespace phi3 {
 
 // True if w is row-major Q4_0, Q4_1, Q8_0, Q4_K, Q5_K or Q6_K with a whole
 // number of blocks per row (Q5_K/Q6_K: and the active SIMD level has packed
-// kernels for them, which every level has today).
+// kernels for them, which every level has today), or row-major F16 / BF16
+// (copied with the layout unchanged: see above).
 bool CanPackWeights(const WeightMatrix& w);
 
 // False when the environment sets PHI3_PACK_WEIGHTS=0 (A/B runs); callers
@@ -46,7 +51,8 @@ class PackedWeights {
   PackedWeights(PackedWeights&&) = default;
   PackedWeights& operator=(PackedWeights&&) = default;
 
-  // The packed matrix (layout kPacked16); data owned by this object.
+  // The packed matrix (layout kPacked16; F16 / BF16: kRowMajor, a copy);
+  // data owned by this object.
   const WeightMatrix& matrix() const { return matrix_; }
   int64_t bytes() const { return bytes_; }
 

@@ -54,9 +54,10 @@ struct ModelOptions {
   // context_length).
   // Decides the LongRoPE factor set. Must be <= the trained context_length.
   int context_size = 0;
-  // Repack every Q4_0/Q8_0/Q4_K/Q5_K/Q6_K matrix MatMul reads (not token_embd, which is
-  // read by row) into the 16-row interleaved layout at load (same numbers,
-  // ~2x faster decode). Also off when PHI3_PACK_WEIGHTS=0 is set.
+  // Repack every Q4_0/Q4_1/Q8_0/Q4_K/Q5_K/Q6_K matrix MatMul reads (not token_embd,
+  // which is read by row) into the 16-row interleaved layout at load (same
+  // numbers, ~2x faster decode), and copy F16/BF16 ones onto huge pages
+  // (packed_weights.h). Also off when PHI3_PACK_WEIGHTS=0 is set.
   bool pack_weights = true;
   // Reports phase "packing weights" (bytes of the matrices packed).
   ProgressCallback progress = nullptr;

@@ -405,10 +405,12 @@ TEST(Phi3ModelTest, PromptRoundingFollowsTheEvaluation) {
 
 // Q4_0/Q4_1/Q8_0/Q4_K/Q5_K/Q6_K matrices are repacked at load (WeightView::matrix());
 // the packed kernels must give the row-major kernels' numbers bit for bit,
-// for a prompt (Q4_K gemm groups and tail) and for decode steps.
+// for a prompt (Q4_K gemm groups and tail) and for decode steps. F16/BF16
+// ones are copied (row-major, onto huge pages): the same numbers too.
 TEST(Phi3ModelTest, PackedWeightsGiveTheRowMajorLogits) {
   for (TensorType type : {TensorType::kQ4_0, TensorType::kQ4_1, TensorType::kQ8_0,
-                          TensorType::kQ4_K, TensorType::kQ5_K, TensorType::kQ6_K}) {
+                          TensorType::kQ4_K, TensorType::kQ5_K, TensorType::kQ6_K,
+                          TensorType::kF16, TensorType::kBF16}) {
     SCOPED_TRACE(TensorTypeName(type));
     MicroSpec spec;
     spec.n_embd = 256;  // Q4_K rows hold 256-element super-blocks
@@ -420,8 +422,11 @@ TEST(Phi3ModelTest, PackedWeightsGiveTheRowMajorLogits) {
     absl::StatusOr<Loaded> plain = LoadMicro(spec, w, {.num_threads = 2, .pack_weights = false});
     ASSERT_TRUE(packed.ok() && plain.ok());
     const Phi3LayerWeights& pl = packed->model->weights().layers[0];
-    ASSERT_EQ(pl.qkv.matrix().layout, WeightLayout::kPacked16);  // the test is not vacuous
-    ASSERT_EQ(pl.ffn_down.matrix().layout, WeightLayout::kPacked16);
+    // The test is not vacuous: the packed model reads its own copies.
+    ASSERT_NE(pl.qkv.packed.data, nullptr);
+    ASSERT_NE(pl.ffn_down.packed.data, nullptr);
+    const bool is_float = type == TensorType::kF16 || type == TensorType::kBF16;
+    ASSERT_EQ(pl.qkv.matrix().layout, is_float ? WeightLayout::kRowMajor : WeightLayout::kPacked16);
     ASSERT_EQ(plain->model->weights().layers[0].qkv.matrix().layout, WeightLayout::kRowMajor);
     ASSERT_TRUE(packed->model->InitKvCache(8, 4, KvCacheType::kF16).ok());
     ASSERT_TRUE(plain->model->InitKvCache(8, 4, KvCacheType::kF16).ok());
