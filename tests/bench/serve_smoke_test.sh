@@ -11,7 +11,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 "$mkmodel" --preset tiny --type q4_0 --seed 3 --out "$tmp/tiny.gguf" >/dev/null
 "$bench" --model "$tmp/tiny.gguf" --threads 1 --reps 1 --node "$node" \
-  --figures parallel:1,parallel:4,ttft --parallel_tokens 8 \
+  --figures parallel:1,parallel:4,ttft --parallel_tokens 32 \
   >"$tmp/out.txt" 2>"$tmp/err.txt" || { cat "$tmp/err.txt" "$tmp/out.txt"; exit 1; }
 
 fail=0
