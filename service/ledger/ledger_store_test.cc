@@ -23,17 +23,18 @@ using ::phi3::ledger::testing::kDay1;
 using ::phi3::ledger::testing::Rec;
 using ::phi3::ledger::testing::TestPostgres;
 
-// One PostgreSQL server for the whole binary (starting one takes seconds).
+// One PostgreSQL server for the whole binary (starting one takes seconds);
+// destroyed at exit, which stops the server and removes its directory.
 TestPostgres* Postgres() {
-  static TestPostgres* pg = [] {
+  static const std::unique_ptr<TestPostgres> pg = []() -> std::unique_ptr<TestPostgres> {
     absl::StatusOr<std::unique_ptr<TestPostgres>> created = TestPostgres::Create();
     if (!created.ok()) {
       ADD_FAILURE() << "cannot start PostgreSQL: " << created.status();
-      return static_cast<TestPostgres*>(nullptr);
+      return nullptr;
     }
-    return created->release();
+    return *std::move(created);
   }();
-  return pg;
+  return pg.get();
 }
 
 class LedgerStoreContract : public ::testing::TestWithParam<std::string> {
