@@ -44,7 +44,10 @@ template <int T>
 void Q4_0Tile(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
               int64_t aux_stride, int64_t nb, float* y, int64_t y_stride) {
   static_assert(T >= 1 && T <= 16);
-  constexpr int kPrefetchBlocks = 6;
+  // Decode (one token) streams from DRAM and gains from running further
+  // ahead; wider tiles reuse each block for longer, and 12 blocks measured
+  // ~2% slower prompts there (Zen 5).
+  constexpr int kPrefetchBlocks = T == 1 ? 12 : 6;
   const __m512i low = _mm512_set1_epi8(0x0F);
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
