@@ -65,42 +65,45 @@ int64_t AuxBytes(TensorType type) {
 // From the one table of type facts. REQUIRES: a packable (hence supported) type.
 int64_t BlockElements(TensorType type) { return GetTensorTypeTraits(type)->block_elements; }
 
-void PackQ4_0Group(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
-  PackedQ4_0Block* out = reinterpret_cast<PackedQ4_0Block*>(dst);
-  // A full group writes every byte; a tail group's padding rows are zero.
-  if (nr < kPackRows) std::memset(dst, 0, nb * sizeof(PackedQ4_0Block));
+// Packs one group of nr <= 16 rows (row_bytes apart at src) of nb file
+// blocks each into nb PackedBlocks at dst: copy(row r's block b, r, the
+// packed block b) writes row r's lane of every field. The whole group is
+// zeroed first when some of it is not written (a tail group's padding rows;
+// kZeroPadding: pad bytes inside the packed block).
+template <typename FileBlock, typename PackedBlock, bool kZeroPadding = false, typename Copy>
+void PackGroup(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst,
+               Copy copy) {
+  PackedBlock* out = reinterpret_cast<PackedBlock*>(dst);
+  if (kZeroPadding || nr < kPackRows) std::memset(dst, 0, nb * sizeof(PackedBlock));
   for (int r = 0; r < nr; ++r) {
-    const BlockQ4_0* row = reinterpret_cast<const BlockQ4_0*>(src + r * row_bytes);
-    for (int64_t b = 0; b < nb; ++b) {
-      out[b].d[r] = row[b].d;
-      for (int c = 0; c < 4; ++c) std::memcpy(out[b].qs[c][r], row[b].qs + 4 * c, 4);
-    }
+    const FileBlock* row = reinterpret_cast<const FileBlock*>(src + r * row_bytes);
+    for (int64_t b = 0; b < nb; ++b) copy(row[b], r, out[b]);
   }
+}
+
+void PackQ4_0Group(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
+  PackGroup<BlockQ4_0, PackedQ4_0Block>(
+      src, row_bytes, nr, nb, dst, [](const BlockQ4_0& in, int r, PackedQ4_0Block& out) {
+        out.d[r] = in.d;
+        for (int c = 0; c < 4; ++c) std::memcpy(out.qs[c][r], in.qs + 4 * c, 4);
+      });
 }
 
 void PackQ4_1Group(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
-  PackedQ4_1Block* out = reinterpret_cast<PackedQ4_1Block*>(dst);
-  if (nr < kPackRows) std::memset(dst, 0, nb * sizeof(PackedQ4_1Block));
-  for (int r = 0; r < nr; ++r) {
-    const BlockQ4_1* row = reinterpret_cast<const BlockQ4_1*>(src + r * row_bytes);
-    for (int64_t b = 0; b < nb; ++b) {
-      out[b].d[r] = row[b].d;
-      out[b].m[r] = row[b].m;
-      for (int c = 0; c < 4; ++c) std::memcpy(out[b].qs[c][r], row[b].qs + 4 * c, 4);
-    }
-  }
+  PackGroup<BlockQ4_1, PackedQ4_1Block>(
+      src, row_bytes, nr, nb, dst, [](const BlockQ4_1& in, int r, PackedQ4_1Block& out) {
+        out.d[r] = in.d;
+        out.m[r] = in.m;
+        for (int c = 0; c < 4; ++c) std::memcpy(out.qs[c][r], in.qs + 4 * c, 4);
+      });
 }
 
 void PackQ8_0Group(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
-  PackedQ8_0Block* out = reinterpret_cast<PackedQ8_0Block*>(dst);
-  if (nr < kPackRows) std::memset(dst, 0, nb * sizeof(PackedQ8_0Block));
-  for (int r = 0; r < nr; ++r) {
-    const BlockQ8_0* row = reinterpret_cast<const BlockQ8_0*>(src + r * row_bytes);
-    for (int64_t b = 0; b < nb; ++b) {
-      out[b].d[r] = row[b].d;
-      for (int k = 0; k < 8; ++k) std::memcpy(out[b].qs[k][r], row[b].qs + 4 * k, 4);
-    }
-  }
+  PackGroup<BlockQ8_0, PackedQ8_0Block>(
+      src, row_bytes, nr, nb, dst, [](const BlockQ8_0& in, int r, PackedQ8_0Block& out) {
+        out.d[r] = in.d;
+        for (int k = 0; k < 8; ++k) std::memcpy(out.qs[k][r], in.qs + 4 * k, 4);
+      });
 }
 
 // Row r's f16 scales and unpacked 6-bit sub-block scales / mins of one
@@ -118,52 +121,40 @@ void PackScalesAndMins(const FileBlock& in, int r, PackedBlock& out) {
 }
 
 void PackQ4KGroup(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
-  PackedQ4KBlock* out = reinterpret_cast<PackedQ4KBlock*>(dst);
-  if (nr < kPackRows) std::memset(dst, 0, nb * sizeof(PackedQ4KBlock));
-  for (int r = 0; r < nr; ++r) {
-    const BlockQ4_K* row = reinterpret_cast<const BlockQ4_K*>(src + r * row_bytes);
-    for (int64_t b = 0; b < nb; ++b) {
-      PackScalesAndMins(row[b], r, out[b]);
-      for (int k = 0; k < 32; ++k) std::memcpy(out[b].qs[k][r], row[b].qs + 4 * k, 4);
-    }
-  }
+  PackGroup<BlockQ4_K, PackedQ4KBlock>(
+      src, row_bytes, nr, nb, dst, [](const BlockQ4_K& in, int r, PackedQ4KBlock& out) {
+        PackScalesAndMins(in, r, out);
+        for (int k = 0; k < 32; ++k) std::memcpy(out.qs[k][r], in.qs + 4 * k, 4);
+      });
 }
 
 void PackQ5KGroup(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
-  PackedQ5KBlock* out = reinterpret_cast<PackedQ5KBlock*>(dst);
-  if (nr < kPackRows) std::memset(dst, 0, nb * sizeof(PackedQ5KBlock));
-  for (int r = 0; r < nr; ++r) {
-    const BlockQ5_K* row = reinterpret_cast<const BlockQ5_K*>(src + r * row_bytes);
-    for (int64_t b = 0; b < nb; ++b) {
-      PackScalesAndMins(row[b], r, out[b]);
-      for (int k = 0; k < 8; ++k) {
-        for (int c = 0; c < 4; ++c) {
-          std::memcpy(out[b].lane[k].qs[c][r], row[b].qs + 32 * c + 4 * k, 4);
+  PackGroup<BlockQ5_K, PackedQ5KBlock>(
+      src, row_bytes, nr, nb, dst, [](const BlockQ5_K& in, int r, PackedQ5KBlock& out) {
+        PackScalesAndMins(in, r, out);
+        for (int k = 0; k < 8; ++k) {
+          for (int c = 0; c < 4; ++c) {
+            std::memcpy(out.lane[k].qs[c][r], in.qs + 32 * c + 4 * k, 4);
+          }
+          std::memcpy(out.lane[k].qh[r], in.qh + 4 * k, 4);
         }
-        std::memcpy(out[b].lane[k].qh[r], row[b].qh + 4 * k, 4);
-      }
-    }
-  }
+      });
 }
 
 void PackQ6KGroup(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uint8_t* dst) {
-  PackedQ6KBlock* out = reinterpret_cast<PackedQ6KBlock*>(dst);
-  std::memset(dst, 0, nb * sizeof(PackedQ6KBlock));  // padding rows and bytes
-  for (int r = 0; r < nr; ++r) {
-    const BlockQ6_K* row = reinterpret_cast<const BlockQ6_K*>(src + r * row_bytes);
-    for (int64_t b = 0; b < nb; ++b) {
-      out[b].d[r] = row[b].d;
-      for (int i = 0; i < 16; ++i) out[b].scales[i][r] = row[b].scales[i];
-      for (int k = 0; k < 8; ++k) {
-        for (int i = 0; i < 4; ++i) {  // i = 2h + half
-          std::memcpy(out[b].lane[k].ql[i][r], row[b].ql + 32 * i + 4 * k, 4);
+  PackGroup<BlockQ6_K, PackedQ6KBlock, /*kZeroPadding=*/true>(
+      src, row_bytes, nr, nb, dst, [](const BlockQ6_K& in, int r, PackedQ6KBlock& out) {
+        out.d[r] = in.d;
+        for (int i = 0; i < 16; ++i) out.scales[i][r] = in.scales[i];
+        for (int k = 0; k < 8; ++k) {
+          for (int i = 0; i < 4; ++i) {  // i = 2h + half
+            std::memcpy(out.lane[k].ql[i][r], in.ql + 32 * i + 4 * k, 4);
+          }
+          for (int h = 0; h < 2; ++h) {
+            std::memcpy(out.lane[k].qh[h][r], in.qh + 32 * h + 4 * k, 4);
+          }
         }
-        for (int h = 0; h < 2; ++h) {
-          std::memcpy(out[b].lane[k].qh[h][r], row[b].qh + 32 * h + 4 * k, 4);
-        }
-      }
-    }
-  }
+      });
 }
 
 // aux rows for tokens [0, num_tokens): see PackedActQ4_0 / PackedActQ4_1 /
