@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "cli/flags.h"
 #include "engine/gguf/gguf_file.h"
@@ -61,6 +62,9 @@ ABSL_FLAG(std::string, node, "node", "node executable for the llama.cpp side");
 ABSL_FLAG(std::string, oracle_script, PHI3_BENCH_DEFAULT_SCRIPT, "path of bench.mjs");
 ABSL_FLAG(bool, roofline, true,
           "measure read bandwidth and multiply-add throughput and report the rooflines");
+ABSL_FLAG(bool, ceilings_only, false,
+          "only measure and print each weight type's exact multiply-add ceiling at the active "
+          "SIMD level (PHI3_KERNELS picks it), then exit; no model needed");
 ABSL_FLAG(int, bandwidth_mib, static_cast<int>(phi3::kReadBandwidthBufferBytes >> 20),
           "buffer size of the bandwidth test");
 
@@ -78,12 +82,14 @@ struct ModelRun {
   std::vector<FigureResult> results;
   int64_t bytes_per_token = 0;
   int64_t macs_per_token = 0;
+  std::map<std::string, int64_t> macs_by_type;  // DecodeMacsByType
   std::string llama_variant, llama_flash_attention;
 };
 
 class Bench {
  public:
   int Main() {
+    if (absl::GetFlag(FLAGS_ceilings_only)) return CeilingsOnly();
     const std::string model = absl::GetFlag(FLAGS_model);
     const std::vector<std::string> types =
         absl::StrSplit(absl::GetFlag(FLAGS_types), ',', absl::SkipEmpty());
@@ -180,6 +186,7 @@ class Bench {
     if (!file.ok()) return Fail(file.status());
     run.bytes_per_token = DecodeBytesPerToken(**file);
     run.macs_per_token = DecodeMacsPerToken(**file);
+    run.macs_by_type = DecodeMacsByType(**file);
     file->reset();
     options_.model_path = run.model;
 
@@ -270,6 +277,11 @@ class Bench {
       h.int8_macs = compute_.per_block_macs;
       h.fma_macs = compute_.fma_macs;
       h.bf16_macs = compute_.bf16_macs;
+      h.int8_peak_macs = compute_.peak_macs;
+      h.mac_level = compute_.level;
+      for (const TypeMacRate& t : compute_.types) {
+        h.type_macs.emplace_back(t.type, t.macs_per_second);
+      }
     }
     return h;
   }
@@ -290,7 +302,7 @@ class Bench {
             row.ceiling_kind = "bandwidth";
           }
         } else if (r.figure == "pp512" || absl::StartsWith(r.figure, "parallel:")) {
-          const MacCeiling macs = MacCeilingFor(compute_, run.type);
+          const MacCeiling macs = ModelMacCeiling(compute_, run.macs_by_type);
           if (macs.macs_per_second > 0 && run.macs_per_token > 0) {
             row.ceiling = macs.macs_per_second / static_cast<double>(run.macs_per_token);
             row.ceiling_kind = macs.kind;
@@ -333,46 +345,7 @@ class Bench {
           static_cast<long long>(run.bytes_per_token),
           JsonNumber(roofline).c_str(), JsonQuote(model).c_str());
     }
-    if (compute_.measured && run.macs_per_token > 0) {
-      // Batched decode: a step of N tokens costs N x the MACs (weights read
-      // once), so its ceiling is the MAC rate / MACs per token.
-      const double peak_tok_s = compute_.peak_macs / static_cast<double>(run.macs_per_token);
-      const double block_tok_s = compute_.per_block_macs / static_cast<double>(run.macs_per_token);
-      // The batched figures against the ceiling of the model's weight type
-      // (int8 for a --model run, whose type the sweep does not name).
-      const MacCeiling macs = MacCeilingFor(compute_, run.type);
-      std::string vs;
-      for (const char* figure : {"parallel:16", "parallel:64"}) {
-        const double ours = Median(Find(results, figure, true));
-        if (ours > 0) {
-          absl::StrAppend(&vs, "; ", figure, " = ",
-                          absl::StrFormat("%.0f%% of %s", 100 * ours * run.macs_per_token /
-                                                             macs.macs_per_second,
-                                          macs.kind));
-        }
-      }
-      const std::string bf16 =
-          compute_.bf16_macs > 0
-              ? absl::StrFormat(", vdpbf16ps %.0f G MAC/s", compute_.bf16_macs / 1e9)
-              : "";
-      std::printf(
-          "compute roofline (batched decode): int8 MAC peak %.0f G/s (vpdpbusd, %d threads), "
-          "%.0f G/s with llama.cpp's per-block mul + fma (Q4_0 x Q8_0); %.2f G MACs per "
-          "token -> at most %.1f tok/s (%.1f at the bare peak)%s; f32 FMA lanes %.0f G/s%s\n",
-          compute_.peak_macs / 1e9, threads_, compute_.per_block_macs / 1e9,
-          run.macs_per_token / 1e9, block_tok_s, peak_tok_s, vs.c_str(), compute_.fma_macs / 1e9,
-          bf16.c_str());
-      std::printf(
-          "{\"figure\":\"compute_roofline\",\"int8_mac_peak_s\":%s,"
-          "\"int8_mac_per_block_s\":%s,\"f32_fma_s\":%s,\"bf16_dot_mac_s\":%s,"
-          "\"macs_per_token\":%lld,\"ceiling_tok_s\":%s,\"peak_tok_s\":%s,\"threads\":%d,"
-          "\"model\":%s}\n",
-          JsonNumber(compute_.peak_macs).c_str(), JsonNumber(compute_.per_block_macs).c_str(),
-          JsonNumber(compute_.fma_macs).c_str(), JsonNumber(compute_.bf16_macs).c_str(),
-          static_cast<long long>(run.macs_per_token),
-          JsonNumber(block_tok_s).c_str(), JsonNumber(peak_tok_s).c_str(), threads_,
-          JsonQuote(model).c_str());
-    }
+    if (compute_.measured && run.macs_per_token > 0) PrintComputeRoofline(run);
     std::printf("{\"figure\":\"system\",\"date\":%s,\"cpu\":%s,\"cpu_class\":%s,"
                 "\"simd_level\":%s,\"threads\":%d,\"load_average\":%s,"
                 "\"llama_cpp_cpu_variant\":%s,\"llama_cpp_flash_attention\":%s,\"model\":%s}\n",
@@ -382,6 +355,81 @@ class Bench {
                 JsonQuote(LoadAverage()).c_str(), JsonQuote(run.llama_variant).c_str(),
                 JsonQuote(run.llama_flash_attention).c_str(), JsonQuote(model).c_str());
     std::fflush(stdout);
+  }
+
+  // Batched decode and prompts: a step of N tokens costs N x the MACs
+  // (weights read once), so their ceiling is the model's MAC rate (its types'
+  // exact mixes, weighted by their MACs) / MACs per token.
+  void PrintComputeRoofline(const ModelRun& run) {
+    const double macs_per_token = static_cast<double>(run.macs_per_token);
+    const double peak_tok_s = compute_.peak_macs / macs_per_token;
+    const MacCeiling model = ModelMacCeiling(compute_, run.macs_by_type);
+    const double ceiling_tok_s = model.macs_per_second / macs_per_token;
+    std::string vs, shares_json, types_json;
+    for (const char* figure : {"pp512", "parallel:16", "parallel:64"}) {
+      const double ours = Median(Find(run.results, figure, true));
+      if (!(ours > 0) || !(ceiling_tok_s > 0)) continue;
+      absl::StrAppendFormat(&vs, "; %s = %.0f%%", figure, 100 * ours / ceiling_tok_s);
+      absl::StrAppend(&shares_json, ",\"", absl::StrReplaceAll(figure, {{":", "_"}}),
+                      "_share\":", JsonNumber(ours / ceiling_tok_s));
+    }
+    for (const TypeMacRate& t : compute_.types) {
+      absl::StrAppend(&types_json, ",\"", t.type,
+                      "_exact_mac_s\":", JsonNumber(t.macs_per_second));
+    }
+    for (const auto& [type, macs] : run.macs_by_type) {
+      absl::StrAppend(&types_json, ",\"", type, "_macs_per_token\":", macs);
+    }
+    const std::string bf16 =
+        compute_.bf16_macs > 0
+            ? absl::StrFormat(", vdpbf16ps %.0f G MAC/s", compute_.bf16_macs / 1e9)
+            : "";
+    std::printf(
+        "compute roofline (batched decode and prompts, %s loops, %d threads): bare int8 MAC "
+        "peak %.0f G/s, Q4_0 exact %.0f G/s, f32 FMA lanes %.0f G/s%s; this model: %s, %.0f G "
+        "MAC/s; %.2f G MACs per token -> at most %.1f tok/s (%.1f at the bare peak)%s\n",
+        compute_.level.c_str(), threads_, compute_.peak_macs / 1e9,
+        compute_.per_block_macs / 1e9, compute_.fma_macs / 1e9, bf16.c_str(),
+        model.kind.empty() ? "no ceiling for its types" : model.kind.c_str(),
+        model.macs_per_second / 1e9, macs_per_token / 1e9, ceiling_tok_s, peak_tok_s, vs.c_str());
+    std::printf(
+        "{\"figure\":\"compute_roofline\",\"int8_mac_peak_s\":%s,"
+        "\"int8_mac_per_block_s\":%s,\"f32_fma_s\":%s,\"bf16_dot_mac_s\":%s,"
+        "\"macs_per_token\":%lld,\"ceiling_tok_s\":%s,\"peak_tok_s\":%s,\"threads\":%d,"
+        "\"model\":%s,\"simd_level\":%s,\"ceiling_kind\":%s,\"ceiling_mac_s\":%s%s%s}\n",
+        JsonNumber(compute_.peak_macs).c_str(), JsonNumber(compute_.per_block_macs).c_str(),
+        JsonNumber(compute_.fma_macs).c_str(), JsonNumber(compute_.bf16_macs).c_str(),
+        static_cast<long long>(run.macs_per_token), JsonNumber(ceiling_tok_s).c_str(),
+        JsonNumber(peak_tok_s).c_str(), threads_, JsonQuote(run.model).c_str(),
+        JsonQuote(compute_.level).c_str(), JsonQuote(model.kind).c_str(),
+        JsonNumber(model.macs_per_second).c_str(), shares_json.c_str(), types_json.c_str());
+  }
+
+  // --ceilings_only: every type's exact ceiling at the active level, a table
+  // and one JSON line.
+  int CeilingsOnly() {
+    threads_ = absl::GetFlag(FLAGS_threads);
+    if (threads_ < 1) return Usage("--threads must be >= 1");
+    compute_ = MeasureComputeRoofline(threads_, 3);
+    const std::string level(SimdLevelName(ActiveSimdLevel()));
+    if (!compute_.measured) {
+      std::printf("no multiply-add loops for SIMD level %s\n", level.c_str());
+      return 0;
+    }
+    std::printf("exact multiply-add ceilings, %s loops, %d threads, CPU: %s (%s), %s\n%s"
+                "  bare int8 peak %.1f G MAC/s\n",
+                compute_.level.c_str(), threads_, CpuName().c_str(), CpuFlagsClass().c_str(),
+                UtcNow().c_str(), TypeCeilingLines(compute_).c_str(), compute_.peak_macs / 1e9);
+    std::string json = absl::StrCat(
+        "{\"figure\":\"mac_ceilings\",\"simd_level\":", JsonQuote(compute_.level),
+        ",\"threads\":", threads_, ",\"cpu\":", JsonQuote(CpuName()),
+        ",\"int8_mac_peak_s\":", JsonNumber(compute_.peak_macs));
+    for (const TypeMacRate& t : compute_.types) {
+      absl::StrAppend(&json, ",\"", t.type, "_exact_mac_s\":", JsonNumber(t.macs_per_second));
+    }
+    std::printf("%s}\n", json.c_str());
+    std::fflush(stdout);
+    return 0;
   }
 
   static std::vector<double> Find(const std::vector<FigureResult>& results,
@@ -423,7 +471,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "phi3-bench --model FILE [--threads N] [--reps R] [--figures LIST] [--ours auto|engine|model] "
       "[--nollama]\n       phi3-bench --types q8_0,q4_0,... --model_dir DIR [--preset P] "
-      "[--layers N] [...]\nOur engine vs llama.cpp on the same GGUF file(s); see "
+      "[--layers N] [...]\n       phi3-bench --ceilings_only [--threads N]\nOur engine vs llama.cpp on the same GGUF file(s); see "
       "tests/bench/README.md.");
   phi3::cli::ExitIfVersionRequested(argc, argv, "phi3-bench");
   absl::ParseCommandLine(argc, argv);

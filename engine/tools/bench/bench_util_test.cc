@@ -107,8 +107,11 @@ TEST(SweepTableTest, HostHeaderRatiosAndRooflineShares) {
                  .read_pattern = "avx512, prefetcht0 +2 KiB",
                  .int8_macs = 300e9,
                  .fma_macs = 100e9,
-                 .bf16_macs = 200e9};
-  std::vector<SweepRow> rows(2);
+                 .bf16_macs = 200e9,
+                 .int8_peak_macs = 400e9,
+                 .mac_level = "avx512",
+                 .type_macs = {{"q4_0", 300e9}, {"q6_k", 150e9}}};
+  std::vector<SweepRow> rows(3);
   rows[0].type = "q8_0";
   rows[0].figure = "tg128";
   rows[0].ours = 8;
@@ -119,33 +122,74 @@ TEST(SweepTableTest, HostHeaderRatiosAndRooflineShares) {
   rows[1].figure = "pp512";
   rows[1].ours = 30;
   rows[1].llama = NAN;
+  rows[2].type = "q4_k_m";
+  rows[2].figure = "parallel:16";
+  rows[2].ours = 40;
+  rows[2].llama = 20;
+  rows[2].ceiling = 80;
+  rows[2].ceiling_kind = "exact mix: q4_k 75%, q6_k 25%";
   const std::string table = SweepTable(host, rows);
   EXPECT_THAT(table, HasSubstr("AMD EPYC 9R45 (AVX-512 (vnni bf16), no AMX)"));
   EXPECT_THAT(table, HasSubstr("our kernels: avx512; llama.cpp CPU build: zen4"));
   EXPECT_THAT(table,
               HasSubstr("read bandwidth: 20.00 GB/s (threads 2, avx512, prefetcht0 +2 KiB)"));
-  EXPECT_THAT(table, HasSubstr("int8 300 G/s with a mul + fma per 8 vpdpbusd, f32 FMA 100 G/s, "
-                               "bf16 vdpbf16ps 200 G/s"));
+  EXPECT_THAT(table, HasSubstr("int8 300 G/s with Q4_0's per-block mul + fma, "
+                               "f32 FMA 100 G/s, bf16 vdpbf16ps 200 G/s"));
+  EXPECT_THAT(table, HasSubstr("- exact per-type ceilings (threads 2, avx512 loops), G MAC/s: "
+                               "q4_0 300 q6_k 150; bare int8 peak 400\n"));
+  EXPECT_THAT(table, HasSubstr("| q4_k_m | parallel:16 | 40.00 | 20.00 | 2.00x | 50% | 25% | "
+                               "80.00 tok/s (exact mix: q4_k 75%, q6_k 25%) |"));
   EXPECT_THAT(table,
               HasSubstr("| q8_0 | tg128 | 8.00 | 4.00 | 2.00x | 80% | 40% | 10.00 tok/s (bandwidth) |"));
   EXPECT_THAT(table, HasSubstr("| f16 | pp512 | 30.00 | - | - | - | - | - |"));
 }
 
-// Batched figures are bounded by the multiply-adds the type's kernels run:
-// BF16 by vdpbf16ps where it was measured, else by f32 FMAs like F16.
+ComputeRoofline TwoTypeRoofline() {
+  ComputeRoofline r;
+  r.measured = true;
+  r.level = "avx512";
+  r.per_block_macs = 300;
+  r.types = {{"q4_0", 300, "8 vpdpbusd + add + cvt + mul + fma /32"},
+             {"q4_k", 200, "64 vpdpbusd ... /256"},
+             {"q6_k", 100, "64 x (vpmaddubsw+vpdpwssd) ... /256"},
+             {"f16", 100, "1 fma lane per MAC"}};
+  return r;
+}
+
+// Batched figures are bounded by the rate of the type's own exact mix,
+// named after the type and its instructions.
 TEST(MacCeilingTest, PerWeightType) {
-  ComputeRoofline r{.measured = true, .peak_macs = 400, .per_block_macs = 300, .fma_macs = 100,
-                    .bf16_macs = 200};
+  ComputeRoofline r = TwoTypeRoofline();
   EXPECT_EQ(MacCeilingFor(r, "q4_0").macs_per_second, 300);
-  EXPECT_STREQ(MacCeilingFor(r, "q4_0").kind, "int8 MACs");
-  EXPECT_EQ(MacCeilingFor(r, "f16").macs_per_second, 100);
-  EXPECT_STREQ(MacCeilingFor(r, "f16").kind, "f32 FMAs");
-  EXPECT_EQ(MacCeilingFor(r, "bf16").macs_per_second, 200);
-  EXPECT_STREQ(MacCeilingFor(r, "bf16").kind, "vdpbf16ps");
-  r.bf16_macs = 0;  // no AVX512_BF16: BF16 runs on fmas
-  EXPECT_EQ(MacCeilingFor(r, "bf16").macs_per_second, 100);
+  EXPECT_EQ(MacCeilingFor(r, "q4_0").kind, "Q4_0 exact: 8 vpdpbusd + add + cvt + mul + fma /32");
+  EXPECT_EQ(MacCeilingFor(r, "q6_k").macs_per_second, 100);
+  EXPECT_EQ(MacCeilingFor(r, "f16").kind, "F16 exact: 1 fma lane per MAC");
+  EXPECT_EQ(MacCeilingFor(r, "q8_0").macs_per_second, 0);  // not measured
+  EXPECT_EQ(MacCeilingFor(r, "q8_0").kind, "");
   r.measured = false;
   EXPECT_EQ(MacCeilingFor(r, "q4_0").macs_per_second, 0);
+}
+
+// A mix costs the sum of its types' times: 300 Q4_K MACs at 200/s + 100
+// Q6_K MACs at 100/s = 2.5 s for 400 MACs, 160 MAC/s (not the MAC-weighted
+// mean of the rates, 175).
+TEST(MacCeilingTest, ModelMixWeightsTimeByMacs) {
+  const ComputeRoofline r = TwoTypeRoofline();
+  const MacCeiling mix = ModelMacCeiling(r, {{"q4_k", 300}, {"q6_k", 100}});
+  EXPECT_DOUBLE_EQ(mix.macs_per_second, 160);
+  EXPECT_EQ(mix.kind, "exact mix: q4_k 75%, q6_k 25%");
+  const MacCeiling one = ModelMacCeiling(r, {{"q4_0", 64}, {"q6_k", 0}});
+  EXPECT_DOUBLE_EQ(one.macs_per_second, 300);
+  EXPECT_EQ(one.kind, MacCeilingFor(r, "q4_0").kind);
+  // A type without a rate leaves the model without a ceiling.
+  EXPECT_EQ(ModelMacCeiling(r, {{"q4_k", 300}, {"q8_0", 1}}).macs_per_second, 0);
+  EXPECT_EQ(ModelMacCeiling(r, {}).macs_per_second, 0);
+}
+
+TEST(MacCeilingTest, TypeCeilingLinesNameEveryType) {
+  const std::string lines = TypeCeilingLines(TwoTypeRoofline());
+  EXPECT_THAT(lines, HasSubstr("q4_k"));
+  EXPECT_THAT(lines, HasSubstr("Q6_K exact: 64 x (vpmaddubsw+vpdpwssd) ... /256"));
 }
 
 }  // namespace

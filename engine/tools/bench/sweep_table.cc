@@ -35,11 +35,22 @@ std::string SweepTable(const SweepHost& host, const std::vector<SweepRow>& rows)
   }
   if (host.int8_macs > 0) {
     absl::StrAppendFormat(&out,
-                          "- multiply-adds (threads %d): int8 %.0f G/s with a mul + fma per 8 "
-                          "vpdpbusd, f32 FMA %.0f G/s",
+                          "- multiply-adds (threads %d): int8 %.0f G/s with Q4_0's per-block "
+                          "mul + fma, f32 FMA %.0f G/s",
                           host.threads, host.int8_macs / 1e9, host.fma_macs / 1e9);
     if (host.bf16_macs > 0) {
       absl::StrAppendFormat(&out, ", bf16 vdpbf16ps %.0f G/s", host.bf16_macs / 1e9);
+    }
+    absl::StrAppend(&out, "\n");
+  }
+  if (!host.type_macs.empty()) {
+    absl::StrAppendFormat(&out, "- exact per-type ceilings (threads %d, %s loops), G MAC/s:",
+                          host.threads, host.mac_level);
+    for (const auto& [type, macs] : host.type_macs) {
+      absl::StrAppendFormat(&out, " %s %.0f", type, macs / 1e9);
+    }
+    if (host.int8_peak_macs > 0) {
+      absl::StrAppendFormat(&out, "; bare int8 peak %.0f", host.int8_peak_macs / 1e9);
     }
     absl::StrAppend(&out, "\n");
   }
@@ -58,8 +69,8 @@ std::string SweepTable(const SweepHost& host, const std::vector<SweepRow>& rows)
   absl::StrAppend(&out,
                   "\nroofline: decode = read bandwidth / weight bytes per token; prompt and "
                   "batched decode = multiply-add rate / multiply-adds per token (attention not "
-                  "counted; int8 for quantized weights, f32 FMA for float ones, vdpbf16ps for "
-                  "BF16 where our kernels run it).\n");
+                  "counted; each weight type at the rate of the exact instruction mix its "
+                  "llama.cpp rounding needs, a model's types weighted by their multiply-adds).\n");
   return out;
 }
 

@@ -6,6 +6,7 @@
 #define PHI3_ENGINE_TOOLS_BENCH_SWEEP_TABLE_H_
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace phi3::bench {
@@ -24,6 +25,10 @@ struct SweepHost {
   double int8_macs = 0;       // ComputeRoofline::per_block_macs (0: not measured)
   double fma_macs = 0;        // ComputeRoofline::fma_macs
   double bf16_macs = 0;       // ComputeRoofline::bf16_macs (0: BF16 runs on f32 FMAs)
+  double int8_peak_macs = 0;  // ComputeRoofline::peak_macs (0: not printed)
+  std::string mac_level;      // ComputeRoofline::level
+  // Every type's exact-arithmetic MAC/s (ComputeRoofline::types), in order.
+  std::vector<std::pair<std::string, double>> type_macs;
 };
 
 struct SweepRow {
@@ -33,7 +38,9 @@ struct SweepRow {
   double llama = 0;
   // The figure's ceiling in tok/s (<= 0: unknown) and what bounds it.
   double ceiling = 0;
-  std::string ceiling_kind;  // "bandwidth", "int8 MACs", "f32 FMAs", "vdpbf16ps"
+  // "bandwidth", or the MAC ceiling's kind (ModelMacCeiling: "Q8_0 exact: ...",
+  // "exact mix: q4_k 71%, q6_k 29%").
+  std::string ceiling_kind;
   std::string error;         // the figure's first failure, if any
 };
 
