@@ -169,6 +169,44 @@ TEST_P(LevelTest, TileIsBitIdenticalToDot) {
   }
 }
 
+// The float types' decode tiles at every token count of a batched decode
+// step (1..17: pairs, 4-token groups and their remainders) and at lengths
+// that span several k-chunks and end in an n % 64 tail: each (row, token)
+// equals the one-token dot bit for bit.
+TEST_P(LevelTest, FloatDecodeTileIsBitIdenticalToDotAtEveryTokenCount) {
+  const internal::KernelTable& table = internal::ActiveKernelTable();
+  for (TensorType type : {TensorType::kF16, TensorType::kBF16}) {
+    const internal::TypeKernels* k = table.ForWeight(type);
+    for (int64_t n : {int64_t{40}, int64_t{1256}}) {
+      const int64_t stride = RowBytes(type, n);
+      const int kRows = 7, kTokens = 17;
+      std::vector<uint8_t> w(stride * kRows), a(stride * kTokens);
+      for (int r = 0; r < kRows; ++r) {
+        const auto v = testing::RandomVector(n, 700 + r);
+        QuantizeRow(type, v.data(), w.data() + r * stride, n);
+      }
+      for (int t = 0; t < kTokens; ++t) {
+        const auto v = testing::RandomVector(n, 800 + t);
+        QuantizeRow(type, v.data(), a.data() + t * stride, n);
+      }
+      for (int nr : {1, 4, kRows}) {
+        for (int nt = 1; nt <= kTokens; ++nt) {
+          std::vector<float> y(nt * kRows, -1.0f);
+          k->tile(w.data(), stride, nr, a.data(), stride, nt, n, y.data(), kRows);
+          for (int r = 0; r < nr; ++r) {
+            for (int t = 0; t < nt; ++t) {
+              const float d = k->dot(w.data() + r * stride, a.data() + t * stride, n);
+              ASSERT_EQ(std::memcmp(&d, &y[t * kRows + r], 4), 0)
+                  << TensorTypeName(type) << " n=" << n << " nr=" << nr << " nt=" << nt
+                  << " r=" << r << " t=" << t;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 // llama.cpp's repacked x86 kernels (the ones it runs for Q4_0 and Q4_K)
 // keep one f32 accumulator per output and add each block in order with one
 // fused multiply-add: acc = fma(float(S_b), d_w * d_a, acc), Q4_K with a
