@@ -123,9 +123,10 @@ struct Q8_0Lanes {
   // facc[h]: the 4 tokens' accumulators of half h. Measured (kernels_bench,
   // 3072x3072, 64 tokens, 1 thread, Zen 5 with the AVX2 kernels forced,
   // alternating runs): 103 -> 121 GFLOP/s (medians). Per chunk, token and
-  // half it still costs sign, maddubs, madd, cvt and fma; converting with a
-  // magic-number add instead of vcvtdq2ps measured slower (97: it needs two
-  // more constants and spills an accumulator).
+  // half it still costs sign, maddubs, madd, cvt and fma. Measured slower:
+  // converting with a magic-number add instead of vcvtdq2ps (97: two more
+  // constants spill an accumulator), pair sums by shifts instead of vpmaddwd
+  // (84).
   static constexpr int64_t kMaxSpan = 16;
   static void Pass(const Block* blocks, int64_t b0, int64_t b1, const uint8_t* a, int64_t a_stride,
                    const uint8_t* aux, int64_t aux_stride, LaneAcc* const facc[2], bool prefetch) {

@@ -51,7 +51,8 @@ struct V256 {
   // reassociates the integer sums of a pass into trees and parks all 64
   // products of a lane on the stack first (a store and a reload each).
   // Q6_K, kernels_bench 3072x3072, 64 tokens, 1 thread, Zen 5 with the AVX2
-  // kernels forced: 126 -> 146 GFLOP/s (medians of 3 alternating runs).
+  // kernels forced: 126 -> 146 GFLOP/s (medians of 3 alternating runs);
+  // Q5_K 120 -> 153 (one alternating pair).
   static I DotPairs(I acc, I p16, I s) {
     I r = _mm256_add_epi32(acc, _mm256_madd_epi16(p16, s));
     asm("" : "+x"(r));
