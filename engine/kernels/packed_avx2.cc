@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "engine/kernels/packed_internal.h"
@@ -27,42 +28,61 @@ inline __m256 HalfScales(const uint16_t* d) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d)));
 }
 
+// T tokens (1..4) x one 16-row group, all blocks. Each broadcast 4-byte
+// activation chunk feeds both 8-row halves, and each unpacked weight chunk
+// all T tokens: per 16 rows x token x block, 8 broadcasts, 16 vpmaddubsw and
+// 16 i16 adds (the i16 sums of 8 chunks, exact as above) instead of 16
+// broadcasts when the halves ran one after the other. 2T i16 sums, two
+// chunk registers and one broadcast fit the 16 ymm registers; the float
+// accumulators live in `out` (L1) and are touched once per block.
 template <int T>
 void Q4_0Tile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
               int64_t aux_stride, int64_t nb, float* out) {
+  static_assert(T >= 1 && T <= 4);
   const __m256i low = _mm256_set1_epi8(0x0F);
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256 acc[2][T];
-  for (int h = 0; h < 2; ++h) {
-    for (int t = 0; t < T; ++t) acc[h][t] = _mm256_setzero_ps();
+  for (int i = 0; i < T * kPackRows; i += 8) _mm256_storeu_ps(out + i, _mm256_setzero_ps());
+  const int8_t* qa[T];
+  const PackedActQ4_0* x[T];
+  for (int t = 0; t < T; ++t) {
+    qa[t] = reinterpret_cast<const BlockQ8_0*>(a + t * a_stride)->qs;
+    x[t] = reinterpret_cast<const PackedActQ4_0*>(aux + t * aux_stride);
   }
   for (int64_t b = 0; b < nb; ++b) {
     const PackedQ4_0Block* blk = reinterpret_cast<const PackedQ4_0Block*>(group) + b;
-    for (int h = 0; h < 2; ++h) {
-      const __m256 dw = HalfScales(blk->d + 8 * h);
-      __m256i q[8];
-      for (int c = 0; c < 4; ++c) {
-        const __m256i v = Load256(blk->qs[c][8 * h]);
-        q[2 * c] = _mm256_and_si256(v, low);
-        q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-      }
+    const int64_t ab = b * static_cast<int64_t>(sizeof(BlockQ8_0));
+    // i16 sums of the 8 chunks, seeded by the first (low nibbles of chunk 0).
+    __m256i p[2][T];
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {
+      const __m256i v0 = Load256(blk->qs[c][0]);
+      const __m256i v1 = Load256(blk->qs[c][8]);
+      const __m256i lo0 = _mm256_and_si256(v0, low), lo1 = _mm256_and_si256(v1, low);
       for (int t = 0; t < T; ++t) {
-        const int8_t* qa = (reinterpret_cast<const BlockQ8_0*>(a + t * a_stride) + b)->qs;
-        const PackedActQ4_0& x = reinterpret_cast<const PackedActQ4_0*>(aux + t * aux_stride)[b];
-        __m256i p = _mm256_setzero_si256();
-        for (int c = 0; c < 4; ++c) {
-          p = _mm256_add_epi16(p, _mm256_maddubs_epi16(q[2 * c], Bcast4(qa + 4 * c)));
-          p = _mm256_add_epi16(p, _mm256_maddubs_epi16(q[2 * c + 1], Bcast4(qa + 16 + 4 * c)));
-        }
-        const __m256i s =
-            _mm256_add_epi32(_mm256_madd_epi16(p, ones), _mm256_set1_epi32(x.neg_corr));
-        acc[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(x.d)),
-                                    acc[h][t]);
+        const __m256i ac = Bcast4(qa[t] + ab + 4 * c);
+        const __m256i m0 = _mm256_maddubs_epi16(lo0, ac), m1 = _mm256_maddubs_epi16(lo1, ac);
+        p[0][t] = c == 0 ? m0 : _mm256_add_epi16(p[0][t], m0);
+        p[1][t] = c == 0 ? m1 : _mm256_add_epi16(p[1][t], m1);
+      }
+      const __m256i hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), low);
+      const __m256i hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), low);
+      for (int t = 0; t < T; ++t) {
+        const __m256i ac = Bcast4(qa[t] + ab + 16 + 4 * c);
+        p[0][t] = _mm256_add_epi16(p[0][t], _mm256_maddubs_epi16(hi0, ac));
+        p[1][t] = _mm256_add_epi16(p[1][t], _mm256_maddubs_epi16(hi1, ac));
       }
     }
-  }
-  for (int t = 0; t < T; ++t) {
-    for (int h = 0; h < 2; ++h) _mm256_storeu_ps(out + t * kPackRows + 8 * h, acc[h][t]);
+    const __m256 dw[2] = {HalfScales(blk->d), HalfScales(blk->d + 8)};
+    for (int t = 0; t < T; ++t) {
+      const __m256i corr = _mm256_set1_epi32(x[t][b].neg_corr);
+      const __m256 da = _mm256_set1_ps(x[t][b].d);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(p[h][t], ones), corr);
+        float* o = out + t * kPackRows + 8 * h;
+        _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw[h], da),
+                                            _mm256_loadu_ps(o)));
+      }
+    }
   }
 }
 
@@ -332,11 +352,22 @@ void LanePacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
   }
 }
 
+// Q4_K, T tokens (1..4) x one 16-row group, all super-blocks. As Q4_0Tile,
+// each broadcast activation chunk feeds both 8-row halves and each unpacked
+// weight chunk all T tokens; a sub-block pair is two passes (low nibbles,
+// then high), each holding 2T i16 sums in registers. The integer sums, the
+// float accumulators (acc, accm) and the low pass's scaled sums live in L1
+// arrays (the stack: more than the 16 registers), touched once per
+// sub-block pair. Rounding as the row-major
+// kernels: kPairs = one fma per 64 elements (per pair c), else per 256.
 template <int T, bool kPairs>
 void Q4KTile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
              int64_t aux_stride, int64_t nb, float* out) {
+  static_assert(T >= 1 && T <= 4);
   const __m256i low = _mm256_set1_epi8(0x0F);
+  // [h][t]: rows 8h .. 8h+7 of token t.
   __m256 acc[2][T], accm[2][T];
+  __m256i sumi[2][T], summ[2][T], slo[2][T];
   for (int h = 0; h < 2; ++h) {
     for (int t = 0; t < T; ++t) acc[h][t] = accm[h][t] = _mm256_setzero_ps();
   }
@@ -347,56 +378,67 @@ void Q4KTile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uin
     for (int t = 0; t < T; ++t) {
       qa[t] = (reinterpret_cast<const BlockQ8_K*>(a + t * a_stride) + b)->qs;
       x[t] = reinterpret_cast<const PackedActQ4K*>(aux + t * aux_stride) + b;
+      sumi[0][t] = sumi[1][t] = summ[0][t] = summ[1][t] = _mm256_setzero_si256();
     }
-    for (int h = 0; h < 2; ++h) {
-      const __m256 dw = HalfScales(blk->d + 8 * h);
-      const __m256 dmw = HalfScales(blk->dmin + 8 * h);
-      __m256i sumi[T], summ[T];
-      for (int t = 0; t < T; ++t) sumi[t] = summ[t] = _mm256_setzero_si256();
-      for (int c = 0; c < 4; ++c) {
-        __m256i plo[T], phi[T];
-        for (int t = 0; t < T; ++t) plo[t] = phi[t] = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+      for (int pass = 0; pass < 2; ++pass) {  // 0: low nibbles (sub-block 2c), 1: high
+        __m256i p[2][T];
+        for (int t = 0; t < T; ++t) p[0][t] = p[1][t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
         for (int k = 0; k < 8; ++k) {
-          const __m256i v = Load256(blk->qs[8 * c + k][8 * h]);
-          const __m256i lo = _mm256_and_si256(v, low);
-          const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+          __m256i w0 = Load256(blk->qs[8 * c + k][0]), w1 = Load256(blk->qs[8 * c + k][8]);
+          if (pass == 1) {
+            w0 = _mm256_srli_epi16(w0, 4);
+            w1 = _mm256_srli_epi16(w1, 4);
+          }
+          w0 = _mm256_and_si256(w0, low);
+          w1 = _mm256_and_si256(w1, low);
           for (int t = 0; t < T; ++t) {
-            plo[t] =
-                _mm256_add_epi16(plo[t], _mm256_maddubs_epi16(lo, Bcast4(qa[t] + 64 * c + 4 * k)));
-            phi[t] = _mm256_add_epi16(
-                phi[t], _mm256_maddubs_epi16(hi, Bcast4(qa[t] + 64 * c + 32 + 4 * k)));
+            const __m256i ac = Bcast4(qa[t] + 64 * c + 32 * pass + 4 * k);
+            p[0][t] = _mm256_add_epi16(p[0][t], _mm256_maddubs_epi16(w0, ac));
+            p[1][t] = _mm256_add_epi16(p[1][t], _mm256_maddubs_epi16(w1, ac));
           }
         }
-        // Scale of row r in both i16 halves of lane r.
-        __m256i sc_lo = _mm256_cvtepu8_epi32(
-            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk->scales[2 * c] + 8 * h)));
-        __m256i sc_hi = _mm256_cvtepu8_epi32(
-            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk->scales[2 * c + 1] + 8 * h)));
-        sc_lo = _mm256_or_si256(sc_lo, _mm256_slli_epi32(sc_lo, 16));
-        sc_hi = _mm256_or_si256(sc_hi, _mm256_slli_epi32(sc_hi, 16));
-        const __m256i mins = _mm256_cvtepu8_epi16(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->mins[c][8 * h])));
-        for (int t = 0; t < T; ++t) {
-          const __m256i s =
-              _mm256_add_epi32(_mm256_madd_epi16(plo[t], sc_lo), _mm256_madd_epi16(phi[t], sc_hi));
-          const __m256i m = _mm256_madd_epi16(mins, _mm256_set1_epi32(x[t]->bsum_pairs[c]));
-          if constexpr (kPairs) {
-            const __m256 da = _mm256_set1_ps(x[t]->d);
-            acc[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, da), acc[h][t]);
-            accm[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dmw, da), accm[h][t]);
-          } else {
-            sumi[t] = _mm256_add_epi32(sumi[t], s);
-            summ[t] = _mm256_add_epi32(summ[t], m);
+        for (int h = 0; h < 2; ++h) {
+          // Scale of row r in both i16 halves of lane r.
+          __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64(
+              reinterpret_cast<const __m128i*>(blk->scales[2 * c + pass] + 8 * h)));
+          sc = _mm256_or_si256(sc, _mm256_slli_epi32(sc, 16));
+          for (int t = 0; t < T; ++t) {
+            const __m256i s = _mm256_madd_epi16(p[h][t], sc);
+            slo[h][t] = pass == 0 ? s : _mm256_add_epi32(slo[h][t], s);
           }
         }
       }
-      if constexpr (!kPairs) {
+      for (int h = 0; h < 2; ++h) {
+        const __m256i mins = _mm256_cvtepu8_epi16(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->mins[c][8 * h])));
+        for (int t = 0; t < T; ++t) {
+          const __m256i m = _mm256_madd_epi16(mins, _mm256_set1_epi32(x[t]->bsum_pairs[c]));
+          if constexpr (kPairs) {
+            const __m256 da = _mm256_set1_ps(x[t]->d);
+            acc[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(slo[h][t]),
+                                        _mm256_mul_ps(HalfScales(blk->d + 8 * h), da), acc[h][t]);
+            accm[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m),
+                                         _mm256_mul_ps(HalfScales(blk->dmin + 8 * h), da),
+                                         accm[h][t]);
+          } else {
+            sumi[h][t] = _mm256_add_epi32(sumi[h][t], slo[h][t]);
+            summ[h][t] = _mm256_add_epi32(summ[h][t], m);
+          }
+        }
+      }
+    }
+    if constexpr (!kPairs) {
+      for (int h = 0; h < 2; ++h) {
+        const __m256 dw = HalfScales(blk->d + 8 * h);
+        const __m256 dmw = HalfScales(blk->dmin + 8 * h);
         for (int t = 0; t < T; ++t) {
           const __m256 da = _mm256_set1_ps(x[t]->d);
           acc[h][t] =
-              _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[t]), _mm256_mul_ps(dw, da), acc[h][t]);
+              _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[h][t]), _mm256_mul_ps(dw, da), acc[h][t]);
           accm[h][t] =
-              _mm256_fmadd_ps(_mm256_cvtepi32_ps(summ[t]), _mm256_mul_ps(dmw, da), accm[h][t]);
+              _mm256_fmadd_ps(_mm256_cvtepi32_ps(summ[h][t]), _mm256_mul_ps(dmw, da), accm[h][t]);
         }
       }
     }
@@ -411,33 +453,34 @@ void Q4KTile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uin
 using TileBody = void (*)(const uint8_t*, const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t,
                           float*);
 
-template <int T, TileBody kT, TileBody k1>
-void Tiles(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
-           int64_t aux_stride, int nt, int64_t nb, float* y, int64_t y_stride) {
+// Tiles of T tokens (bodies[T - 1]), then one tile of the remaining 1..T-1
+// (bodies[remaining - 1]); every body computes each token alike.
+template <int T>
+void Tiles(const std::array<TileBody, T>& bodies, const uint8_t* group, int nr, const uint8_t* a,
+           int64_t a_stride, const uint8_t* aux, int64_t aux_stride, int nt, int64_t nb, float* y,
+           int64_t y_stride) {
   alignas(32) float out[T * kPackRows];
-  int t = 0;
-  for (; t + T <= nt; t += T) {
-    kT(group, a + t * a_stride, a_stride, aux + t * aux_stride, aux_stride, nb, out);
-    StorePackedRows(out, T, nr, y + t * y_stride, y_stride);
-  }
-  for (; t < nt; ++t) {
-    k1(group, a + t * a_stride, a_stride, aux + t * aux_stride, aux_stride, nb, out);
-    StorePackedRows(out, 1, nr, y + t * y_stride, y_stride);
+  for (int t = 0; t < nt; t += T) {
+    const int count = std::min(T, nt - t);
+    bodies[count - 1](group, a + t * a_stride, a_stride, aux + t * aux_stride, aux_stride, nb, out);
+    StorePackedRows(out, count, nr, y + t * y_stride, y_stride);
   }
 }
 
 void Q4_0Packed(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
                 const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
                 int64_t y_stride) {
-  Tiles<2, &Q4_0Tile<2>, &Q4_0Tile<1>>(group, nr, a, a_stride, aux, aux_stride, nt, n / kQK4_0, y,
-                                       y_stride);
+  static constexpr std::array<TileBody, 4> kBodies{&Q4_0Tile<1>, &Q4_0Tile<2>, &Q4_0Tile<3>,
+                                                   &Q4_0Tile<4>};
+  Tiles<4>(kBodies, group, nr, a, a_stride, aux, aux_stride, nt, n / kQK4_0, y, y_stride);
 }
 
 template <bool kPairs>
 void Q4KPacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
                int64_t aux_stride, int nt, int64_t n, float* y, int64_t y_stride) {
-  Tiles<2, &Q4KTile<2, kPairs>, &Q4KTile<1, kPairs>>(group, nr, a, a_stride, aux, aux_stride, nt,
-                                                     n / kQK_K, y, y_stride);
+  static constexpr std::array<TileBody, 4> kBodies{&Q4KTile<1, kPairs>, &Q4KTile<2, kPairs>,
+                                                   &Q4KTile<3, kPairs>, &Q4KTile<4, kPairs>};
+  Tiles<4>(kBodies, group, nr, a, a_stride, aux, aux_stride, nt, n / kQK_K, y, y_stride);
 }
 
 }  // namespace

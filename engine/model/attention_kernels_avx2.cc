@@ -18,6 +18,49 @@ inline __m256 Load8F16(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
+// Tree16 of eight keys at once: v[j] = lanes i + (i + 8) of key j's 16-lane
+// sum (the tree's first level); the next levels add the same pairs as
+// Tree16 ((i, i+4), then (i, i+2), then (0, 1)), transposed across keys.
+inline __m256 Tree16x8(const __m256* v) {
+  __m256 s4[4];  // [key 2m: lanes i + (i+4) | key 2m+1: the same]
+  for (int m = 0; m < 4; ++m) {
+    s4[m] = _mm256_add_ps(_mm256_permute2f128_ps(v[2 * m], v[2 * m + 1], 0x20),
+                          _mm256_permute2f128_ps(v[2 * m], v[2 * m + 1], 0x31));
+  }
+  __m256 s2[2];  // [k0 i=0,1, k2 i=0,1 | k1 .., k3 ..] (keys + 4 in s2[1])
+  for (int m = 0; m < 2; ++m) {
+    const __m256 a = s4[2 * m], b = s4[2 * m + 1];
+    s2[m] = _mm256_add_ps(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                          _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+  }
+  // [k0, k2, k4, k6 | k1, k3, k5, k7] -> keys in order.
+  const __m256 s = _mm256_add_ps(_mm256_shuffle_ps(s2[0], s2[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm256_shuffle_ps(s2[0], s2[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm256_permutevar8x32_ps(s, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+// ScoresPromptGeneric's order: per key one 16-lane fma chain over head_dim
+// (lanes 0-7 and 8-15 in two ymm), then Tree16. Four keys per pass keep 8
+// accumulators and the query chunk in the 16 ymm registers.
+void ScoresPromptAvx2(const float* q, const float* k_tile, int head_dim, float* scores) {
+  __m256 s8[16];
+  for (int j0 = 0; j0 < 16; j0 += 4) {
+    __m256 lo[4], hi[4];
+    for (int j = 0; j < 4; ++j) lo[j] = hi[j] = _mm256_setzero_ps();
+    for (int c = 0; c < head_dim; c += 16) {
+      const __m256 q0 = _mm256_loadu_ps(q + c), q1 = _mm256_loadu_ps(q + c + 8);
+      for (int j = 0; j < 4; ++j) {
+        const float* k = k_tile + (j0 + j) * head_dim + c;
+        lo[j] = _mm256_fmadd_ps(_mm256_loadu_ps(k), q0, lo[j]);
+        hi[j] = _mm256_fmadd_ps(_mm256_loadu_ps(k + 8), q1, hi[j]);
+      }
+    }
+    for (int j = 0; j < 4; ++j) s8[j0 + j] = _mm256_add_ps(lo[j], hi[j]);
+  }
+  _mm256_storeu_ps(scores, Tree16x8(s8));
+  _mm256_storeu_ps(scores + 8, Tree16x8(s8 + 8));
+}
+
 float DotF16Avx2(const uint16_t* k, const float* q, int n) {
   __m256 acc0 = _mm256_setzero_ps();
   __m256 acc1 = _mm256_setzero_ps();
@@ -167,7 +210,7 @@ const AttentionKernels& Avx2AttentionKernels() {
 const AttentionTileKernels& Avx2TileKernels() {
   static constexpr AttentionTileKernels kKernels = {
       "avx2",
-      ScoresPromptGeneric,
+      ScoresPromptAvx2,
       ScoresDecodeGeneric,
       AccumulatePvGeneric,
       F16ToF32Simd<W256>,
