@@ -39,6 +39,9 @@ template <int T>
 void Q4_0Tile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
               int64_t aux_stride, int64_t nb, float* out) {
   static_assert(T >= 1 && T <= 4);
+  // Blocks ahead, into L1, as the AVX-512 kernel (the group's blocks are
+  // contiguous, and so are a thread's groups).
+  constexpr int kPrefetchBlocks = T == 1 ? 12 : 6;
   const __m256i low = _mm256_set1_epi8(0x0F);
   const __m256i ones = _mm256_set1_epi16(1);
   for (int i = 0; i < T * kPackRows; i += 8) _mm256_storeu_ps(out + i, _mm256_setzero_ps());
@@ -50,6 +53,8 @@ void Q4_0Tile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const ui
   }
   for (int64_t b = 0; b < nb; ++b) {
     const PackedQ4_0Block* blk = reinterpret_cast<const PackedQ4_0Block*>(group) + b;
+    const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks);
+    for (int l = 0; l < 5; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
     const int64_t ab = b * static_cast<int64_t>(sizeof(BlockQ8_0));
     // i16 sums of the 8 chunks, seeded by the first (low nibbles of chunk 0).
     __m256i p[2][T];
@@ -381,6 +386,9 @@ void Q4KTile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uin
       sumi[0][t] = sumi[1][t] = summ[0][t] = summ[1][t] = _mm256_setzero_si256();
     }
     for (int c = 0; c < 4; ++c) {
+      // The next super-block, a quarter per sub-block pair (37 lines in all).
+      const char* ahead = reinterpret_cast<const char*>(blk + 1) + c * 640;
+      for (int l = 0; l < 10; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
       for (int pass = 0; pass < 2; ++pass) {  // 0: low nibbles (sub-block 2c), 1: high
         __m256i p[2][T];
         for (int t = 0; t < T; ++t) p[0][t] = p[1][t] = _mm256_setzero_si256();
