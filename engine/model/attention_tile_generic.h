@@ -15,7 +15,8 @@ namespace phi3::internal {
 namespace {
 
 // [[maybe_unused]]: the AVX2 level has its own (attention_kernels_avx2.cc).
-[[maybe_unused]] void ScoresPromptGeneric(const float* q, const float* k_tile, int head_dim, float* scores) {
+[[maybe_unused]] void ScoresPromptGeneric(const float* q, const float* k_tile, int head_dim,
+                                          float* scores) {
   for (int j = 0; j < 16; ++j) {
     const float* k = k_tile + j * head_dim;
     float acc[16] = {};
