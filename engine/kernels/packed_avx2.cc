@@ -298,8 +298,8 @@ struct Q4_1Lanes {
 
 // The 8-lane types (Kind: Q8_0Lanes, Q4_1Lanes): spans of blocks small
 // enough (~5-9 KB) to stay in L1 while every token of the call passes over
-// them: Kind::Pass for kPassTokens tokens at a time (if the kind has one),
-// then Kind::Span one token and one 8-row half at a time. Result per (row,
+// them: Kind::Pass for kPassTokens tokens at a time, then Kind::Span for
+// the remaining tokens, one token and one 8-row half at a time. Result per (row,
 // token): ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)) [+ min].
 template <typename Kind>
 void LanePacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
@@ -313,7 +313,7 @@ void LanePacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
   alignas(32) float out[8 * 16];
   for (int t0 = 0; t0 < nt; t0 += 16) {
     const int count = std::min(16, nt - t0);
-    const int passed = kPass > 0 ? count / std::max(kPass, 1) * kPass : 0;
+    const int passed = count / kPass * kPass;
     LaneAcc facc[2][16];
     for (int h = 0; h < 2; ++h) {
       for (int t = 0; t < count; ++t) {
@@ -321,15 +321,13 @@ void LanePacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
         facc[h][t].min = _mm256_setzero_ps();
       }
     }
-    if constexpr (kPass > 0) {
-      static_assert(kSpan <= Kind::kMaxSpan);
-      for (int64_t b0 = 0; b0 < nb; b0 += kSpan) {
-        const int64_t b1 = std::min(nb, b0 + kSpan);
-        for (int t = 0; t < passed; t += kPass) {
-          LaneAcc* const f[2] = {&facc[0][t], &facc[1][t]};
-          Kind::Pass(blocks, b0, b1, a + (t0 + t) * a_stride, a_stride, aux + (t0 + t) * aux_stride,
-                     aux_stride, f, t == 0);
-        }
+    static_assert(kSpan <= Kind::kMaxSpan);
+    for (int64_t b0 = 0; b0 < nb; b0 += kSpan) {
+      const int64_t b1 = std::min(nb, b0 + kSpan);
+      for (int t = 0; t < passed; t += kPass) {
+        LaneAcc* const f[2] = {&facc[0][t], &facc[1][t]};
+        Kind::Pass(blocks, b0, b1, a + (t0 + t) * a_stride, a_stride, aux + (t0 + t) * aux_stride,
+                   aux_stride, f, t == 0);
       }
     }
     for (int h = 0; h < halves && passed < count; ++h) {
@@ -364,8 +362,8 @@ void LanePacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
 // then high), each holding 2T i16 sums in registers. The integer sums, the
 // float accumulators (acc, accm) and the low pass's scaled sums live in L1
 // arrays (the stack: more than the 16 registers), touched once per
-// sub-block pair. Rounding as the row-major
-// kernels: kPairs = one fma per 64 elements (per pair c), else per 256.
+// sub-block pair. Rounding as the row-major kernels: kPairs = one fma per
+// 64 elements (per pair c), else per 256.
 template <int T, bool kPairs>
 void Q4KTile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
              int64_t aux_stride, int64_t nb, float* out) {

@@ -120,7 +120,7 @@ ComputeRoofline MeasureComputeRoofline(int num_threads, int repetitions) {
     r.types.push_back({loops[i].type, ConcurrentMacRate(loops[i], num_threads, repetitions),
                        loops[i].instructions});
   }
-  r.per_block_macs = r.types.front().macs_per_second;  // q4_0
+  r.per_block_macs = MacCeilingFor(r, "q4_0").macs_per_second;
   r.fma_macs = ConcurrentMacRate(fma, num_threads, repetitions);
   r.types.push_back({"f16", r.fma_macs, fma.instructions});
   r.types.push_back({"f32", r.fma_macs, "1 fma lane per MAC"});
