@@ -99,6 +99,48 @@ struct LaneAcc {
   __m256 min;
 };
 
+// The lane loop of the 8-lane kinds' 4-token passes (Kind::Pass): lane k by
+// lane k, the 8 accumulators of lane k (2 halves x 4 tokens) in registers
+// over blocks [b0, b1), each chunk's operands (Kind::LoadPassChunk) serving
+// the 4 tokens and each broadcast activation chunk both halves; acc =
+// fma(dd[block - b0][h][t], float(lane sum), acc) block by block, as the
+// one-token Span. Prefetches Kind::kPassPrefetchBlocks ahead on lane 0 if
+// `prefetch`.
+template <typename Kind, typename ActBlock>
+__attribute__((always_inline)) inline void PassLanes(const typename Kind::Block* blocks,
+                                                     int64_t b0, int64_t b1,
+                                                     const ActBlock* const* ab,
+                                                     const __m256 (*dd)[2][4],
+                                                     LaneAcc* const facc[2], bool prefetch) {
+  constexpr int kT = 4;
+  constexpr int kLines = (sizeof(typename Kind::Block) + 63) / 64;
+#pragma GCC unroll 1
+  for (int k = 0; k < 8; ++k) {
+    __m256 acc[2][kT];
+    for (int h = 0; h < 2; ++h) {
+      for (int t = 0; t < kT; ++t) acc[h][t] = facc[h][t].lane[k];
+    }
+    for (int64_t b = b0; b < b1; ++b) {
+      const typename Kind::Block* blk = blocks + b;
+      if (prefetch && k == 0) {
+        const char* ahead = reinterpret_cast<const char*>(blk + Kind::kPassPrefetchBlocks);
+        for (int l = 0; l < kLines; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+      }
+      const typename Kind::PassChunk c = Kind::LoadPassChunk(blk, k);
+      for (int t = 0; t < kT; ++t) {
+        const __m256i xa = Bcast4(ab[t][b].qs + 4 * k);
+        for (int h = 0; h < 2; ++h) {
+          acc[h][t] = _mm256_fmadd_ps(dd[b - b0][h][t],
+                                      _mm256_cvtepi32_ps(Kind::PassLaneSum(c, h, xa)), acc[h][t]);
+        }
+      }
+    }
+    for (int h = 0; h < 2; ++h) {
+      for (int t = 0; t < kT; ++t) facc[h][t].lane[k] = acc[h][t];
+    }
+  }
+}
+
 // Q8_0, one token x rows [8h, 8h + 8) of a group, blocks [b0, b1): the 8
 // lane accumulators stay in registers across the span and are loaded from /
 // stored to facc at its ends. Signed x signed products as the row-major
@@ -154,11 +196,10 @@ struct Q8_0Lanes {
   // constants spill an accumulator), pair sums by shifts instead of vpmaddwd
   // (84).
   static constexpr int64_t kMaxSpan = 16;
+  static constexpr int kPassPrefetchBlocks = 4;
   static void Pass(const Block* blocks, int64_t b0, int64_t b1, const uint8_t* a, int64_t a_stride,
                    const uint8_t* aux, int64_t aux_stride, LaneAcc* const facc[2], bool prefetch) {
     constexpr int kT = kPassTokens;
-    constexpr int kPrefetchBlocks = 4;
-    const __m256i ones = _mm256_set1_epi16(1);
     const BlockQ8_0* ab[kT];
     for (int t = 0; t < kT; ++t) ab[t] = reinterpret_cast<const BlockQ8_0*>(a + t * a_stride);
     alignas(32) __m256 dd[kMaxSpan][2][kT];  // [block - b0][half][token]
@@ -169,33 +210,21 @@ struct Q8_0Lanes {
         for (int h = 0; h < 2; ++h) dd[b - b0][h][t] = _mm256_mul_ps(dw[h], _mm256_set1_ps(da));
       }
     }
-#pragma GCC unroll 1
-    for (int k = 0; k < 8; ++k) {
-      __m256 acc[2][kT];
-      for (int h = 0; h < 2; ++h) {
-        for (int t = 0; t < kT; ++t) acc[h][t] = facc[h][t].lane[k];
-      }
-      for (int64_t b = b0; b < b1; ++b) {
-        const Block* blk = blocks + b;
-        if (prefetch && k == 0) {
-          const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks);
-          for (int l = 0; l < 9; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
-        }
-        const __m256i w[2] = {Load256(blk->qs[k][0]), Load256(blk->qs[k][8])};
-        const __m256i aw[2] = {_mm256_sign_epi8(w[0], w[0]), _mm256_sign_epi8(w[1], w[1])};
-        for (int t = 0; t < kT; ++t) {
-          const __m256i xa = Bcast4(ab[t][b].qs + 4 * k);
-          for (int h = 0; h < 2; ++h) {
-            const __m256i p = _mm256_maddubs_epi16(aw[h], _mm256_sign_epi8(xa, w[h]));
-            const __m256i s = _mm256_madd_epi16(p, ones);
-            acc[h][t] = _mm256_fmadd_ps(dd[b - b0][h][t], _mm256_cvtepi32_ps(s), acc[h][t]);
-          }
-        }
-      }
-      for (int h = 0; h < 2; ++h) {
-        for (int t = 0; t < kT; ++t) facc[h][t].lane[k] = acc[h][t];
-      }
-    }
+    PassLanes<Q8_0Lanes>(blocks, b0, b1, ab, dd, facc, prefetch);
+  }
+
+  // Pass's per-chunk operands: both halves' w and |w| (shared by the tokens).
+  struct PassChunk {
+    __m256i w[2], aw[2];
+  };
+  static PassChunk LoadPassChunk(const Block* blk, int k) {
+    const __m256i w0 = Load256(blk->qs[k][0]), w1 = Load256(blk->qs[k][8]);
+    return {{w0, w1}, {_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(w1, w1)}};
+  }
+  // Lane sums of half h with the broadcast activation chunk xa.
+  static __m256i PassLaneSum(const PassChunk& c, int h, __m256i xa) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(c.aw[h], _mm256_sign_epi8(xa, c.w[h])),
+                             _mm256_set1_epi16(1));
   }
 };
 
@@ -243,12 +272,10 @@ struct Q4_1Lanes {
   // As Q8_0Lanes::Pass (one unpacked chunk for 4 tokens, one broadcast for
   // both halves); the min terms go in block order in the scale pass.
   static constexpr int64_t kMaxSpan = 16;
+  static constexpr int kPassPrefetchBlocks = 12;
   static void Pass(const Block* blocks, int64_t b0, int64_t b1, const uint8_t* a, int64_t a_stride,
                    const uint8_t* aux, int64_t aux_stride, LaneAcc* const facc[2], bool prefetch) {
     constexpr int kT = kPassTokens;
-    constexpr int kPrefetchBlocks = 12;
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    const __m256i ones = _mm256_set1_epi16(1);
     const BlockQ8_1* ab[kT];
     for (int t = 0; t < kT; ++t) ab[t] = reinterpret_cast<const BlockQ8_1*>(a + t * a_stride);
     alignas(32) __m256 dd[kMaxSpan][2][kT];  // [block - b0][half][token]
@@ -264,35 +291,25 @@ struct Q4_1Lanes {
         facc[h][t].min = m;
       }
     }
-#pragma GCC unroll 1
-    for (int k = 0; k < 8; ++k) {
-      __m256 acc[2][kT];
-      for (int h = 0; h < 2; ++h) {
-        for (int t = 0; t < kT; ++t) acc[h][t] = facc[h][t].lane[k];
-      }
-      for (int64_t b = b0; b < b1; ++b) {
-        const Block* blk = blocks + b;
-        if (prefetch && k == 0) {
-          const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks);
-          for (int l = 0; l < 5; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
-        }
-        __m256i w[2];
-        for (int h = 0; h < 2; ++h) {
-          const __m256i v = Load256(blk->qs[k % 4][8 * h]);
-          w[h] = _mm256_and_si256(k < 4 ? v : _mm256_srli_epi16(v, 4), low);
-        }
-        for (int t = 0; t < kT; ++t) {
-          const __m256i xa = Bcast4(ab[t][b].qs + 4 * k);
-          for (int h = 0; h < 2; ++h) {
-            const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(w[h], xa), ones);
-            acc[h][t] = _mm256_fmadd_ps(dd[b - b0][h][t], _mm256_cvtepi32_ps(s), acc[h][t]);
-          }
-        }
-      }
-      for (int h = 0; h < 2; ++h) {
-        for (int t = 0; t < kT; ++t) facc[h][t].lane[k] = acc[h][t];
-      }
+    PassLanes<Q4_1Lanes>(blocks, b0, b1, ab, dd, facc, prefetch);
+  }
+
+  // Pass's per-chunk operands: both halves' unpacked nibbles (chunk k % 4,
+  // low for k < 4, else high).
+  struct PassChunk {
+    __m256i w[2];
+  };
+  static PassChunk LoadPassChunk(const Block* blk, int k) {
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    PassChunk c;
+    for (int h = 0; h < 2; ++h) {
+      const __m256i v = Load256(blk->qs[k % 4][8 * h]);
+      c.w[h] = _mm256_and_si256(k < 4 ? v : _mm256_srli_epi16(v, 4), low);
     }
+    return c;
+  }
+  static __m256i PassLaneSum(const PassChunk& c, int h, __m256i xa) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(c.w[h], xa), _mm256_set1_epi16(1));
   }
 };
 
