@@ -1,9 +1,18 @@
 #include "engine/kernels/cpu_features.h"
 
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "engine/kernels/kernel_table.h"
 
@@ -25,6 +34,28 @@ bool CpuHasAvx512() {
   return CpuHasAvx2() && __builtin_cpu_supports("avx512f") &&
          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
+}
+
+// AMX-TILE + AMX-INT8 usable by this process: CPUID.(7,0):EDX bits 24 and
+// 25, XCR0 bits 17 (XTILECFG) and 18 (XTILEDATA) set by the OS, and on
+// Linux the per-process permission for tile data (ARCH_REQ_XCOMP_PERM for
+// XFEATURE_XTILEDATA; without it the first tile load faults).
+bool CpuHasAmxInt8() {
+#if defined(__x86_64__) && defined(__linux__)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+  if (((edx >> 24) & 1) == 0 || ((edx >> 25) & 1) == 0) return false;
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0 || ((ecx >> 27) & 1) == 0) return false;  // OSXSAVE
+  uint32_t xcr0_lo = 0, xcr0_hi = 0;
+  asm volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  constexpr uint32_t kTileState = (1u << 17) | (1u << 18);
+  if ((xcr0_lo & kTileState) != kTileState) return false;
+  constexpr long kArchReqXcompPerm = 0x1023;
+  constexpr long kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
 #else
   return false;
 #endif
@@ -119,6 +150,17 @@ bool CpuHasAvx512Bf16() {
   return false;
 #endif
 }
+
+bool UseAmxTiles() {
+  static const bool use = [] {
+    if (!CpuHasAvx512() || !CpuHasAmxInt8()) return false;  // the epilogue is AVX-512
+    const char* env = std::getenv("PHI3_AMX");
+    return env == nullptr || std::strcmp(env, "off") != 0;
+  }();
+  return use;
+}
+
+bool AmxTilesActive() { return ActiveSimdLevel() == SimdLevel::kAvx512 && UseAmxTiles(); }
 
 SimdLevel ActiveSimdLevel() {
   return static_cast<SimdLevel>(State().level.load(std::memory_order_relaxed));

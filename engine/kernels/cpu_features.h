@@ -34,6 +34,16 @@ SimdLevel ActiveSimdLevel();
 // results are the same either way; only the speed differs.
 bool CpuHasAvx512Bf16();
 
+// Whether the kAvx512 level runs Q4_0 and Q4_K tiles of 4 or more tokens
+// on AMX-INT8 (TDPBSSD): the CPU has AMX-TILE and AMX-INT8, the OS enabled tile state
+// (XCR0) and granted this process tile data (Linux arch_prctl, requested
+// here on the first call), and the environment variable PHI3_AMX is not
+// "off". The results are the same either way (the tiles' int32 sums are
+// exact); only the speed differs.
+bool UseAmxTiles();
+// UseAmxTiles() and the active level is kAvx512: matmuls run now use AMX.
+bool AmxTilesActive();
+
 // Forces the level kernels use. Returns false (and changes nothing) if the
 // machine cannot run it. Thread safety: must not race with running kernels
 // (call it at start-up or between tests).

@@ -76,7 +76,8 @@ int Main(int argc, char** argv) {
   int reps = 5;
   if (!absl::SimpleAtoi(reps_flag[0], &reps) || reps < 1) reps = 5;
 
-  std::printf("simd level: %s\n", std::string(SimdLevelName(ActiveSimdLevel())).c_str());
+  std::printf("simd level: %s%s\n", std::string(SimdLevelName(ActiveSimdLevel())).c_str(),
+              AmxTilesActive() ? " (+ AMX-INT8 tiles for Q4_0 / Q4_K)" : "");
   const bool skip_bandwidth = ListFlag(argc, argv, "bandwidth", "1")[0] == "0";
   for (const std::string& th : threads) {
     int nth = 1;

@@ -1,11 +1,13 @@
 #include "engine/kernels/matmul.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "engine/kernels/cpu_features.h"
 #include "engine/kernels/dot.h"
+#include "engine/kernels/packed_internal.h"
 #include "engine/kernels/packed_weights.h"
 #include "engine/kernels/quantize.h"
 #include "engine/kernels/test_util.h"
@@ -194,6 +196,72 @@ TEST_P(MatMulTest, PackedEqualsRowMajor) {
     }
   }
 }
+
+// The AMX kernels (Q4_0, Q4_K in both roundings) write the row-major
+// path's floats bit for bit, for every token count (full 16-token tiles,
+// shorter tiles with their own tile configuration, the few-token fallback),
+// row tail, odd block count and thread count. Param: false = the tile
+// products in software (layout and epilogue, on any AVX-512 CPU), true = the
+// AMX unit (skipped, with the reason, on CPUs without it).
+class AmxPackedTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    saved_ = ActiveSimdLevel();
+    if (!SetSimdLevel(SimdLevel::kAvx512)) {
+      GTEST_SKIP() << "CPU lacks avx512: the AMX kernels' epilogue needs it";
+    }
+    if (GetParam() && !UseAmxTiles()) {
+      GTEST_SKIP() << "no usable AMX-INT8 here (CPUID, XCR0 or the OS's tile-data permission; "
+                      "or PHI3_AMX=off): the hardware tiles are not tested on this host, the "
+                      "emulated ones are";
+    }
+    internal::SetPackedKernelsForTest(GetParam() ? &internal::AmxPackedKernels()
+                                                 : &internal::EmulatedAmxPackedKernels());
+  }
+  void TearDown() override {
+    internal::SetPackedKernelsForTest(nullptr);
+    SetSimdLevel(saved_);
+  }
+  SimdLevel saved_ = SimdLevel::kScalar;
+};
+
+TEST_P(AmxPackedTest, EqualsRowMajor) {
+  ThreadPool pool1(1), pool3(3);
+  constexpr int64_t kTokens = 70;
+  for (TensorType type : {TensorType::kQ4_0, TensorType::kQ4_K}) {
+    for (int64_t rows : {int64_t{5}, int64_t{16}, int64_t{53}}) {
+      // Q4_0: 25 blocks (an odd one after the pairs); Q4_K: 3 super-blocks.
+      const int64_t cols = type == TensorType::kQ4_0 ? 800 : 768;
+      const Matrix m = MakeMatrix(type, rows, cols, 6000 + static_cast<uint32_t>(rows));
+      const PackedWeights p = PackWeights(m.view, pool1);
+      ASSERT_EQ(p.matrix().layout, WeightLayout::kPacked16);
+      const std::vector<float> x = testing::RandomVector(kTokens * cols, 41);
+      // Q4_K: every token in the prompt rounding, and a split (tokens from
+      // 20 on in the decode rounding).
+      const std::vector<int64_t> splits = type == TensorType::kQ4_K
+                                              ? std::vector<int64_t>{kTokens, 20}
+                                              : std::vector<int64_t>{0};
+      for (int64_t k : splits) {
+        std::vector<int64_t> token_counts;
+        for (int64_t nt = 1; nt <= 36; ++nt) token_counts.push_back(nt);
+        token_counts.push_back(kTokens);
+        for (int64_t nt : token_counts) {
+          std::vector<float> want(nt * rows), got(nt * rows, -1.0f);
+          MatMul(m.view, x.data(), nt, want.data(), rows, pool1, std::min(k, nt));
+          for (ThreadPool* pool : {&pool1, &pool3}) {
+            MatMul(p.matrix(), x.data(), nt, got.data(), rows, *pool, std::min(k, nt));
+            ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * 4))
+                << TensorTypeName(type) << " rows=" << rows << " tokens=" << nt << " gemm=" << k
+                << " threads=" << pool->num_threads();
+          }
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiles, AmxPackedTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "hardware" : "emulated"; });
 
 TEST(PackedWeightsTest, OnlyRowMajorQuantAndHalfFloatPack) {
   std::vector<uint8_t> bytes(RowBytes(TensorType::kQ4_K, 512) * 3);

@@ -162,7 +162,19 @@ struct PackedKernels {
 const PackedKernels& ScalarPackedKernels();
 const PackedKernels& Avx2PackedKernels();    // REQUIRES: AVX2+FMA+F16C
 const PackedKernels& Avx512PackedKernels();  // REQUIRES: the kAvx512 set
-const PackedKernels& ActivePackedKernels();  // of ActiveSimdLevel()
+// Avx512PackedKernels() with q4_0, q4_k and q4_k_pairs on AMX tiles (same
+// results; packed_amx.cc). REQUIRES: UseAmxTiles().
+const PackedKernels& AmxPackedKernels();
+// The same kernels with the tile products computed in C++ (slow): tests pin
+// the AMX kernels' layout and epilogue with it on CPUs without AMX.
+// REQUIRES: the kAvx512 set.
+const PackedKernels& EmulatedAmxPackedKernels();
+// Of ActiveSimdLevel() (kAvx512: AmxPackedKernels() if UseAmxTiles()),
+// unless a test set another table with SetPackedKernelsForTest.
+const PackedKernels& ActivePackedKernels();
+// Tests: MatMulPacked uses `kernels` instead of the active level's table
+// until called again with nullptr. Must not race with running matmuls.
+void SetPackedKernelsForTest(const PackedKernels* kernels);
 // The Q5_K / Q6_K members of the AVX2 / AVX-512 tables (packed_k56_*.cc).
 PackedTileFn Avx2PackedQ5K();
 PackedTileFn Avx2PackedQ6K();

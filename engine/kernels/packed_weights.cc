@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cassert>
 #include <cstdlib>
 #include <cstring>
@@ -324,9 +325,24 @@ PackedWeights PackWeights(const WeightMatrix& w, ThreadPool& pool) {
 
 namespace internal {
 
+namespace {
+
+std::atomic<const PackedKernels*> packed_kernels_for_test{nullptr};
+
+const PackedKernels& Avx512PackedKernelsForCpu() {
+  return UseAmxTiles() ? AmxPackedKernels() : Avx512PackedKernels();
+}
+
+}  // namespace
+
 const PackedKernels& ActivePackedKernels() {
+  if (const PackedKernels* k = packed_kernels_for_test.load(std::memory_order_acquire)) return *k;
   return SelectBySimdLevel(ActiveSimdLevel(), &ScalarPackedKernels, &Avx2PackedKernels,
-                           &Avx512PackedKernels);
+                           &Avx512PackedKernelsForCpu);
+}
+
+void SetPackedKernelsForTest(const PackedKernels* kernels) {
+  packed_kernels_for_test.store(kernels, std::memory_order_release);
 }
 
 void MatMulPacked(const WeightMatrix& w, const uint8_t* xq, int64_t num_tokens, float* y,

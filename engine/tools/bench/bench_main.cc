@@ -262,6 +262,7 @@ class Bench {
     h.cpu = CpuName();
     h.cpu_class = CpuFlagsClass();
     h.simd_level = std::string(SimdLevelName(ActiveSimdLevel()));
+    if (AmxTilesActive()) h.simd_level += " + AMX-INT8 tiles (Q4_0, Q4_K)";
     std::vector<std::string> variants;
     for (const ModelRun& r : runs) {
       const std::string v = r.llama_variant.empty() ? "-" : r.llama_variant;
@@ -347,12 +348,13 @@ class Bench {
     }
     if (compute_.measured && run.macs_per_token > 0) PrintComputeRoofline(run);
     std::printf("{\"figure\":\"system\",\"date\":%s,\"cpu\":%s,\"cpu_class\":%s,"
-                "\"simd_level\":%s,\"threads\":%d,\"load_average\":%s,"
+                "\"simd_level\":%s,\"amx_tiles\":%s,\"threads\":%d,\"load_average\":%s,"
                 "\"llama_cpp_cpu_variant\":%s,\"llama_cpp_flash_attention\":%s,\"model\":%s}\n",
                 JsonQuote(UtcNow()).c_str(), JsonQuote(CpuName()).c_str(),
                 JsonQuote(CpuFlagsClass()).c_str(),
-                JsonQuote(std::string(SimdLevelName(ActiveSimdLevel()))).c_str(), threads_,
-                JsonQuote(LoadAverage()).c_str(), JsonQuote(run.llama_variant).c_str(),
+                JsonQuote(std::string(SimdLevelName(ActiveSimdLevel()))).c_str(),
+                AmxTilesActive() ? "true" : "false", threads_, JsonQuote(LoadAverage()).c_str(),
+                JsonQuote(run.llama_variant).c_str(),
                 JsonQuote(run.llama_flash_attention).c_str(), JsonQuote(model).c_str());
     std::fflush(stdout);
   }
