@@ -15,6 +15,7 @@
 #endif
 
 #include "engine/kernels/kernel_table.h"
+#include "engine/kernels/packed_internal.h"
 
 namespace phi3 {
 namespace {
@@ -39,11 +40,11 @@ bool CpuHasAvx512() {
 #endif
 }
 
-// AMX-TILE + AMX-INT8 usable by this process: CPUID.(7,0):EDX bits 24 and
-// 25, XCR0 bits 17 (XTILECFG) and 18 (XTILEDATA) set by the OS, and on
-// Linux the per-process permission for tile data (ARCH_REQ_XCOMP_PERM for
-// XFEATURE_XTILEDATA; without it the first tile load faults).
-bool CpuHasAmxInt8() {
+// CpuHasAmxInt8(), uncached: CPUID.(7,0):EDX bits 24 and 25, XCR0 bits 17
+// (XTILECFG) and 18 (XTILEDATA) set by the OS, and on Linux the per-process
+// permission for tile data (ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA;
+// without it the first tile load faults).
+bool DetectAmxInt8() {
 #if defined(__x86_64__) && defined(__linux__)
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
@@ -151,11 +152,23 @@ bool CpuHasAvx512Bf16() {
 #endif
 }
 
+bool CpuHasAmxInt8() {
+  static const bool has = CpuHasAvx512() && DetectAmxInt8();  // the epilogue is AVX-512
+  return has;
+}
+
 bool UseAmxTiles() {
   static const bool use = [] {
-    if (!CpuHasAvx512() || !CpuHasAmxInt8()) return false;  // the epilogue is AVX-512
+    if (!CpuHasAmxInt8()) return false;
     const char* env = std::getenv("PHI3_AMX");
-    return env == nullptr || std::strcmp(env, "off") != 0;
+    if (env != nullptr && std::strcmp(env, "off") == 0) return false;
+    if (!internal::AmxTilesSelfCheck()) {
+      std::fprintf(stderr,
+                   "phi3: the AMX tile unit did not compute the expected products; "
+                   "Q4_0 / Q4_K run on the AVX-512 kernels instead\n");
+      return false;
+    }
+    return true;
   }();
   return use;
 }

@@ -34,12 +34,18 @@ SimdLevel ActiveSimdLevel();
 // results are the same either way; only the speed differs.
 bool CpuHasAvx512Bf16();
 
-// Whether the kAvx512 level runs Q4_0 and Q4_K tiles of 4 or more tokens
-// on AMX-INT8 (TDPBSSD): the CPU has AMX-TILE and AMX-INT8, the OS enabled tile state
+// Whether this process can run AMX-INT8 tile instructions next to the
+// kAvx512 set: the CPU has AMX-TILE and AMX-INT8, the OS enabled tile state
 // (XCR0) and granted this process tile data (Linux arch_prctl, requested
-// here on the first call), and the environment variable PHI3_AMX is not
-// "off". The results are the same either way (the tiles' int32 sums are
-// exact); only the speed differs.
+// here on the first call).
+bool CpuHasAmxInt8();
+
+// Whether the kAvx512 level runs Q4_0 and Q4_K tiles of 4 or more tokens
+// on AMX-INT8 (TDPBSSD): CpuHasAmxInt8(), the environment variable PHI3_AMX
+// is not "off", and a start-up check of the tile unit against the same
+// products in C++ passed (a failure is reported on stderr). The results are
+// the same either way (the tiles' int32 sums are exact); only the speed
+// differs.
 bool UseAmxTiles();
 // UseAmxTiles() and the active level is kAvx512: matmuls run now use AMX.
 bool AmxTilesActive();

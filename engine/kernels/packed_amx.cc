@@ -392,7 +392,40 @@ PackedKernels AmxTable() {
   return k;
 }
 
+// Random operands through both slots at `rows` tokens; the A rows 40
+// bytes apart (a stride other than the row width, as in the kernels).
+template <class Tiles>
+void SelfCheckProducts(int rows, int32_t (*c)[kTileTokens * kPackRows]) {
+  constexpr int kAStride = 40;
+  alignas(64) int8_t a[2][kTileTokens * kAStride];
+  alignas(64) int8_t b[2][kBTileBytes];
+  uint32_t state = 12345;
+  const auto next = [&state] {
+    state = state * 1664525u + 1013904223u;
+    return static_cast<int8_t>(state >> 24);
+  };
+  for (int s = 0; s < 2; ++s) {
+    for (int8_t& v : a[s]) v = next();
+    for (int8_t& v : b[s]) v = next();
+  }
+  Tiles::Configure(rows);
+  Tiles::template Multiply<0>(a[0], kAStride, b[0], c[0]);
+  Tiles::template Multiply<1>(a[1], kAStride, b[1], c[1]);
+  Tiles::Release();
+}
+
 }  // namespace
+
+bool AmxTilesSelfCheck() {
+  for (int rows : {kTileTokens, 5}) {
+    alignas(64) int32_t hw[2][kTileTokens * kPackRows] = {};
+    alignas(64) int32_t sw[2][kTileTokens * kPackRows] = {};
+    SelfCheckProducts<HardwareTiles>(rows, hw);
+    SelfCheckProducts<EmulatedTiles>(rows, sw);
+    if (std::memcmp(hw, sw, sizeof(hw)) != 0) return false;
+  }
+  return true;
+}
 
 const PackedKernels& AmxPackedKernels() {
   static const PackedKernels k = AmxTable<HardwareTiles>();

@@ -165,6 +165,9 @@ const PackedKernels& Avx512PackedKernels();  // REQUIRES: the kAvx512 set
 // Avx512PackedKernels() with q4_0, q4_k and q4_k_pairs on AMX tiles (same
 // results; packed_amx.cc). REQUIRES: UseAmxTiles().
 const PackedKernels& AmxPackedKernels();
+// Whether the AMX unit computes, for random operands in both tile slots and
+// a short tile, exactly what the C++ products do. REQUIRES: CpuHasAmxInt8().
+bool AmxTilesSelfCheck();
 // The same kernels with the tile products computed in C++ (slow): tests pin
 // the AMX kernels' layout and epilogue with it on CPUs without AMX.
 // REQUIRES: the kAvx512 set.
