@@ -416,6 +416,41 @@ void SelfCheckProducts(int rows, int32_t (*c)[kTileTokens * kPackRows]) {
 
 }  // namespace
 
+int64_t AmxKernelInL1(TensorType type, int64_t iterations) {
+  // One group of 16 rows x 8 Q4_0 blocks or 1 Q4_K super-block (4 KiB of
+  // B tiles), 16 tokens: 65536 MACs per call, everything in L1.
+  const bool q4k = type == TensorType::kQ4_K;
+  const int64_t nb = q4k ? 1 : 8;
+  const int64_t n = q4k ? kQK_K : nb * kQK4_0;
+  const int64_t a_stride = q4k ? sizeof(BlockQ8_K) : nb * sizeof(BlockQ8_0);
+  const int64_t aux_stride = q4k ? sizeof(PackedActQ4K) : nb * sizeof(PackedActQ4_0);
+  std::vector<uint8_t> group(q4k ? sizeof(PackedQ4KBlock) : nb * sizeof(PackedQ4_0Block), 0x5A);
+  std::vector<uint8_t> a(kTileTokens * a_stride, 3), aux(kTileTokens * aux_stride, 0);
+  std::vector<int8_t> w(nb * (q4k ? 8 : 1) * kBTileBytes);
+  std::vector<float> side(nb * (q4k ? kQ4KSideFloats : kPackRows));
+  std::vector<float> y(kTileTokens * kPackRows);
+  if (q4k) {
+    UnpackQ4K(reinterpret_cast<const PackedQ4KBlock*>(group.data()), nb, w.data(),
+              reinterpret_cast<Q4KSide*>(side.data()));
+  } else {
+    UnpackQ4_0(reinterpret_cast<const PackedQ4_0Block*>(group.data()), nb, w.data(), side.data());
+  }
+  HardwareTiles::Configure(kTileTokens);
+  for (int64_t i = 0; i < iterations; ++i) {
+    if (q4k) {
+      Q4KTokens<HardwareTiles, false>(w.data(), reinterpret_cast<const Q4KSide*>(side.data()),
+                                      reinterpret_cast<const PackedQ4KBlock*>(group.data()), nb,
+                                      a.data(), a_stride, aux.data(), aux_stride, kTileTokens,
+                                      kPackRows, y.data(), kPackRows);
+    } else {
+      Q4_0Tokens<HardwareTiles>(w.data(), side.data(), nb, a.data(), a_stride, aux.data(),
+                                aux_stride, kTileTokens, kPackRows, y.data(), kPackRows);
+    }
+  }
+  HardwareTiles::Release();
+  return iterations * kTileTokens * kPackRows * n;
+}
+
 bool AmxTilesSelfCheck() {
   for (int rows : {kTileTokens, 5}) {
     alignas(64) int32_t hw[2][kTileTokens * kPackRows] = {};

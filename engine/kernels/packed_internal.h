@@ -17,6 +17,7 @@
 
 #include <cstdint>
 
+#include "engine/common/tensor_type.h"
 #include "engine/kernels/matmul.h"
 #include "engine/kernels/thread_pool.h"
 
@@ -168,6 +169,12 @@ const PackedKernels& AmxPackedKernels();
 // Whether the AMX unit computes, for random operands in both tile slots and
 // a short tile, exactly what the C++ products do. REQUIRES: CpuHasAmxInt8().
 bool AmxTilesSelfCheck();
+// The AMX kernel of `type` (kQ4_0, or kQ4_K in its decode rounding)
+// `iterations` times over one group of 16 rows x 16 tokens with every
+// operand in L1: the ceiling of its exact instruction mix, tile loads and
+// stores included (phi3-bench). Returns the multiply-adds done.
+// REQUIRES: UseAmxTiles().
+int64_t AmxKernelInL1(TensorType type, int64_t iterations);
 // The same kernels with the tile products computed in C++ (slow): tests pin
 // the AMX kernels' layout and epilogue with it on CPUs without AMX.
 // REQUIRES: the kAvx512 set.

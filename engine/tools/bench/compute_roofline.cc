@@ -6,8 +6,10 @@
 #include <string>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_format.h"
 #include "engine/common/tensor_type.h"
 #include "engine/kernels/cpu_features.h"
+#include "engine/kernels/packed_internal.h"
 #include "engine/kernels/read_bandwidth.h"
 
 namespace phi3::bench {
@@ -34,6 +36,14 @@ int64_t Avx2Q5KLoop(int64_t iterations);
 int64_t Avx2Q6KLoop(int64_t iterations);
 
 namespace {
+
+// The AMX kernels in L1 (packed_internal.h): one call = 65536 MACs.
+int64_t AmxQ4_0Loop(int64_t iterations) {
+  return internal::AmxKernelInL1(TensorType::kQ4_0, iterations);
+}
+int64_t AmxQ4KLoop(int64_t iterations) {
+  return internal::AmxKernelInL1(TensorType::kQ4_K, iterations);
+}
 
 // One loop: what it computes and its MACs per iteration.
 struct Loop {
@@ -119,6 +129,21 @@ ComputeRoofline MeasureComputeRoofline(int num_threads, int repetitions) {
   for (int i = 0; i < num_loops; ++i) {
     r.types.push_back({loops[i].type, ConcurrentMacRate(loops[i], num_threads, repetitions),
                        loops[i].instructions});
+  }
+  if (AmxTilesActive()) {
+    // Q4_0 and Q4_K run on AMX tiles: their ceiling is the AMX kernels'
+    // (the AVX-512 mix's rate stays in the description).
+    for (TypeMacRate& t : r.types) {
+      const bool q4_0 = t.type == "q4_0";
+      if (!q4_0 && t.type != "q4_k") continue;
+      const Loop amx{"", q4_0 ? &AmxQ4_0Loop : &AmxQ4KLoop, Macs(16, 16, 256), ""};
+      const double avx512 = t.macs_per_second;
+      t.macs_per_second = ConcurrentMacRate(amx, num_threads, repetitions);
+      t.instructions = absl::StrFormat(
+          "AMX tiles: per %s x 16 rows x 16 tokens, tilezero + tileloadd x 2 + tdpbssd + "
+          "tilestored, then the AVX-512 epilogue, all in L1 (AVX-512 mix: %.1f G MAC/s, %s)",
+          q4_0 ? "32-element block" : "32-element sub-block", avx512 / 1e9, t.instructions);
+    }
   }
   r.per_block_macs = MacCeilingFor(r, "q4_0").macs_per_second;
   r.fma_macs = ConcurrentMacRate(fma, num_threads, repetitions);
