@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <vector>
 
 #include "engine/kernels/cpu_features.h"
@@ -157,42 +158,53 @@ TEST_P(MatMulTest, Q4_KGemmAndGemvRoundingLikeLlamaCpp) {
             testing::LlamaQ4_KReference(m.bytes.data(), xq.data(), kN, 256));
 }
 
+// The packed matrix of `type` writes the row-major path's floats bit for
+// bit at token counts 1..max_count and 70 (more than one token block), for
+// each Q4_K rounding split (tokens before it in the prompt rounding) and on
+// each pool.
+void ExpectPackedEqualsRowMajor(TensorType type, int64_t rows, int64_t cols, uint32_t seed,
+                                const std::vector<int64_t>& splits, int64_t max_count,
+                                std::initializer_list<ThreadPool*> pools) {
+  constexpr int64_t kTokens = 70;
+  ThreadPool pool1(1);
+  const Matrix m = MakeMatrix(type, rows, cols, seed);
+  ASSERT_TRUE(CanPackWeights(m.view));
+  const PackedWeights p = PackWeights(m.view, pool1);
+  ASSERT_EQ(p.matrix().layout, WeightLayout::kPacked16);
+  const std::vector<float> x = testing::RandomVector(kTokens * cols, seed % 97);
+  std::vector<int64_t> token_counts;
+  for (int64_t nt = 1; nt <= max_count; ++nt) token_counts.push_back(nt);
+  token_counts.push_back(kTokens);
+  for (int64_t k : splits) {
+    for (int64_t nt : token_counts) {
+      std::vector<float> want(nt * rows), got(nt * rows, -1.0f);
+      MatMul(m.view, x.data(), nt, want.data(), rows, pool1, k);
+      for (ThreadPool* pool : pools) {
+        MatMul(p.matrix(), x.data(), nt, got.data(), rows, *pool, k);
+        ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * 4))
+            << TensorTypeName(type) << " rows=" << rows << " tokens=" << nt << " gemm=" << k
+            << " threads=" << pool->num_threads();
+      }
+    }
+  }
+}
+
 // The packed layout changes only the memory order: every output equals the
 // row-major path's bit for bit, for any batch (every token tile width),
 // thread count, row tail and Q4_K rounding split.
 TEST_P(MatMulTest, PackedEqualsRowMajor) {
   ThreadPool pool1(1), pool2(2), pool3(3);
-  constexpr int64_t kTokens = 70;
   for (TensorType type : {TensorType::kQ4_0, TensorType::kQ4_1, TensorType::kQ8_0,
                           TensorType::kQ4_K, TensorType::kQ5_K, TensorType::kQ6_K}) {
     for (int64_t rows : {int64_t{5}, int64_t{16}, int64_t{53}}) {
       // Q8_0: 26 blocks = one full span of 16 blocks and a ragged one
       // (Q4_1: 24 blocks, likewise).
       const int64_t cols = type == TensorType::kQ8_0 ? 832 : 768;
-      const Matrix m = MakeMatrix(type, rows, cols, 5000 + static_cast<uint32_t>(rows));
-      ASSERT_TRUE(CanPackWeights(m.view));
-      const PackedWeights p = PackWeights(m.view, pool2);
-      ASSERT_EQ(p.matrix().layout, WeightLayout::kPacked16);
-      const std::vector<float> x = testing::RandomVector(kTokens * cols, 31);
       const std::vector<int64_t> splits =
-          type == TensorType::kQ4_K ? std::vector<int64_t>{0, 9, kTokens} : std::vector<int64_t>{0};
-      for (int64_t k : splits) {
-        // Every token tile width (1..16), a full tile plus each remainder,
-        // and more tokens than one token block.
-        std::vector<int64_t> token_counts;
-        for (int64_t nt = 1; nt <= 33; ++nt) token_counts.push_back(nt);
-        token_counts.push_back(kTokens);
-        for (int64_t nt : token_counts) {
-          std::vector<float> want(nt * rows), got(nt * rows, -1.0f);
-          MatMul(m.view, x.data(), nt, want.data(), rows, pool1, k);
-          for (ThreadPool* pool : {&pool1, &pool2, &pool3}) {
-            MatMul(p.matrix(), x.data(), nt, got.data(), rows, *pool, k);
-            ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * 4))
-                << TensorTypeName(type) << " rows=" << rows << " tokens=" << nt << " gemm=" << k
-                << " threads=" << pool->num_threads();
-          }
-        }
-      }
+          type == TensorType::kQ4_K ? std::vector<int64_t>{0, 9, 70} : std::vector<int64_t>{0};
+      // Every token tile width (1..16) and a full tile plus each remainder.
+      ExpectPackedEqualsRowMajor(type, rows, cols, 5000 + static_cast<uint32_t>(rows), splits, 33,
+                                 {&pool1, &pool2, &pool3});
     }
   }
 }
@@ -230,35 +242,16 @@ class AmxPackedTest : public ::testing::TestWithParam<bool> {
 
 TEST_P(AmxPackedTest, EqualsRowMajor) {
   ThreadPool pool1(1), pool3(3);
-  constexpr int64_t kTokens = 70;
   for (TensorType type : {TensorType::kQ4_0, TensorType::kQ4_K}) {
     for (int64_t rows : {int64_t{5}, int64_t{16}, int64_t{53}}) {
       // Q4_0: 25 blocks (an odd one after the pairs); Q4_K: 3 super-blocks.
       const int64_t cols = type == TensorType::kQ4_0 ? 800 : 768;
-      const Matrix m = MakeMatrix(type, rows, cols, 6000 + static_cast<uint32_t>(rows));
-      const PackedWeights p = PackWeights(m.view, pool1);
-      ASSERT_EQ(p.matrix().layout, WeightLayout::kPacked16);
-      const std::vector<float> x = testing::RandomVector(kTokens * cols, 41);
       // Q4_K: every token in the prompt rounding, and a split (tokens from
       // 20 on in the decode rounding).
-      const std::vector<int64_t> splits = type == TensorType::kQ4_K
-                                              ? std::vector<int64_t>{kTokens, 20}
-                                              : std::vector<int64_t>{0};
-      for (int64_t k : splits) {
-        std::vector<int64_t> token_counts;
-        for (int64_t nt = 1; nt <= 36; ++nt) token_counts.push_back(nt);
-        token_counts.push_back(kTokens);
-        for (int64_t nt : token_counts) {
-          std::vector<float> want(nt * rows), got(nt * rows, -1.0f);
-          MatMul(m.view, x.data(), nt, want.data(), rows, pool1, std::min(k, nt));
-          for (ThreadPool* pool : {&pool1, &pool3}) {
-            MatMul(p.matrix(), x.data(), nt, got.data(), rows, *pool, std::min(k, nt));
-            ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * 4))
-                << TensorTypeName(type) << " rows=" << rows << " tokens=" << nt << " gemm=" << k
-                << " threads=" << pool->num_threads();
-          }
-        }
-      }
+      const std::vector<int64_t> splits =
+          type == TensorType::kQ4_K ? std::vector<int64_t>{70, 20} : std::vector<int64_t>{0};
+      ExpectPackedEqualsRowMajor(type, rows, cols, 6000 + static_cast<uint32_t>(rows), splits, 36,
+                                 {&pool1, &pool3});
     }
   }
 }
