@@ -206,12 +206,17 @@ TEST(Bf16KernelsTest, EveryTableIsBitIdenticalToScalarInBothOrders) {
   EXPECT_GT(orders_differ, 20);
 }
 
+// Every row and token remainder of the register tiles (rows 1..11, tokens
+// 1..15). 2080 elements span two whole 1024-element chunks of the AVX2
+// prompt-batch tile (simd_bf16_batch_avx2.h) and one block more, with rows
+// one element apart from a multiple of 32 (2-byte aligned only).
 TEST(Bf16KernelsTest, EveryTableTileEqualsItsDot) {
   for (const NamedTable& nt : Bf16Tables()) {
-    for (int64_t n : {int64_t{512}, int64_t{200}, int64_t{96}}) {
+    for (auto [n, pad] : {std::pair<int64_t, int64_t>{512, 0}, {200, 0}, {96, 0}, {2080, 1}}) {
       const int kRows = 11, kTokens = 15;
-      const std::vector<uint16_t> w = WideRow(n * kRows, 300 + n), a = WideRow(n * kTokens, 400);
-      const int64_t stride = n * 2;
+      const int64_t stride = (n + pad) * 2;
+      const std::vector<uint16_t> w = WideRow((n + pad) * kRows, 300 + n),
+                                  a = WideRow((n + pad) * kTokens, 400);
       const auto* wb = reinterpret_cast<const uint8_t*>(w.data());
       const auto* ab = reinterpret_cast<const uint8_t*>(a.data());
       for (const internal::TypeKernels* k : {&nt.table->bf16, &nt.table->bf16_batch}) {

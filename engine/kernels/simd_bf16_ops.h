@@ -20,6 +20,8 @@
 // The step is the instruction itself where the translation unit is built
 // for it (PHI3_AVX512BF16: dot_avx512bf16.cc), else two fmas on the odd and
 // even elements widened to f32: any AVX-512 or AVX2 CPU, identical results.
+// AVX2's prompt-batch tile widens into scratch first and lives in
+// simd_bf16_batch_avx2.h.
 // (The instruction also treats subnormal inputs and results as zero; the
 // fmas keep them. Such values, |x| < 2^-126, never occur in a model's
 // weights or activations; dot_test shows where the two part.)
@@ -28,6 +30,9 @@
 
 #include "engine/kernels/simd_common.h"
 #include "engine/kernels/simd_v16.h"
+#if !defined(PHI3_AVX512BF16) && !defined(PHI3_WIDE_REGISTERS)
+#include "engine/kernels/simd_bf16_batch_avx2.h"
+#endif
 
 namespace phi3::internal {
 namespace {
@@ -66,8 +71,6 @@ inline Bf16Block LoadBf16Block(const uint16_t* p) {
   return {{_mm256_castsi256_ps(_mm256_and_si256(lo, odd)), _mm256_castsi256_ps(_mm256_and_si256(hi, odd))},
           {_mm256_castsi256_ps(_mm256_slli_epi32(lo, 16)), _mm256_castsi256_ps(_mm256_slli_epi32(hi, 16))}};
 }
-// 6 accumulator + 4 weight + 4 activation ymm registers.
-inline constexpr int kBf16BatchRows = 1, kBf16BatchTokens = 3;
 #endif
 inline V16 Bf16Step(V16 acc, const Bf16Block& x, const Bf16Block& y) {
   return V16Fma(x.even, y.even, V16Fma(x.odd, y.odd, acc));
@@ -179,9 +182,13 @@ void BF16BatchTile(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a,
     BF16VecTile(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
     return;
   }
+#if !defined(PHI3_AVX512BF16) && !defined(PHI3_WIDE_REGISTERS)
+  BF16WideBatchTile(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+#else
   constexpr int R = kBf16BatchRows, T = kBf16BatchTokens;
   BatchTileInPromptOrder<BF16BatchTileKernel, R, T>(w, w_stride, nr, a, a_stride, nt, n, y,
-                                         y_stride);
+                                                    y_stride);
+#endif
 }
 
 // The table entries of this file.
