@@ -209,7 +209,9 @@ TEST(Bf16KernelsTest, EveryTableIsBitIdenticalToScalarInBothOrders) {
 // Every row and token remainder of the register tiles (rows 1..11, tokens
 // 1..15). 2080 elements span two whole 1024-element chunks of the AVX2
 // prompt-batch tile (simd_bf16_batch_avx2.h) and one block more, with rows
-// one element apart from a multiple of 32 (2-byte aligned only).
+// one element apart from a multiple of 32 (2-byte aligned only); for the
+// AVX-512 split decode tiles (simd_split_tile.h), two k-chunks and an
+// n % 64 tail.
 TEST(Bf16KernelsTest, EveryTableTileEqualsItsDot) {
   for (const NamedTable& nt : Bf16Tables()) {
     for (auto [n, pad] : {std::pair<int64_t, int64_t>{512, 0}, {200, 0}, {96, 0}, {2080, 1}}) {

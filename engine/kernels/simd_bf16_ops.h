@@ -25,10 +25,13 @@
 // (The instruction also treats subnormal inputs and results as zero; the
 // fmas keep them. Such values, |x| < 2^-126, never occur in a model's
 // weights or activations; dot_test shows where the two part.)
+// Batched decode with AVX-512 runs the decode order one split at a time
+// (simd_split_tile.h).
 #ifndef PHI3_ENGINE_KERNELS_SIMD_BF16_OPS_H_
 #define PHI3_ENGINE_KERNELS_SIMD_BF16_OPS_H_
 
 #include "engine/kernels/simd_common.h"
+#include "engine/kernels/simd_split_tile.h"
 #include "engine/kernels/simd_v16.h"
 #if !defined(PHI3_AVX512BF16) && !defined(PHI3_WIDE_REGISTERS)
 #include "engine/kernels/simd_bf16_batch_avx2.h"
@@ -83,6 +86,17 @@ inline const uint16_t* Bf16Row(const uint8_t* base, int64_t stride, int i) {
 
 // ---- decode order (ggml_vec_dot_bf16) ------------------------------------------
 
+// The result from the two accumulators of elements [0, n & ~63) and the
+// n % 64 tail of rows w and a.
+inline float BF16FinishDecode(const V16* acc, const uint16_t* w, const uint16_t* a, int64_t n) {
+  double sum = V16Sum(acc[0]);
+  sum += V16Sum(acc[1]);
+  for (int64_t i = n & ~int64_t{63}; i < n; ++i) {
+    sum += static_cast<double>(BF16ToF32(w[i]) * BF16ToF32(a[i]));
+  }
+  return static_cast<float>(sum);
+}
+
 // R rows x T activation rows: 2 * R * T accumulators; the rows' streams
 // prefetched if kPrefetch (simd_v16.h).
 template <int R, int T, bool kPrefetch>
@@ -107,13 +121,9 @@ void BF16VecKernel(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t
     }
   }
   for (int r = 0; r < R; ++r) {
-    const uint16_t* wr = Bf16Row(w, w_stride, r);
     for (int t = 0; t < T; ++t) {
-      const uint16_t* ar = Bf16Row(a, a_stride, t);
-      double sum = V16Sum(acc[r][t][0]);
-      sum += V16Sum(acc[r][t][1]);
-      for (int64_t i = np; i < n; ++i) sum += static_cast<double>(BF16ToF32(wr[i]) * BF16ToF32(ar[i]));
-      y[t * y_stride + r] = static_cast<float>(sum);
+      y[t * y_stride + r] =
+          BF16FinishDecode(acc[r][t], Bf16Row(w, w_stride, r), Bf16Row(a, a_stride, t), n);
     }
   }
 }
@@ -133,8 +143,29 @@ struct BF16VecTileKernel {
   }
 };
 
+#if defined(PHI3_WIDE_REGISTERS)
+struct BF16Split {
+  static constexpr int kSplits = 2, kWidth = 32;
+  using Operand = Bf16Block;
+  static Operand Load(const uint8_t* row, int64_t i) {
+    return LoadBf16Block(reinterpret_cast<const uint16_t*>(row) + i);
+  }
+  static V16 Step(V16 acc, const Bf16Block& w, const Bf16Block& a) { return Bf16Step(acc, w, a); }
+  static float Finish(const V16* acc, const uint8_t* w, const uint8_t* a, int64_t n) {
+    return BF16FinishDecode(acc, reinterpret_cast<const uint16_t*>(w),
+                            reinterpret_cast<const uint16_t*>(a), n);
+  }
+};
+#endif
+
 void BF16VecTile(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a, int64_t a_stride,
                  int nt, int64_t n, float* y, int64_t y_stride) {
+#if defined(PHI3_WIDE_REGISTERS)
+  if (nt >= kSplitMinTokens) {
+    SplitTileInDecodeOrder<BF16Split>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+    return;
+  }
+#endif
   VecTileInDecodeOrder<BF16VecTileKernel>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
 }
 

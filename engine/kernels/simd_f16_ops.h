@@ -15,11 +15,13 @@
 //   accumulator per output, one fma per 16 elements, the same 16-lane tree
 //   sum. Needs n % 16 == 0; other n get the decode order (as in ggml,
 //   whose tinyBLAS then declines).
-// 16-lane vectors: simd_v16.h.
+// 16-lane vectors: simd_v16.h. Batched decode with AVX-512 runs the same
+// decode order one split at a time (simd_split_tile.h).
 #ifndef PHI3_ENGINE_KERNELS_SIMD_F16_OPS_H_
 #define PHI3_ENGINE_KERNELS_SIMD_F16_OPS_H_
 
 #include "engine/kernels/simd_common.h"
+#include "engine/kernels/simd_split_tile.h"
 #include "engine/kernels/simd_v16.h"
 
 namespace phi3::internal {
@@ -32,6 +34,19 @@ inline constexpr int kF16BatchRows = 2, kF16BatchTokens = 2;  // 8 + 6 ymm
 #endif
 
 // ---- decode order (ggml_vec_dot_f16) -----------------------------------------
+
+// The result from the four accumulators of elements [0, n & ~63) and the
+// n % 64 tail of rows w and a.
+inline float F16FinishDecode(const V16* acc, const uint8_t* w, const uint8_t* a, int64_t n) {
+  const V16 s = V16Add(V16Add(acc[0], acc[2]), V16Add(acc[1], acc[3]));
+  double sum = V16Sum(s);
+  const uint16_t* wr = reinterpret_cast<const uint16_t*>(w);
+  const uint16_t* ar = reinterpret_cast<const uint16_t*>(a);
+  for (int64_t i = n & ~int64_t{63}; i < n; ++i) {
+    sum += static_cast<double>(HalfToFloat(wr[i]) * HalfToFloat(ar[i]));
+  }
+  return static_cast<float>(sum);
+}
 
 // R rows x T activation rows: 4 * R * T accumulators; the rows' streams
 // prefetched if kPrefetch (simd_v16.h).
@@ -63,15 +78,8 @@ void F16VecKernel(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t 
     }
   }
   for (int r = 0; r < R; ++r) {
-    const uint16_t* wr = reinterpret_cast<const uint16_t*>(w + r * w_stride);
     for (int t = 0; t < T; ++t) {
-      const V16 s = V16Add(V16Add(acc[r][t][0], acc[r][t][2]), V16Add(acc[r][t][1], acc[r][t][3]));
-      double sum = V16Sum(s);
-      for (int64_t i = np; i < n; ++i) {
-        const float ai = HalfToFloat(reinterpret_cast<const uint16_t*>(a + t * a_stride)[i]);
-        sum += static_cast<double>(HalfToFloat(wr[i]) * ai);
-      }
-      y[t * y_stride + r] = static_cast<float>(sum);
+      y[t * y_stride + r] = F16FinishDecode(acc[r][t], w + r * w_stride, a + t * a_stride, n);
     }
   }
 }
@@ -91,8 +99,28 @@ struct F16VecTileKernel {
   }
 };
 
+#if defined(PHI3_WIDE_REGISTERS)
+struct F16Split {
+  static constexpr int kSplits = 4, kWidth = 16;
+  using Operand = V16;
+  static Operand Load(const uint8_t* row, int64_t i) {
+    return V16LoadF16(reinterpret_cast<const uint16_t*>(row) + i);
+  }
+  static V16 Step(V16 acc, V16 w, V16 a) { return V16Fma(w, a, acc); }
+  static float Finish(const V16* acc, const uint8_t* w, const uint8_t* a, int64_t n) {
+    return F16FinishDecode(acc, w, a, n);
+  }
+};
+#endif
+
 void F16VecTile(const uint8_t* w, int64_t w_stride, int nr, const uint8_t* a, int64_t a_stride,
                 int nt, int64_t n, float* y, int64_t y_stride) {
+#if defined(PHI3_WIDE_REGISTERS)
+  if (nt >= kSplitMinTokens) {
+    SplitTileInDecodeOrder<F16Split>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+    return;
+  }
+#endif
   VecTileInDecodeOrder<F16VecTileKernel>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
 }
 

@@ -66,7 +66,8 @@ __attribute__((always_inline)) inline void PrefetchDecodeStep(const uint8_t* p) 
 }
 
 // Decode-order tiling shared by the float kernels (simd_f16_ops.h,
-// simd_bf16_ops.h): with AVX-512, pairs of tokens (batched decode) take 3
+// simd_bf16_ops.h; with AVX-512 they give batches of 3 or more tokens to
+// simd_split_tile.h instead): with AVX-512, pairs of tokens take 3
 // rows x 2 tokens per call so they share their loads (24 accumulators + 5
 // operands of the 32 zmm registers); then one row x one token per call, a
 // single sequential weight stream (see TileByKernel in simd_common.h: several
