@@ -147,6 +147,34 @@ GroupScratch& Scratch() {
   return scratch;
 }
 
+// The token loop every kernel here shares: tiles of 16 tokens, the last
+// one with its own configuration (rows = count); a call or remainder with
+// fewer than kMinAmxTokens tokens goes to `avx512`. unpack() fills the
+// thread's scratch once, before the first tile; tile(t0, count) runs
+// tokens [t0, t0 + count) on the configured tiles.
+template <class Tiles, class Unpack, class Tile>
+void RunTokenTiles(PackedTileFn avx512, const uint8_t* group, int nr, const uint8_t* a,
+                   int64_t a_stride, const uint8_t* aux, int64_t aux_stride, int nt, int64_t n,
+                   float* y, int64_t y_stride, Unpack unpack, Tile tile) {
+  if (nt < kMinAmxTokens) {
+    avx512(group, nr, a, a_stride, aux, aux_stride, nt, n, y, y_stride);
+    return;
+  }
+  unpack();
+  int configured = 0;
+  for (int t0 = 0; t0 < nt; t0 += kTileTokens) {
+    const int count = std::min(kTileTokens, nt - t0);
+    if (count < kMinAmxTokens) {
+      avx512(group, nr, a + t0 * a_stride, a_stride, aux + t0 * aux_stride, aux_stride, count, n,
+             y + t0 * y_stride, y_stride);
+      break;
+    }
+    if (count != configured) Tiles::Configure(configured = count);
+    tile(t0, count);
+  }
+  Tiles::Release();
+}
+
 // Q4_0: block b's B tile at w + 512 b: rows 0..3 = low nibbles of chunks
 // 0..3 (elements 4c .. 4c+3), rows 4..7 = high nibbles (16 + 4c ..), each
 // minus 8 (the format's offset, so the tile sums are the signed dot); its
@@ -208,28 +236,21 @@ void Q4_0Tokens(const int8_t* w, const float* dw, int64_t nb, const uint8_t* a, 
 template <class Tiles>
 void Q4_0Amx(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
              int64_t aux_stride, int nt, int64_t n, float* y, int64_t y_stride) {
-  if (nt < kMinAmxTokens) {
-    Avx512PackedKernels().q4_0(group, nr, a, a_stride, aux, aux_stride, nt, n, y, y_stride);
-    return;
-  }
   const int64_t nb = n / kQK4_0;
   GroupScratch& s = Scratch();
-  int8_t* w = s.Weights(static_cast<size_t>(nb * kBTileBytes));
-  float* dw = s.Scales(static_cast<size_t>(nb * kPackRows));
-  UnpackQ4_0(reinterpret_cast<const PackedQ4_0Block*>(group), nb, w, dw);
-  int configured = 0;
-  for (int t0 = 0; t0 < nt; t0 += kTileTokens) {
-    const int count = std::min(kTileTokens, nt - t0);
-    if (count < kMinAmxTokens) {
-      Avx512PackedKernels().q4_0(group, nr, a + t0 * a_stride, a_stride, aux + t0 * aux_stride,
-                                 aux_stride, count, n, y + t0 * y_stride, y_stride);
-      break;
-    }
-    if (count != configured) Tiles::Configure(configured = count);
-    Q4_0Tokens<Tiles>(w, dw, nb, a + t0 * a_stride, a_stride, aux + t0 * aux_stride, aux_stride,
-                      count, nr, y + t0 * y_stride, y_stride);
-  }
-  Tiles::Release();
+  int8_t* w = nullptr;
+  float* dw = nullptr;
+  RunTokenTiles<Tiles>(
+      Avx512PackedKernels().q4_0, group, nr, a, a_stride, aux, aux_stride, nt, n, y, y_stride,
+      [&] {
+        w = s.Weights(static_cast<size_t>(nb * kBTileBytes));
+        dw = s.Scales(static_cast<size_t>(nb * kPackRows));
+        UnpackQ4_0(reinterpret_cast<const PackedQ4_0Block*>(group), nb, w, dw);
+      },
+      [&](int t0, int count) {
+        Q4_0Tokens<Tiles>(w, dw, nb, a + t0 * a_stride, a_stride, aux + t0 * aux_stride,
+                          aux_stride, count, nr, y + t0 * y_stride, y_stride);
+      });
 }
 
 // Q4_K: super-block b, sub-block pair p (elements 64p .. 64p+63): the B
@@ -355,32 +376,24 @@ void Q4KTokens(const int8_t* w, const Q4KSide* side, const PackedQ4KBlock* block
 template <class Tiles, bool kPairs>
 void Q4KAmx(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
             int64_t aux_stride, int nt, int64_t n, float* y, int64_t y_stride) {
-  const PackedTileFn avx512 =
-      kPairs ? Avx512PackedKernels().q4_k_pairs : Avx512PackedKernels().q4_k;
-  if (nt < kMinAmxTokens) {
-    avx512(group, nr, a, a_stride, aux, aux_stride, nt, n, y, y_stride);
-    return;
-  }
   const int64_t nb = n / kQK_K;
   const PackedQ4KBlock* blocks = reinterpret_cast<const PackedQ4KBlock*>(group);
   GroupScratch& s = Scratch();
-  int8_t* w = s.Weights(static_cast<size_t>(nb * 8 * kBTileBytes));
-  Q4KSide* side = reinterpret_cast<Q4KSide*>(s.Scales(static_cast<size_t>(nb * kQ4KSideFloats)));
-  UnpackQ4K(blocks, nb, w, side);
-  int configured = 0;
-  for (int t0 = 0; t0 < nt; t0 += kTileTokens) {
-    const int count = std::min(kTileTokens, nt - t0);
-    if (count < kMinAmxTokens) {
-      avx512(group, nr, a + t0 * a_stride, a_stride, aux + t0 * aux_stride, aux_stride, count, n,
-             y + t0 * y_stride, y_stride);
-      break;
-    }
-    if (count != configured) Tiles::Configure(configured = count);
-    Q4KTokens<Tiles, kPairs>(w, side, blocks, nb, a + t0 * a_stride, a_stride,
-                             aux + t0 * aux_stride, aux_stride, count, nr, y + t0 * y_stride,
-                             y_stride);
-  }
-  Tiles::Release();
+  int8_t* w = nullptr;
+  Q4KSide* side = nullptr;
+  RunTokenTiles<Tiles>(
+      kPairs ? Avx512PackedKernels().q4_k_pairs : Avx512PackedKernels().q4_k, group, nr, a,
+      a_stride, aux, aux_stride, nt, n, y, y_stride,
+      [&] {
+        w = s.Weights(static_cast<size_t>(nb * 8 * kBTileBytes));
+        side = reinterpret_cast<Q4KSide*>(s.Scales(static_cast<size_t>(nb * kQ4KSideFloats)));
+        UnpackQ4K(blocks, nb, w, side);
+      },
+      [&](int t0, int count) {
+        Q4KTokens<Tiles, kPairs>(w, side, blocks, nb, a + t0 * a_stride, a_stride,
+                                 aux + t0 * aux_stride, aux_stride, count, nr,
+                                 y + t0 * y_stride, y_stride);
+      });
 }
 
 template <class Tiles>
