@@ -28,6 +28,11 @@ inline __m512i Bcast4(const int8_t* p) {
   std::memcpy(&v, p, 4);
   return _mm512_set1_epi32(v);
 }
+inline __m512i Bcast4u(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
 
 // T tokens (1..16) x one 16-row group, all blocks: each 64-byte weight
 // chunk is loaded and unpacked once for all T tokens, so a decode step of
@@ -84,6 +89,10 @@ void Q4_0Tile(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, 
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * y_stride, rows, acc[t]);
 }
 
+// Blocks per span of the 8-lane kinds (LanePacked): ~5-9 KB, small enough to
+// stay in L1 while every sub-tile of a token tile passes over them.
+constexpr int64_t kLaneSpan = 16;
+
 // One token's accumulators in the 8-lane roundings (PackedQ8_0Block,
 // PackedQ4_1Block): lane[k] holds lane k of the 16 rows; min is Q4_1's
 // summs (unused for Q8_0).
@@ -94,13 +103,16 @@ struct LaneAcc {
 
 // Q8_0, U tokens (1..3) x one 16-row group, blocks [b0, b1): the tokens' 8
 // lane accumulators live in registers across the span and are loaded from /
-// stored to facc at its ends. vpdpbusd reads the weights as w + 128 (one xor
-// per chunk, shared by the U tokens); the sum is seeded with -128 * sum(a)
-// of the chunk, so it is the exact signed dot. Measured on Zen 5 and not
-// faster at 16 tokens: a lane-outer order (lane k of all 16 tokens in
-// registers per pass over a staged span, one vpdpbusd per chunk computing
-// the seed -128 * sum(w) for all tokens from a + 128): the rounding's
-// cvt + fma per vpdpbusd share the vector pipes whatever the loop order.
+// stored to facc at its ends. vpdpbusd takes the activations as unsigned
+// a + 128 (PackedActQ8_0::qs128) and the weights as they are; the sum is
+// seeded with -128 * sum(w) of the chunk (one vpdpbusd per weight chunk,
+// shared by the U tokens), so it is the exact signed dot. Seeding with
+// -128 * sum(a) instead (weights xor 0x80) costs a second broadcast per
+// token and chunk: on Zen 5 (kernels_bench q8_0 3072x3072, 16 tokens, 1
+// thread) 228 GFLOP/s that way, 341 this way. Measured and not faster: a
+// lane-outer order (lane k of all 16 tokens in registers per pass over a
+// staged span): the rounding's cvt + fma per vpdpbusd share the vector pipes
+// whatever the loop order.
 struct Q8_0Lanes {
   using Block = PackedQ8_0Block;
   static constexpr int64_t kBlockElements = kQK8_0;
@@ -112,8 +124,13 @@ struct Q8_0Lanes {
                    bool prefetch) {
     static_assert(U >= 1 && U <= 3);
     // Blocks ahead, into L1 (decode streams the group once, front to back;
-    // a thread's groups are contiguous, so this also runs into the next one).
-    constexpr int kPrefetchBlocks = 4;
+    // a thread's groups are contiguous, so this also runs into the next
+    // one). With 3+ tokens the first sub-tile runs through the span quickly
+    // and the later ones re-read it from L1, so it fetches the whole next
+    // span (kLaneSpan blocks): Zen 5, phi3-bench parallel:16 (Q8_0, 2 threads)
+    // 54.6 -> 70.5 tok/s with the seed above, where 4 blocks ahead left the
+    // first sub-tile waiting on DRAM.
+    constexpr int kPrefetchBlocks = U == 3 ? kLaneSpan : 4;
     const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
     __m512 acc[U][8];
     for (int u = 0; u < U; ++u) {
@@ -127,20 +144,22 @@ struct Q8_0Lanes {
       }
       const __m512 dw =
           _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->d)));
-      const int8_t* qa[U];
       const PackedActQ8_0* x[U];
       __m512 dd[U];
       for (int u = 0; u < U; ++u) {
-        qa[u] = (reinterpret_cast<const BlockQ8_0*>(a + u * a_stride) + b)->qs;
         x[u] = reinterpret_cast<const PackedActQ8_0*>(aux + u * aux_stride) + b;
         dd[u] = _mm512_mul_ps(dw, _mm512_set1_ps(x[u]->d));
       }
 #pragma GCC unroll 8
       for (int k = 0; k < 8; ++k) {
-        const __m512i w = _mm512_xor_si512(_mm512_loadu_si512(blk->qs[k]), bias);
+        const __m512i w = _mm512_loadu_si512(blk->qs[k]);
+        // -128 * sum(w) per row: the seed that makes sum((a + 128) * w) the
+        // exact dot, shared by the U tokens.
+        const __m512i seed =
+            _mm512_sub_epi32(_mm512_setzero_si512(),
+                             _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, w));
         for (int u = 0; u < U; ++u) {
-          const __m512i s = _mm512_dpbusd_epi32(_mm512_set1_epi32(x[u]->neg_sum128[k]), w,
-                                                Bcast4(qa[u] + 4 * k));
+          const __m512i s = _mm512_dpbusd_epi32(seed, Bcast4u(x[u]->qs128 + 4 * k), w);
           acc[u][k] = _mm512_fmadd_ps(dd[u], _mm512_cvtepi32_ps(s), acc[u][k]);
         }
       }
@@ -165,8 +184,10 @@ struct Q4_1Lanes {
                    int64_t a_stride, const uint8_t* aux, int64_t aux_stride, LaneAcc* facc,
                    bool prefetch) {
     static_assert(U >= 1 && U <= 3);
-    // 3.8 KB ahead (6 blocks measured slower from DRAM on Zen 5).
-    constexpr int kPrefetchBlocks = 12;
+    // 3.8 KB ahead (6 blocks measured slower from DRAM on Zen 5); with 3+
+    // tokens the next span, as Q8_0Lanes (Zen 5, parallel:16 Q4_1, 2
+    // threads: 72.0 -> 84.2 tok/s, medians of 3).
+    constexpr int kPrefetchBlocks = U == 3 ? kLaneSpan : 12;
     const __m512i low = _mm512_set1_epi8(0x0F);
     const PackedActQ4_1* x[U];
     for (int u = 0; u < U; ++u) x[u] = reinterpret_cast<const PackedActQ4_1*>(aux + u * aux_stride);
@@ -223,7 +244,6 @@ template <typename Kind>
 void LanePacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
                 const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
                 int64_t y_stride) {
-  constexpr int64_t kSpan = 16;
   const typename Kind::Block* blocks = reinterpret_cast<const typename Kind::Block*>(group);
   const int64_t nb = n / Kind::kBlockElements;
   const __mmask16 rows = static_cast<__mmask16>((1u << nr) - 1);  // nr in [1, 16]
@@ -234,8 +254,8 @@ void LanePacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
       for (int k = 0; k < 8; ++k) facc[t].lane[k] = _mm512_setzero_ps();
       facc[t].min = _mm512_setzero_ps();
     }
-    for (int64_t b0 = 0; b0 < nb; b0 += kSpan) {
-      const int64_t b1 = std::min(nb, b0 + kSpan);
+    for (int64_t b0 = 0; b0 < nb; b0 += kLaneSpan) {
+      const int64_t b1 = std::min(nb, b0 + kLaneSpan);
       for (int t = 0; t < count;) {
         const uint8_t* at = a + (t0 + t) * a_stride;
         const uint8_t* xt = aux + (t0 + t) * aux_stride;

@@ -130,11 +130,11 @@ struct PackedActQ4_1 {
   float d;
   float s;
 };
-// Q8_0: neg_sum128[k] = -128 * sum of quants 4k .. 4k+3 (vpdpbusd reads the
-// weights as unsigned w + 128).
+// Q8_0: the block's quants + 128 as unsigned bytes (vpdpbusd's unsigned
+// operand; the weights stay signed and the kernel subtracts 128 * sum(w)).
 struct PackedActQ8_0 {
   float d;
-  int32_t neg_sum128[8];
+  uint8_t qs128[32];
 };
 // Also Q5_K's (its mins pair with the same bsums). Q6_K reads the Q8_K
 // blocks directly (bsums as i16 pairs).

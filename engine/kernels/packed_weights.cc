@@ -185,10 +185,8 @@ void PrepareAux(TensorType type, const uint8_t* xq, int64_t a_stride, int64_t nu
         PackedActQ8_0* out = reinterpret_cast<PackedActQ8_0*>(aux + t * aux_stride);
         for (int64_t b = 0; b < nb; ++b) {
           out[b].d = F16ToF32(a[b].d);
-          for (int k = 0; k < 8; ++k) {
-            int32_t sum = 0;
-            for (int i = 4 * k; i < 4 * k + 4; ++i) sum += a[b].qs[i];
-            out[b].neg_sum128[k] = -128 * sum;
+          for (int i = 0; i < kQK8_0; ++i) {
+            out[b].qs128[i] = static_cast<uint8_t>(a[b].qs[i] + 128);
           }
         }
       } else if (AuxBytes(type) > 0) {
