@@ -1,5 +1,8 @@
 #include "engine/kernels/matmul.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -252,6 +255,68 @@ TEST_P(AmxPackedTest, EqualsRowMajor) {
           type == TensorType::kQ4_K ? std::vector<int64_t>{70, 20} : std::vector<int64_t>{0};
       ExpectPackedEqualsRowMajor(type, rows, cols, 6000 + static_cast<uint32_t>(rows), splits, 36,
                                  {&pool1, &pool3});
+    }
+  }
+}
+
+// `bytes` ending exactly where an inaccessible page begins: a kernel that
+// reads past the end faults instead of reading a neighbour's bytes.
+class GuardedBuffer {
+ public:
+  explicit GuardedBuffer(size_t bytes) {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    const size_t data_pages = (bytes + page - 1) / page;
+    map_bytes_ = (data_pages + 1) * page;
+    void* m = mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return;
+    map_ = static_cast<uint8_t*>(m);
+    if (mprotect(map_ + data_pages * page, page, PROT_NONE) != 0) return;
+    data_ = map_ + data_pages * page - bytes;
+  }
+  ~GuardedBuffer() {
+    if (map_ != nullptr) munmap(map_, map_bytes_);
+  }
+  GuardedBuffer(const GuardedBuffer&) = delete;
+  GuardedBuffer& operator=(const GuardedBuffer&) = delete;
+  uint8_t* data() const { return data_; }  // nullptr if the mapping failed
+
+ private:
+  uint8_t* map_ = nullptr;
+  uint8_t* data_ = nullptr;
+  size_t map_bytes_ = 0;
+};
+
+// A tile of fewer than 16 tokens must be configured (and read) for exactly
+// its tokens: the A tiles read the activations in place, so rows past the
+// last token would run off the end of the caller's buffer. Here the encoded
+// activations end at an inaccessible page, so a tile reading a 17th row
+// faults (the emulated tiles read every configured row, as the unit does);
+// the outputs still equal the row-major path's.
+TEST_P(AmxPackedTest, ShortTilesReadOnlyTheirTokens) {
+  ThreadPool pool1(1);
+  constexpr int64_t kRows = 16;
+  for (TensorType type : {TensorType::kQ4_0, TensorType::kQ4_K}) {
+    const int64_t cols = type == TensorType::kQ4_0 ? 800 : 768;
+    const Matrix m = MakeMatrix(type, kRows, cols, 7100);
+    const PackedWeights p = PackWeights(m.view, pool1);
+    ASSERT_EQ(p.matrix().layout, WeightLayout::kPacked16);
+    const int64_t row_bytes = ActivationRowBytes(type, cols);
+    for (int64_t nt : {4, 5, 9, 15, 20, 31}) {
+      const std::vector<float> x = testing::RandomVector(nt * cols, 7200 + nt);
+      GuardedBuffer xq(nt * row_bytes);
+      ASSERT_NE(xq.data(), nullptr);
+      QuantizeActivations(type, x.data(), nt, cols, xq.data(), pool1);
+      // Q4_K: the prompt rounding for every token, then the decode one.
+      for (int64_t gemm_tokens : {int64_t{0}, nt}) {
+        MatMulRounding rounding;
+        rounding.batch_tokens = gemm_tokens;
+        rounding.q4k_gemm_tokens = gemm_tokens;
+        std::vector<float> want(nt * kRows), got(nt * kRows, -1.0f);
+        MatMulQuantized(m.view, xq.data(), nt, want.data(), kRows, pool1, rounding);
+        MatMulQuantized(p.matrix(), xq.data(), nt, got.data(), kRows, pool1, rounding);
+        ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * 4))
+            << TensorTypeName(type) << " tokens=" << nt << " gemm=" << gemm_tokens;
+      }
     }
   }
 }

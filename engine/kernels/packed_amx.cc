@@ -23,6 +23,8 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -104,23 +106,39 @@ struct HardwareTiles {
   static void Release() { _tile_release(); }
 };
 
-// The same products in C++ (TDPBSSD's definition), for tests on any CPU
-// with the kAvx512 set. Not a fast path.
+// The same products in C++, for tests on any CPU with the kAvx512 set. Not
+// a fast path. It runs the configuration the hardware gets (ShapesConfig)
+// by the SDM's definitions of TILELOADD, TDPBSSD and TILESTORED: every
+// configured row of A and B is read (so a tile configured for more tokens
+// than its caller has reads past their activations, as the unit would),
+// and shapes TDPBSSD rejects (#UD) abort.
 struct EmulatedTiles {
-  static int& Rows() {
-    thread_local int rows = 0;
-    return rows;
+  static TileConfig& Config() {
+    thread_local TileConfig config;
+    return config;
   }
-  static void Configure(int rows) { Rows() = rows; }
+  static void Configure(int rows) { Config() = ShapesConfig(rows); }
   template <int S>
   static void Multiply(const int8_t* a, int64_t a_stride, const int8_t* b, int32_t* c) {
-    for (int t = 0; t < Rows(); ++t) {
-      for (int r = 0; r < kPackRows; ++r) {
-        int32_t sum = 0;
-        for (int k = 0; k < kBlockBytes; ++k) {
-          sum += int32_t{a[t * a_stride + k]} * int32_t{b[(k / 4) * 64 + 4 * r + k % 4]};
+    const TileConfig& cfg = Config();
+    const int a_rows = cfg.rows[3 * S], a_cols = cfg.colsb[3 * S];
+    const int b_rows = cfg.rows[3 * S + 1], b_cols = cfg.colsb[3 * S + 1];
+    const int c_rows = cfg.rows[3 * S + 2], c_cols = cfg.colsb[3 * S + 2];
+    if (cfg.palette != 1 || a_rows != c_rows || a_cols != 4 * b_rows || b_cols != c_cols ||
+        a_rows > 16 || b_rows > 16 || a_cols > 64 || b_cols > 64) {
+      std::fprintf(stderr, "EmulatedTiles: tile shapes TDPBSSD rejects\n");
+      std::abort();
+    }
+    int8_t ta[16][64], tb[16][64];  // TILELOADD: every configured row
+    for (int m = 0; m < a_rows; ++m) std::memcpy(ta[m], a + m * a_stride, a_cols);
+    for (int k = 0; k < b_rows; ++k) std::memcpy(tb[k], b + k * 64, b_cols);
+    for (int m = 0; m < c_rows; ++m) {
+      for (int n = 0; n < c_cols / 4; ++n) {
+        int32_t sum = 0;  // TILEZERO, then TDPBSSD
+        for (int k = 0; k < b_rows; ++k) {
+          for (int i = 0; i < 4; ++i) sum += int32_t{ta[m][4 * k + i]} * int32_t{tb[k][4 * n + i]};
         }
-        c[t * kPackRows + r] = sum;
+        c[m * kPackRows + n] = sum;  // TILESTORED, stride kPackRows * 4 bytes
       }
     }
   }
