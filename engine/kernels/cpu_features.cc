@@ -152,6 +152,24 @@ bool CpuHasAvx512Bf16() {
 #endif
 }
 
+bool CpuIsAmdFamily1AhOrLater() {
+#if defined(__x86_64__)
+  static const bool is = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return false;
+    // "AuthenticAMD" in ebx, edx, ecx.
+    if (ebx != 0x68747541 || edx != 0x69746e65 || ecx != 0x444d4163) return false;
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return false;
+    const unsigned base = (eax >> 8) & 0xF;
+    const unsigned family = base == 0xF ? base + ((eax >> 20) & 0xFF) : base;
+    return family >= 0x1A;
+  }();
+  return is;
+#else
+  return false;
+#endif
+}
+
 bool CpuHasAmxInt8() {
   static const bool has = CpuHasAvx512() && DetectAmxInt8();  // the epilogue is AVX-512
   return has;

@@ -34,6 +34,10 @@ SimdLevel ActiveSimdLevel();
 // results are the same either way; only the speed differs.
 bool CpuHasAvx512Bf16();
 
+// Whether the CPU is an AMD of family 1Ah (Zen 5) or later: a few kernels
+// pick a tuning measured to differ from Zen 4 by it (never the results).
+bool CpuIsAmdFamily1AhOrLater();
+
 // Whether this process can run AMX-INT8 tile instructions next to the
 // kAvx512 set: the CPU has AMX-TILE and AMX-INT8, the OS enabled tile state
 // (XCR0) and granted this process tile data (Linux arch_prctl, requested

@@ -212,6 +212,25 @@ TEST_P(MatMulTest, PackedEqualsRowMajor) {
   }
 }
 
+// The AVX-512 Q5_K / Q6_K tiles with either prefetch hint (a CPU runs only
+// one of them: Avx512PackedKernels) write the row-major path's floats.
+TEST(PackedK56Test, BothPrefetchHintsEqualRowMajor) {
+  const SimdLevel saved = ActiveSimdLevel();
+  if (!SetSimdLevel(SimdLevel::kAvx512)) GTEST_SKIP() << "CPU lacks avx512";
+  ThreadPool pool1(1), pool2(2);
+  for (bool l1_prefetch : {false, true}) {
+    internal::PackedKernels k = internal::Avx512PackedKernels();
+    k.q5_k = internal::Avx512PackedQ5K(l1_prefetch);
+    k.q6_k = internal::Avx512PackedQ6K(l1_prefetch);
+    internal::SetPackedKernelsForTest(&k);
+    for (TensorType type : {TensorType::kQ5_K, TensorType::kQ6_K}) {
+      ExpectPackedEqualsRowMajor(type, 53, 768, 7000 + l1_prefetch, {0}, 17, {&pool1, &pool2});
+    }
+    internal::SetPackedKernelsForTest(nullptr);
+  }
+  SetSimdLevel(saved);
+}
+
 // The AMX kernels (Q4_0, Q4_K in both roundings) write the row-major
 // path's floats bit for bit, for every token count (full 16-token tiles,
 // shorter tiles with their own tile configuration, the few-token fallback),

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <utility>
 
+#include "engine/kernels/cpu_features.h"
 #include "engine/kernels/packed_internal.h"
 #include "engine/kernels/quantize.h"
 
@@ -439,8 +440,8 @@ const PackedKernels& Avx512PackedKernels() {
                                .q8_0 = &LanePacked<Q8_0Lanes>,
                                .q4_k = &Q4KPacked<false>,
                                .q4_k_pairs = &Q4KPacked<true>,
-                               .q5_k = Avx512PackedQ5K(),
-                               .q6_k = Avx512PackedQ6K()};
+                               .q5_k = Avx512PackedQ5K(CpuIsAmdFamily1AhOrLater()),
+                               .q6_k = Avx512PackedQ6K(CpuIsAmdFamily1AhOrLater())};
   return k;
 }
 

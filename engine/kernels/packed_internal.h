@@ -188,8 +188,10 @@ void SetPackedKernelsForTest(const PackedKernels* kernels);
 // The Q5_K / Q6_K members of the AVX2 / AVX-512 tables (packed_k56_*.cc).
 PackedTileFn Avx2PackedQ5K();
 PackedTileFn Avx2PackedQ6K();
-PackedTileFn Avx512PackedQ5K();
-PackedTileFn Avx512PackedQ6K();
+// l1_prefetch: prefetch ahead into L1 instead of L2 (Avx512PackedKernels()
+// sets it on CpuIsAmdFamily1AhOrLater(); same results either way).
+PackedTileFn Avx512PackedQ5K(bool l1_prefetch);
+PackedTileFn Avx512PackedQ6K(bool l1_prefetch);
 
 // Row tiles (or packed groups) per chunk a MatMul hands out to its threads:
 // ~8 chunks per thread, so a descheduled thread holds back at most ~1/8 of

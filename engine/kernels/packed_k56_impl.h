@@ -28,15 +28,18 @@
 namespace phi3::internal {
 namespace {
 
-template <class V, bool kQ6>
+// kL1: the one-token tiles' prefetch hint (below).
+template <class V, bool kQ6, bool kL1 = false>
 struct K56 {
   using I = typename V::I;
   using F = typename V::F;
   using Block = std::conditional_t<kQ6, PackedQ6KBlock, PackedQ5KBlock>;
   static constexpr int kW = V::kRows;
-  // Prefetch distance in super-blocks, into L2 (_MM_HINT_T1): measured on
-  // Zen 4 from DRAM, 1 token, Q6_K: T0 hints (into L1) 13-19 GB/s, T1
-  // 22-27 GB/s (row-major: 20); 2-8 blocks ahead all alike.
+  // Prefetch distance in super-blocks; into L2 (_MM_HINT_T1), except for
+  // one-token tiles when kL1 (_MM_HINT_T0), chosen per CPU
+  // (packed_k56_avx512.cc). Measured from DRAM, 1 token: on Zen 4, Q6_K, T0
+  // 13-19 GB/s, T1 22-27 GB/s (row-major: 20), 2-8 blocks ahead all alike;
+  // on Zen 5 T0 is faster. Wider tiles were measured with T1 only.
   static constexpr int kAhead = 4;
 
   // Unpacked quants (0..31 / 0..63) of chunk (j, k) of rows [r0, r0 + kW).
@@ -107,7 +110,7 @@ struct K56 {
   // act: the tokens' Q8_K quants ([U][256], contiguous so that every
   // broadcast is a constant offset); bsp: Q6_K's bsum pairs ([U][8]).
   // ahead: a super-block to prefetch into L2, an eighth per k (or nullptr).
-  template <int U>
+  template <int U, bool kL1Hint>
   static void Pass(const Block* blk, int r0, const Unpacked& up, const int8_t* act,
                    const int32_t* bsp, const F* dd, F (*facc)[8], const char* ahead) {
     constexpr int kLines = (sizeof(Block) + 63) / 64;
@@ -116,7 +119,7 @@ struct K56 {
     for (int k = 0; k < 8; ++k) {
       if (ahead != nullptr) {
         for (int l = kLinesPerK * k; l < std::min(kLines, kLinesPerK * (k + 1)); ++l) {
-          _mm_prefetch(ahead + 64 * l, _MM_HINT_T1);
+          _mm_prefetch(ahead + 64 * l, kL1Hint ? _MM_HINT_T0 : _MM_HINT_T1);
         }
       }
       // kChains independent sums per token (sub-blocks j % kChains) keep the
@@ -154,13 +157,13 @@ struct K56 {
   }
 
   // Passes of up to V::kU tokens (the register budget) over tokens [T0, T).
-  template <int T0, int T>
+  template <int T0, int T, bool kL1Hint>
   static void Passes(const Block* blk, int r0, const Unpacked& up, const int8_t* act,
                      const int32_t* bsp, const F* dd, F (*facc)[8], const char* ahead) {
     if constexpr (T0 < T) {
       constexpr int U = std::min(V::kU, T - T0);
-      Pass<U>(blk, r0, up, act + 256 * T0, bsp + 8 * T0, dd + T0, facc + T0, ahead);
-      Passes<T0 + U, T>(blk, r0, up, act, bsp, dd, facc, nullptr);
+      Pass<U, kL1Hint>(blk, r0, up, act + 256 * T0, bsp + 8 * T0, dd + T0, facc + T0, ahead);
+      Passes<T0 + U, T, kL1Hint>(blk, r0, up, act, bsp, dd, facc, nullptr);
     }
   }
 
@@ -214,7 +217,8 @@ struct K56 {
       // thread's groups are contiguous); the second half of an AVX2 group
       // finds its lines cached by the first.
       const char* ahead = r0 == 0 ? reinterpret_cast<const char*>(blk + kAhead) : nullptr;
-      Passes<0, T>(blk, r0, up, &act[b & 1][0][0], &bsp[b & 1][0][0], dd, facc, ahead);
+      Passes<0, T, kL1 && T == 1>(blk, r0, up, &act[b & 1][0][0], &bsp[b & 1][0][0], dd, facc,
+                                  ahead);
     }
     for (int t = 0; t < T; ++t) {
       const F* f = facc[t];
