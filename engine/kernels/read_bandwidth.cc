@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <thread>
 #include <vector>
 
@@ -41,6 +40,18 @@ std::vector<internal::ReadPattern> ReadPatterns() {
   return patterns;
 }
 
+// Bytes/s of one pass of `p` over [data, data + bytes) on `num_threads` threads.
+double TimedPass(const internal::ReadPattern& p, int num_threads, int64_t bytes,
+                 const uint8_t* data, uint64_t* sink) {
+  const int64_t share = bytes / num_threads;
+  std::atomic<uint64_t> sum{0};
+  const double seconds = BestConcurrentSeconds(num_threads, 1, [&](int t) {
+    sum.fetch_add(p.sum(data + t * share, share), std::memory_order_relaxed);
+  });
+  *sink += sum.load();
+  return static_cast<double>(bytes) / seconds;
+}
+
 }  // namespace
 
 double BestConcurrentSeconds(int num_threads, int repetitions,
@@ -70,36 +81,49 @@ double BestConcurrentSeconds(int num_threads, int repetitions,
   return best_seconds;
 }
 
-ReadBandwidth MeasureReadBandwidth(int num_threads, int64_t buffer_bytes, int repetitions) {
-  // Each thread's share a whole number of 4 KiB pages (patterns step 256 bytes).
-  buffer_bytes = buffer_bytes / (4096 * num_threads) * (4096 * num_threads);
+ReadPassBuffer::ReadPassBuffer(int num_threads, int64_t buffer_bytes)
+    : num_threads_(num_threads),
+      // Each thread's share a whole number of 4 KiB pages (patterns step 256 bytes).
+      bytes_(buffer_bytes / (4096 * num_threads) * (4096 * num_threads)) {
   constexpr int64_t kHugePage = int64_t{2} << 20;
-  const int64_t alloc_bytes = (buffer_bytes + kHugePage - 1) / kHugePage * kHugePage;
-  auto* raw = static_cast<uint8_t*>(std::aligned_alloc(kHugePage, alloc_bytes));
-  std::unique_ptr<uint8_t, decltype(&std::free)> buffer(raw, &std::free);
+  const int64_t alloc_bytes = (bytes_ + kHugePage - 1) / kHugePage * kHugePage;
+  data_ = static_cast<uint8_t*>(std::aligned_alloc(kHugePage, alloc_bytes));
   // Huge pages where granted (advisory), as the packed weights get them: the
-  // test then measures the memory, not page walks.
-  madvise(raw, alloc_bytes, MADV_HUGEPAGE);
+  // passes then measure the memory, not page walks.
+  madvise(data_, alloc_bytes, MADV_HUGEPAGE);
   // Written once so every page is resident and distinct (no shared zero page).
-  for (int64_t i = 0; i < buffer_bytes; i += 8) {
+  for (int64_t i = 0; i < bytes_; i += 8) {
     const uint64_t v = static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull;
-    std::memcpy(raw + i, &v, 8);
+    std::memcpy(data_ + i, &v, 8);
   }
+}
+
+ReadPassBuffer::~ReadPassBuffer() {
+  if (sink_ == 42) std::abort();  // keeps the sums observable
+  std::free(data_);
+}
+
+double ReadPassBuffer::PassBytesPerSecond(const std::string& pattern) {
+  for (const internal::ReadPattern& p : ReadPatterns()) {
+    if (pattern == p.name) return TimedPass(p, num_threads_, bytes_, data_, &sink_);
+  }
+  return 0;
+}
+
+ReadBandwidth ReadPassBuffer::Fastest(int repetitions) {
   const std::vector<internal::ReadPattern> patterns = ReadPatterns();
-  const int64_t share = buffer_bytes / num_threads;
-  std::atomic<uint64_t> sink{0};
   ReadBandwidth best;
   for (int rep = 0; rep < repetitions; ++rep) {
     for (const internal::ReadPattern& p : patterns) {
-      const double seconds = BestConcurrentSeconds(num_threads, 1, [&](int t) {
-        sink.fetch_add(p.sum(raw + t * share, share), std::memory_order_relaxed);
-      });
-      const double rate = static_cast<double>(buffer_bytes) / seconds;
+      const double rate = TimedPass(p, num_threads_, bytes_, data_, &sink_);
       if (rate > best.bytes_per_second) best = {rate, p.name};
     }
   }
-  if (sink.load() == 42) std::abort();  // keeps the sums observable
   return best;
+}
+
+ReadBandwidth MeasureReadBandwidth(int num_threads, int64_t buffer_bytes, int repetitions) {
+  return ReadPassBuffer(num_threads, buffer_bytes).Fastest(repetitions);
 }
 
 }  // namespace phi3

@@ -32,12 +32,44 @@ struct ReadBandwidth {
   std::string pattern;  // the access pattern that reached it, e.g. "avx512, prefetcht0 +2 KiB"
 };
 
+// A buffer for read passes: `num_threads` threads each sum (into registers:
+// a pure read) a contiguous share of it. Backed by huge pages where the OS
+// grants them (as the packed weights are) and written once, so every page is
+// resident and distinct. Not thread-safe; each pass starts its own threads.
+class ReadPassBuffer {
+ public:
+  // REQUIRES: num_threads >= 1, buffer_bytes >= 1 MiB.
+  ReadPassBuffer(int num_threads, int64_t buffer_bytes);
+  ~ReadPassBuffer();
+  ReadPassBuffer(const ReadPassBuffer&) = delete;
+  ReadPassBuffer& operator=(const ReadPassBuffer&) = delete;
+
+  // Bytes read by one pass: buffer_bytes rounded down so that each thread's
+  // share is a whole number of 4 KiB pages.
+  int64_t bytes() const { return bytes_; }
+
+  // Bytes/s of one pass with the access pattern named `pattern` (a
+  // ReadBandwidth::pattern); 0 when this CPU has no pattern of that name.
+  double PassBytesPerSecond(const std::string& pattern);
+
+  // Every pattern this CPU can run, `repetitions` passes each, interleaved;
+  // the fastest pass and its pattern. REQUIRES: repetitions >= 1.
+  ReadBandwidth Fastest(int repetitions);
+
+ private:
+  int num_threads_;
+  int64_t bytes_;
+  uint8_t* data_;
+  uint64_t sink_ = 0;  // keeps the sums observable
+};
+
 // `num_threads` threads each sum (into registers: a pure read) a contiguous
 // share of a `buffer_bytes` buffer backed by huge pages where the OS grants
 // them. Every access pattern this CPU can run (scalar; AVX2 and AVX-512
 // loads, each plain and with prefetcht0 / prefetcht1 a few KiB ahead) gets
 // `repetitions` passes, interleaved so that a burst of outside load does not
-// sink one pattern; returns the fastest pass and its pattern.
+// sink one pattern; returns the fastest pass and its pattern
+// (ReadPassBuffer(num_threads, buffer_bytes).Fastest(repetitions)).
 // REQUIRES: num_threads >= 1, buffer_bytes >= 1 MiB, repetitions >= 1.
 ReadBandwidth MeasureReadBandwidth(int num_threads, int64_t buffer_bytes, int repetitions);
 

@@ -6,6 +6,7 @@
 // one markdown table of them all (sweep_table.h). See tests/bench/README.md.
 #include <malloc.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -51,9 +52,13 @@ ABSL_FLAG(int, layers, 0, "--types: n_layer of generated models (0: the preset's
 ABSL_FLAG(int, threads, 2, "compute threads, the same for both sides");
 ABSL_FLAG(int, reps, 5, "repetitions per figure and side; the median is reported");
 ABSL_FLAG(std::string, figures, "",
-          "comma-separated figures: tg128, pp512, tg128@2048, parallel:N, ttft, mem:f16, mem:q8_0 "
-          "(default: all of them with --model; tg128,pp512,parallel:16 with --types)");
+          "comma-separated figures: tg128, pp512, tg128@2048, parallel:N, ttft, mem:f16, mem:q8_0, "
+          "tg128_vs_read (ours only: decode steps alternating with read passes, the share of the "
+          "same seconds' bandwidth) (default: all of them with --model; "
+          "tg128,pp512,parallel:16 with --types)");
 ABSL_FLAG(int, parallel_tokens, 64, "tokens generated per stream in parallel:N");
+ABSL_FLAG(int, read_pairs, 32,
+          "tg128_vs_read: decode steps (each between two read passes) per repetition");
 ABSL_FLAG(std::string, ours, "auto",
           "our side: engine (phi3::Engine), model (Phi3Model::Forward directly) or auto "
           "(engine where it can measure the figure, else model)");
@@ -72,7 +77,8 @@ namespace phi3::bench {
 namespace {
 
 constexpr char kAllFigures[] =
-    "tg128,pp512,tg128@2048,parallel:1,parallel:4,parallel:16,parallel:64,ttft,mem:f16,mem:q8_0";
+    "tg128,pp512,tg128@2048,parallel:1,parallel:4,parallel:16,parallel:64,ttft,mem:f16,mem:q8_0,"
+    "tg128_vs_read";
 constexpr char kSweepFigures[] = "tg128,pp512,parallel:16";
 
 // One model's run: its figures and what its rooflines need.
@@ -112,6 +118,8 @@ class Bench {
     options_.parallel_tokens = absl::GetFlag(FLAGS_parallel_tokens);
     options_.max_streams = 1;
     options_.long_figures = false;
+    options_.read_pairs = absl::GetFlag(FLAGS_read_pairs);
+    if (options_.read_pairs < 1) return Usage("--read_pairs must be >= 1");
     for (const auto& f : figures_) {
       if (absl::StartsWith(f, "parallel:")) {
         options_.max_streams = std::max(options_.max_streams, std::atoi(f.c_str() + 9));
@@ -127,17 +135,24 @@ class Bench {
       runs[i].model = *path;
       runs[i].type = types[i];
     }
+    // tg128_vs_read's passes use the pattern the roofline's bandwidth test
+    // finds best, so that test runs first then (before any model is loaded,
+    // as it otherwise runs after them all); without the roofline, the same
+    // selection over the passes' own buffer.
+    const bool vs_read =
+        std::find(figures_.begin(), figures_.end(), kDecodeVsReadFigure) != figures_.end();
+    const bool roofline = absl::GetFlag(FLAGS_roofline);
+    if (vs_read) {
+      if (roofline) MeasureBandwidth();
+      options_.read_pattern = roofline ? bwn_pattern_
+                                       : ReadPassBuffer(threads_, kReadPassBytes).Fastest(5).pattern;
+    }
     for (ModelRun& run : runs) {
       if (int rc = RunModel(run); rc != 0) return rc;
     }
 
-    if (absl::GetFlag(FLAGS_roofline)) {
-      const int64_t buffer = int64_t{absl::GetFlag(FLAGS_bandwidth_mib)} << 20;
-      const ReadBandwidth bw1 = MeasureReadBandwidth(1, buffer, 5);
-      const ReadBandwidth bwn = MeasureReadBandwidth(threads_, buffer, 5);
-      bw1_ = bw1.bytes_per_second;
-      bwn_ = bwn.bytes_per_second;
-      bwn_pattern_ = bwn.pattern;
+    if (roofline) {
+      if (!vs_read) MeasureBandwidth();
       compute_ = MeasureComputeRoofline(threads_, 3);
     }
     for (const ModelRun& run : runs) Print(run);
@@ -147,6 +162,16 @@ class Bench {
   }
 
  private:
+  // The roofline's read bandwidth on 1 and threads_ threads.
+  void MeasureBandwidth() {
+    const int64_t buffer = int64_t{absl::GetFlag(FLAGS_bandwidth_mib)} << 20;
+    const ReadBandwidth bw1 = MeasureReadBandwidth(1, buffer, 5);
+    const ReadBandwidth bwn = MeasureReadBandwidth(threads_, buffer, 5);
+    bw1_ = bw1.bytes_per_second;
+    bwn_ = bwn.bytes_per_second;
+    bwn_pattern_ = bwn.pattern;
+  }
+
   // MODEL_DIR/PRESET[-L<layers>]-TYPE.gguf, written (seed 1, as phi3-mkmodel
   // and run_all.sh do) when missing.
   absl::StatusOr<std::string> SweepModel(const std::string& type) {
@@ -218,7 +243,10 @@ class Bench {
     }
     for (const std::string& figure : figures_) {
       run.results.push_back(RunOneFigure(figure));
-      std::printf("%s\n", FigureJson(run.results.back(), run.model, threads_, reps_).c_str());
+      std::map<std::string, std::string> fields;
+      if (figure == kDecodeVsReadFigure) fields["read_pattern"] = JsonQuote(options_.read_pattern);
+      std::printf("%s\n",
+                  FigureJson(run.results.back(), run.model, threads_, reps_, fields).c_str());
       std::fflush(stdout);
     }
     // Nothing of this model may compete with the next one or the roofline
@@ -231,7 +259,7 @@ class Bench {
 
   FigureResult RunOneFigure(const std::string& figure) {
     LlamaFn llama;
-    if (llama_ != nullptr) llama = [this](const std::string& f) { return llama_->Run(f); };
+    if (llama_ != nullptr && figure != kDecodeVsReadFigure) llama = [this](const std::string& f) { return llama_->Run(f); };
     return RunFigure(
         figure, reps_,
         [&](const std::string& f, std::string* runner) { return RunOurs(f, runner); }, llama,
@@ -345,6 +373,11 @@ class Bench {
           JsonNumber(bwn_).c_str(), JsonQuote(bwn_pattern_).c_str(), threads_,
           static_cast<long long>(run.bytes_per_token),
           JsonNumber(roofline).c_str(), JsonQuote(model).c_str());
+    }
+    for (const FigureResult& r : results) {
+      if (r.figure == kDecodeVsReadFigure) {
+        std::printf("%s", DecodeVsReadLine(r, options_.read_pattern).c_str());
+      }
     }
     if (compute_.measured && run.macs_per_token > 0) PrintComputeRoofline(run);
     std::printf("{\"figure\":\"system\",\"date\":%s,\"cpu\":%s,\"cpu_class\":%s,"

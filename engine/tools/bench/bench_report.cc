@@ -27,6 +27,7 @@ std::string JsonArray(const std::vector<double>& v) {
 std::string FigureUnit(const std::string& figure) {
   if (absl::StartsWith(figure, "mem:")) return "bytes";
   if (figure == "ttft") return "warm/cold";
+  if (figure == kDecodeVsReadFigure) return "fraction";
   return "tok/s";
 }
 
@@ -91,6 +92,21 @@ std::string FigureJson(const FigureResult& r, const std::string& model, int thre
                   ",\"llama_cpp_samples\":", JsonArray(r.llama));
   if (!r.error.empty()) absl::StrAppend(&line, ",\"error\":", JsonQuote(r.error));
   return line + "}";
+}
+
+std::string DecodeVsReadLine(const FigureResult& r, const std::string& read_pattern) {
+  auto extra = [&](const char* key) {
+    auto it = r.ours_extras.find(key);
+    return it == r.ours_extras.end() ? NAN : Median(it->second);
+  };
+  if (!r.error.empty()) {
+    return absl::StrCat(r.figure, ": ERROR ", r.error, "\n");
+  }
+  return absl::StrFormat(
+      "%s (ours only; llama.cpp runs in another process): decode %.1f GB/s vs read %.1f GB/s "
+      "(%s) of the same seconds -> %.2f per pair (medians, %.0f pairs x %d reps)\n",
+      r.figure, extra("decode_bytes_s") / 1e9, extra("read_bytes_s") / 1e9, read_pattern,
+      Median(r.ours), extra("pairs"), static_cast<int>(r.ours.size()));
 }
 
 std::string HumanValue(double v, const std::string& unit) {

@@ -23,7 +23,12 @@ struct FigureResult {
   std::string error;                // first failure; the loop stops there
 };
 
-// "tok/s", "warm/cold" (ttft) or "bytes" (mem:*).
+// The figure that sets decode against read passes of the same seconds (ours
+// only: llama.cpp runs in another process, whose steps cannot be interleaved
+// with our passes). See tests/bench/README.md.
+inline constexpr char kDecodeVsReadFigure[] = "tg128_vs_read";
+
+// "tok/s", "warm/cold" (ttft), "bytes" (mem:*) or "fraction" (tg128_vs_read).
 std::string FigureUnit(const std::string& figure);
 bool LowerIsBetter(const std::string& figure);
 
@@ -43,6 +48,11 @@ FigureResult RunFigure(const std::string& figure, int reps, const OursFn& ours,
 // plus `extra_fields` (already JSON-encoded values) before the samples.
 std::string FigureJson(const FigureResult& r, const std::string& model, int threads, int reps,
                        const std::map<std::string, std::string>& extra_fields = {});
+
+// tg128_vs_read's human line (one line, newline-terminated) from its result
+// (extras decode_bytes_s, read_bytes_s, pairs) and the read pattern of its
+// passes.
+std::string DecodeVsReadLine(const FigureResult& r, const std::string& read_pattern);
 
 // The table rows (header line included), one per figure, with the ITL / TTFT
 // extras as ours/llama.cpp pairs in the notes column.

@@ -63,4 +63,15 @@ int64_t ResidentBytes() {
   return kib < 0 ? -1 : kib * 1024;
 }
 
+ReadShareStats ReadShare(const std::vector<double>& step_seconds,
+                         const std::vector<double>& pass_bytes_s, int64_t bytes_per_step) {
+  std::vector<double> decode, read, share;
+  for (size_t i = 0; i < step_seconds.size() && i + 1 < pass_bytes_s.size(); ++i) {
+    decode.push_back(static_cast<double>(bytes_per_step) / step_seconds[i]);
+    read.push_back((pass_bytes_s[i] + pass_bytes_s[i + 1]) / 2);
+    share.push_back(decode.back() / read.back());
+  }
+  return {Median(decode), Median(read), Median(share)};
+}
+
 }  // namespace phi3::bench

@@ -27,6 +27,19 @@ struct TtftPrompts {
 };
 TtftPrompts MakeTtftPrompts(int salt);
 
+// tg128_vs_read's statistics. The measurement alternates read passes and
+// decode steps, pass[0], step[0], pass[1], ..., step[n-1], pass[n]; step i
+// moved bytes_per_step / step_seconds[i] and is set against the mean of its
+// two adjacent passes. Medians over the n pairs (NaN when n == 0).
+struct ReadShareStats {
+  double decode_bytes_s = 0;  // median of the steps' rates
+  double read_bytes_s = 0;    // median of the pairs' adjacent-pass means
+  double share = 0;           // median of the per-pair decode / read
+};
+// REQUIRES: pass_bytes_s.size() == step_seconds.size() + 1.
+ReadShareStats ReadShare(const std::vector<double>& step_seconds,
+                         const std::vector<double>& pass_bytes_s, int64_t bytes_per_step);
+
 // Resident set size of this process in bytes (VmRSS), or -1 if unknown.
 int64_t ResidentBytes();
 

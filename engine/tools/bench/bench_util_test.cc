@@ -2,6 +2,7 @@
 #include <cmath>
 #include <vector>
 
+#include "engine/tools/bench/bench_report.h"
 #include "engine/tools/bench/bench_stats.h"
 #include "engine/tools/bench/compute_roofline.h"
 #include "engine/tools/bench/flat_json.h"
@@ -55,6 +56,45 @@ TEST(BenchStatsTest, TtftPromptsShareTheirPrefixOnly) {
 }
 
 TEST(BenchStatsTest, ResidentBytesIsPositive) { EXPECT_GT(ResidentBytes(), 0); }
+
+// Step i is set against the mean of the passes before and after it.
+TEST(BenchStatsTest, ReadSharePairsEachStepWithItsAdjacentPasses) {
+  const ReadShareStats stats = ReadShare({0.5, 1.0, 0.25}, {4, 2, 2, 6}, 1);
+  // decode {2, 1, 4}, read {3, 2, 4}, share {2/3, 1/2, 1}
+  EXPECT_DOUBLE_EQ(stats.decode_bytes_s, 2);
+  EXPECT_DOUBLE_EQ(stats.read_bytes_s, 3);
+  EXPECT_DOUBLE_EQ(stats.share, 2.0 / 3);
+  EXPECT_TRUE(std::isnan(ReadShare({}, {5}, 1).share));
+}
+
+// tg128_vs_read's JSON keys and human line (tests/bench/README.md lists them).
+TEST(BenchReportTest, DecodeVsReadKeysAndLine) {
+  FigureResult r;
+  r.figure = kDecodeVsReadFigure;
+  r.ours = {0.9, 0.8, 0.95};
+  r.ours_runner = "model";
+  r.ours_extras["decode_bytes_s"] = {40e9, 41e9, 39e9};
+  r.ours_extras["read_bytes_s"] = {45e9, 44e9, 46e9};
+  r.ours_extras["pairs"] = {32, 32, 32};
+  EXPECT_EQ(FigureUnit(r.figure), "fraction");
+  EXPECT_FALSE(LowerIsBetter(r.figure));
+  const std::string json =
+      FigureJson(r, "m.gguf", 2, 3, {{"read_pattern", JsonQuote("avx512, prefetcht0 +2 KiB")}});
+  auto parsed = ParseFlatJson(json);
+  ASSERT_TRUE(parsed.ok()) << json;
+  EXPECT_EQ(parsed->String("figure"), "tg128_vs_read");
+  EXPECT_EQ(parsed->String("unit"), "fraction");
+  EXPECT_EQ(parsed->String("read_pattern"), "avx512, prefetcht0 +2 KiB");
+  EXPECT_EQ(parsed->Number("ours"), 0.9);
+  EXPECT_EQ(parsed->Number("ours_decode_bytes_s"), 40e9);
+  EXPECT_EQ(parsed->Number("ours_read_bytes_s"), 45e9);
+  EXPECT_EQ(parsed->Number("ours_pairs"), 32);
+  EXPECT_THAT(json, HasSubstr("\"llama_cpp\":null"));
+  EXPECT_EQ(DecodeVsReadLine(r, "avx512, prefetcht0 +2 KiB"),
+            "tg128_vs_read (ours only; llama.cpp runs in another process): decode 40.0 GB/s vs "
+            "read 45.0 GB/s (avx512, prefetcht0 +2 KiB) of the same seconds -> 0.90 per pair "
+            "(medians, 32 pairs x 3 reps)\n");
+}
 
 TEST(FlatJsonTest, ParsesBenchMjsReply) {
   auto r = ParseFlatJson(

@@ -8,9 +8,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "engine/kernels/read_bandwidth.h"
 #include "engine/model/phi3_model.h"
+#include "engine/tools/bench/bench_report.h"
 #include "engine/tools/bench/bench_stats.h"
 #include "engine/tools/bench/ours_runner.h"
+#include "engine/tools/bench/roofline.h"
 
 namespace phi3::bench {
 namespace {
@@ -50,6 +53,7 @@ class ModelRunner : public OursRunner {
     }
     if (figure == "mem:f16") return Memory(KvCacheType::kF16);
     if (figure == "mem:q8_0") return Memory(KvCacheType::kQ8_0);
+    if (figure == kDecodeVsReadFigure) return DecodeVsRead();
     return absl::UnimplementedError(absl::StrCat("model runner: no figure \"", figure, "\""));
   }
 
@@ -165,6 +169,60 @@ class ModelRunner : public OursRunner {
     return m;
   }
 
+  // tg128_vs_read: tg128's decode steps (its prompt, positions and threads)
+  // alternating with read passes over a kReadPassBytes buffer, so each step
+  // is set against the bandwidth of the same seconds (ReadShare). Value: the
+  // median per-pair share; extras: the median rates and the pair count.
+  absl::StatusOr<Measurement> DecodeVsRead() {
+    const int pairs = options_.read_pairs;
+    if (pairs < 1) return absl::InvalidArgumentError("tg128_vs_read: read_pairs must be >= 1");
+    if (read_ == nullptr) {
+      read_ = std::make_unique<ReadPassBuffer>(options_.num_threads, kReadPassBytes);
+    }
+    if (read_->PassBytesPerSecond(options_.read_pattern) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tg128_vs_read: no read pattern \"", options_.read_pattern, "\" on this CPU"));
+    }
+    constexpr int kPrompt = 8, kSteps = 128;  // tg128's
+    if (absl::Status s = EnsureKv(1, kPrompt + kSteps + 8, KvCacheType::kF16); !s.ok()) return s;
+    std::vector<int32_t> tokens = PromptTokens(kPrompt, 1 + salt_);
+    if (absl::Status s = PrefillSeq(0, tokens, kPrompt - 1); !s.ok()) return s;
+    int pos = kPrompt - 1;
+    // One step at tg128's next position, wrapping back to its first (the
+    // cache entries it rewrites are its own).
+    auto step = [&]() -> absl::Status {
+      if (pos == kPrompt - 1 + kSteps) pos = kPrompt - 1;
+      ForwardBatch batch;
+      batch.sequences.push_back(
+          SequenceSlice{std::span<const int32_t>(&tokens[pos], 1), pos, tables_[0], true});
+      if (absl::Status s = model_->Forward(batch, Logits(1)); !s.ok()) return s;
+      tokens.resize(pos + 1);
+      tokens.push_back(Argmax(logits_));
+      ++pos;
+      return absl::OkStatus();
+    };
+    // Warm-up: a few steps bring the step's scratch and threads up to speed.
+    for (int i = 0; i < 4; ++i) {
+      if (absl::Status s = step(); !s.ok()) return s;
+    }
+    std::vector<double> step_seconds, pass_bytes_s;
+    pass_bytes_s.push_back(read_->PassBytesPerSecond(options_.read_pattern));
+    for (int i = 0; i < pairs; ++i) {
+      const double t0 = NowMs();
+      if (absl::Status s = step(); !s.ok()) return s;
+      step_seconds.push_back((NowMs() - t0) / 1000);
+      pass_bytes_s.push_back(read_->PassBytesPerSecond(options_.read_pattern));
+    }
+    const ReadShareStats stats =
+        ReadShare(step_seconds, pass_bytes_s, DecodeBytesPerToken(model_->file()));
+    Measurement m;
+    m.value = stats.share;
+    m.extras["decode_bytes_s"] = stats.decode_bytes_s;
+    m.extras["read_bytes_s"] = stats.read_bytes_s;
+    m.extras["pairs"] = pairs;
+    return m;
+  }
+
   // Resident bytes added by a 4096-token KV cache filled with 4000 tokens.
   // Extras split it: kv_rss_bytes = the pool (allocated and zeroed up front,
   // so it equals 4096 x kv_bytes_per_token up to page rounding) and
@@ -195,6 +253,7 @@ class ModelRunner : public OursRunner {
   KvCacheType kv_type_ = KvCacheType::kF16;
   std::vector<std::vector<int32_t>> tables_;  // [sequence][block]
   std::vector<float> logits_;                 // [rows][vocab]
+  std::unique_ptr<ReadPassBuffer> read_;      // tg128_vs_read's passes
   int run_count_ = 0;
   int salt_ = 0;
 };
