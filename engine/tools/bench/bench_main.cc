@@ -144,8 +144,8 @@ class Bench {
     const bool roofline = absl::GetFlag(FLAGS_roofline);
     if (vs_read) {
       if (roofline) MeasureBandwidth();
-      options_.read_pattern = roofline ? bwn_pattern_
-                                       : ReadPassBuffer(threads_, kReadPassBytes).Fastest(5).pattern;
+      options_.read_pattern =
+          roofline ? bwn_pattern_ : ReadPassBuffer(threads_, kReadPassBytes).Fastest(5).pattern;
     }
     for (ModelRun& run : runs) {
       if (int rc = RunModel(run); rc != 0) return rc;
@@ -259,7 +259,9 @@ class Bench {
 
   FigureResult RunOneFigure(const std::string& figure) {
     LlamaFn llama;
-    if (llama_ != nullptr && figure != kDecodeVsReadFigure) llama = [this](const std::string& f) { return llama_->Run(f); };
+    if (llama_ != nullptr && figure != kDecodeVsReadFigure) {
+      llama = [this](const std::string& f) { return llama_->Run(f); };
+    }
     return RunFigure(
         figure, reps_,
         [&](const std::string& f, std::string* runner) { return RunOurs(f, runner); }, llama,
