@@ -307,9 +307,13 @@ void Q4KTileN(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, 
   // Super-blocks prefetched ahead, a quarter per sub-block pair (37 lines
   // each). Decode (one token) streams from DRAM and gains from running
   // further ahead: 4 (~9.5 KB) gave Q4_K_M tg128 14.45-14.60 tok/s on one
-  // Zen 5 thread where 1 gave 14.19-14.20; wider tiles reuse each
-  // super-block longer and keep 1.
-  constexpr int kAheadBlocks = T == 1 ? 4 : 1;
+  // Zen 5 thread where 1 gave 14.19-14.20. Wider tiles spend longer on each
+  // super-block (~0.2 us at 16 tokens), yet one ahead still left them
+  // waiting on DRAM: 2 ahead, one group of 16 rows after another from
+  // memory, 2 threads, Zen 5 (medians of 5-7 alternating runs): 16 tokens
+  // +4-11%, 4 tokens +18%, prompt tiles (pairs rounding) +2%; 3 and 4 ahead
+  // were no better than 2, 6 worse.
+  constexpr int kAheadBlocks = T == 1 ? 4 : 2;
   const PackedQ4KBlock* blocks = reinterpret_cast<const PackedQ4KBlock*>(group);
   for (int64_t b = 0; b < nb; ++b) {
     const PackedQ4KBlock* blk = blocks + b;
