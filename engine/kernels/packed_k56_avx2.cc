@@ -14,6 +14,7 @@ struct V256 {
   using F = __m256;
   static constexpr int kRows = 8;
   static constexpr int kU = 8;
+  static constexpr int kDirectU = 0;
 
   static I Load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
   static void Store(I* p, I v) { _mm256_store_si256(p, v); }

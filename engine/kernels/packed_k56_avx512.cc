@@ -20,6 +20,7 @@ struct V512 {
   using F = __m512;
   static constexpr int kRows = 16;
   static constexpr int kU = 16;
+  static constexpr int kDirectU = 4;
 
   static I Load(const void* p) { return _mm512_loadu_si512(p); }
   static void Store(I* p, I v) { _mm512_store_si512(p, v); }

@@ -12,7 +12,8 @@
 // Here a vector lane is a row, so the 8 lane sums are 8 vectors per token.
 //
 // V provides: I (int vector), F (float vector), kRows (rows per vector), kU
-// (tokens per register sub-tile), and the static ops used below.
+// (tokens per register sub-tile), kDirectU (tokens per sub-tile of the
+// direct tiles, 0 for none: see DirectTile), and the static ops used below.
 #ifndef PHI3_ENGINE_KERNELS_PACKED_K56_IMPL_H_
 #define PHI3_ENGINE_KERNELS_PACKED_K56_IMPL_H_
 
@@ -167,6 +168,72 @@ struct K56 {
     }
   }
 
+  // Tokens [0, U) of a direct sub-tile of chunk column k: w holds the 8
+  // unpacked chunks (j, k); each token's quants are broadcast straight from
+  // its Q8_K block (rows: token 0's block, a_stride bytes to the next).
+  template <int U>
+  static void DirectSub(const I* w, const Unpacked& up, int k, const uint8_t* rows,
+                        int64_t a_stride, const F* dd, F (*facc)[8]) {
+    const BlockQ8_K* ab[U];
+    I acc[U];
+    for (int u = 0; u < U; ++u) {
+      ab[u] = reinterpret_cast<const BlockQ8_K*>(rows + u * a_stride);
+      acc[u] = V::ZeroI();
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      const I s = Scale(up, j, k);
+#pragma GCC unroll 16
+      for (int u = 0; u < U; ++u) {
+        acc[u] = V::DotPairs(acc[u], V::Maddubs(w[j], V::Bcast4(ab[u]->qs + 32 * j + 4 * k)), s);
+      }
+    }
+    if constexpr (kQ6) {
+      const I sc_pairs = V::Load(&up.aux[k]);
+      for (int u = 0; u < U; ++u) {
+        int32_t pair;  // i16 {bsum_2k, bsum_2k+1}
+        std::memcpy(&pair, ab[u]->bsums + 2 * k, sizeof(pair));
+        const I corr = V::Madd16(sc_pairs, V::Set1I32(pair));
+        acc[u] = V::SubI32(acc[u], V::template Slli32<5>(corr));
+      }
+    }
+    for (int u = 0; u < U; ++u) facc[u][k] = V::Fmadd(dd[u], V::CvtI32(acc[u]), facc[u][k]);
+  }
+
+  // Direct sub-tiles of up to V::kDirectU tokens over tokens [T0, T).
+  template <int T0, int T>
+  static void DirectSubs(const I* w, const Unpacked& up, int k, const uint8_t* rows,
+                         int64_t a_stride, const F* dd, F (*facc)[8]) {
+    if constexpr (T0 < T) {
+      constexpr int U = std::min(V::kDirectU, T - T0);
+      DirectSub<U>(w, up, k, rows + T0 * a_stride, a_stride, dd + T0, facc + T0);
+      DirectSubs<T0 + U, T>(w, up, k, rows, a_stride, dd, facc);
+    }
+  }
+
+  // One super-block for T tokens, chunk column k after k: the 8 chunks
+  // (j, k) are unpacked once into registers and serve every sub-tile.
+  // Without Tile's copy of the tokens' quants, which cost ~8% of a 16-token
+  // Q6_K tile with the weights in L2 (Zen 5); the broadcasts take the
+  // sub-tile's U block addresses instead of constant offsets.
+  template <int T>
+  static void DirectPass(const Block* blk, int r0, const Unpacked& up, const uint8_t* rows,
+                         int64_t a_stride, const F* dd, F (*facc)[8], const char* ahead) {
+    constexpr int kLines = (sizeof(Block) + 63) / 64;
+    constexpr int kLinesPerK = (kLines + 7) / 8;
+#pragma GCC unroll 1
+    for (int k = 0; k < 8; ++k) {
+      if (ahead != nullptr) {
+        for (int l = kLinesPerK * k; l < std::min(kLines, kLinesPerK * (k + 1)); ++l) {
+          _mm_prefetch(ahead + 64 * l, _MM_HINT_T1);
+        }
+      }
+      I w[8];
+      for (int j = 0; j < 8; ++j) w[j] = Chunk(blk, r0, j, k);
+      DirectSubs<0, T>(w, up, k, rows, a_stride, dd, facc);
+    }
+  }
+
   // T tokens (1..16) x rows [r0, r0 + kW) of one group, all super-blocks;
   // writes the first nrv (1..kW) of those rows.
   template <int T>
@@ -181,12 +248,16 @@ struct K56 {
       for (int k = 0; k < 8; ++k) facc[t][k] = V::ZeroF();
       faccm[t] = V::ZeroF();
     }
-    // The tokens' quants and bsum pairs of a super-block, copied one block
-    // ahead (double-buffered): the broadcasts are 4-byte loads from these
-    // 64-byte stores, which would stall if they had not retired yet.
-    alignas(64) int8_t act[2][T][kQK_K];
-    alignas(64) int32_t bsp[2][T][8];
+    // Tiles of 2+ tokens where V has direct sub-tiles: DirectPass.
+    constexpr bool kDirect = V::kDirectU > 0 && T >= 2;
+    // Otherwise the tokens' quants and bsum pairs of a super-block, copied
+    // one block ahead (double-buffered): the broadcasts are 4-byte loads
+    // from these 64-byte stores, which would stall if they had not retired
+    // yet.
+    alignas(64) int8_t act[2][kDirect ? 1 : T][kQK_K];
+    alignas(64) int32_t bsp[2][kDirect ? 1 : T][8];
     auto copy_block = [&](int64_t b) {
+      if constexpr (kDirect) return;
       for (int t = 0; t < T; ++t) {
         const BlockQ8_K* ab = reinterpret_cast<const BlockQ8_K*>(a + t * a_stride) + b;
         std::memcpy(act[b & 1][t], ab->qs, kQK_K);
@@ -217,8 +288,13 @@ struct K56 {
       // thread's groups are contiguous); the second half of an AVX2 group
       // finds its lines cached by the first.
       const char* ahead = r0 == 0 ? reinterpret_cast<const char*>(blk + kAhead) : nullptr;
-      Passes<0, T, kL1 && T == 1>(blk, r0, up, &act[b & 1][0][0], &bsp[b & 1][0][0], dd, facc,
-                                  ahead);
+      if constexpr (kDirect) {
+        DirectPass<T>(blk, r0, up, a + b * static_cast<int64_t>(sizeof(BlockQ8_K)), a_stride, dd,
+                      facc, ahead);
+      } else {
+        Passes<0, T, kL1 && T == 1>(blk, r0, up, &act[b & 1][0][0], &bsp[b & 1][0][0], dd, facc,
+                                    ahead);
+      }
     }
     for (int t = 0; t < T; ++t) {
       const F* f = facc[t];
