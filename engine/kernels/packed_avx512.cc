@@ -109,10 +109,11 @@ struct LaneAcc {
 // stored to facc at its ends. vpdpbusd takes the activations as unsigned
 // a + 128 (PackedActQ8_0::qs128) and the weights as they are; the sum is
 // seeded with -128 * sum(w) of the chunk (one vpdpbusd per weight chunk,
-// shared by the U tokens), so it is the exact signed dot. Seeding with
-// -128 * sum(a) instead (weights xor 0x80) costs a second broadcast per
-// token and chunk: on Zen 5 (kernels_bench q8_0 3072x3072, 16 tokens, 1
-// thread) 228 GFLOP/s that way, 341 this way. Measured and not faster: a
+// shared by the U tokens), so it is the exact signed dot. Seeding each
+// token's sum with a broadcast -128 * sum(a) instead (weights xor 0x80)
+// measured 228 GFLOP/s on Zen 5 where this form gives 341 (kernels_bench
+// q8_0 3072x3072, 16 tokens, 1 thread), although the activation
+// broadcasts alone measured free there in a Q4_K micro-loop. Measured and not faster: a
 // lane-outer order (lane k of all 16 tokens in registers per pass over a
 // staged span): the rounding's cvt + fma per vpdpbusd share the vector pipes
 // whatever the loop order.

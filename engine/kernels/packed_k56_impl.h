@@ -105,6 +105,19 @@ struct K56 {
     }
   }
 
+  // Prefetches the k-th eighth (k in 0..7) of the super-block at `ahead`
+  // (nullptr: nothing) into L1 (kL1Hint) or L2, so a pass spreads one
+  // super-block's lines over its 8 chunk columns.
+  template <bool kL1Hint>
+  static void PrefetchEighth(const char* ahead, int k) {
+    if (ahead == nullptr) return;
+    constexpr int kLines = (sizeof(Block) + 63) / 64;
+    constexpr int kLinesPerK = (kLines + 7) / 8;
+    for (int l = kLinesPerK * k; l < std::min(kLines, kLinesPerK * (k + 1)); ++l) {
+      _mm_prefetch(ahead + 64 * l, kL1Hint ? _MM_HINT_T0 : _MM_HINT_T1);
+    }
+  }
+
   // Tokens [0, U) of a pass over one super-block: lane k's sums of all U
   // tokens stay in registers while the 8 chunks (j, k) are unpacked once
   // each and serve every token, then go through one fma each into facc.
@@ -114,15 +127,9 @@ struct K56 {
   template <int U, bool kL1Hint>
   static void Pass(const Block* blk, int r0, const Unpacked& up, const int8_t* act,
                    const int32_t* bsp, const F* dd, F (*facc)[8], const char* ahead) {
-    constexpr int kLines = (sizeof(Block) + 63) / 64;
-    constexpr int kLinesPerK = (kLines + 7) / 8;
 #pragma GCC unroll 1
     for (int k = 0; k < 8; ++k) {
-      if (ahead != nullptr) {
-        for (int l = kLinesPerK * k; l < std::min(kLines, kLinesPerK * (k + 1)); ++l) {
-          _mm_prefetch(ahead + 64 * l, kL1Hint ? _MM_HINT_T0 : _MM_HINT_T1);
-        }
-      }
+      PrefetchEighth<kL1Hint>(ahead, k);
       // kChains independent sums per token (sub-blocks j % kChains) keep the
       // multiply-add pipes busy when few tokens share a chunk; int32 sums
       // are exact in any order.
@@ -219,15 +226,9 @@ struct K56 {
   template <int T>
   static void DirectPass(const Block* blk, int r0, const Unpacked& up, const uint8_t* rows,
                          int64_t a_stride, const F* dd, F (*facc)[8], const char* ahead) {
-    constexpr int kLines = (sizeof(Block) + 63) / 64;
-    constexpr int kLinesPerK = (kLines + 7) / 8;
 #pragma GCC unroll 1
     for (int k = 0; k < 8; ++k) {
-      if (ahead != nullptr) {
-        for (int l = kLinesPerK * k; l < std::min(kLines, kLinesPerK * (k + 1)); ++l) {
-          _mm_prefetch(ahead + 64 * l, _MM_HINT_T1);
-        }
-      }
+      PrefetchEighth<false>(ahead, k);
       I w[8];
       for (int j = 0; j < 8; ++j) w[j] = Chunk(blk, r0, j, k);
       DirectSubs<0, T>(w, up, k, rows, a_stride, dd, facc);
