@@ -123,7 +123,8 @@ struct K56 {
   // each and serve every token, then go through one fma each into facc.
   // act: the tokens' Q8_K quants ([U][256], contiguous so that every
   // broadcast is a constant offset); bsp: Q6_K's bsum pairs ([U][8]).
-  // ahead: a super-block to prefetch into L2, an eighth per k (or nullptr).
+  // ahead: a super-block to prefetch, an eighth per k (or nullptr), into L1
+  // if kL1Hint, else L2.
   template <int U, bool kL1Hint>
   static void Pass(const Block* blk, int r0, const Unpacked& up, const int8_t* act,
                    const int32_t* bsp, const F* dd, F (*facc)[8], const char* ahead) {

@@ -154,10 +154,17 @@ void SplitTileInDecodeOrder(const uint8_t* w, int64_t w_stride, int nr, const ui
       const uint8_t* at = a + t * a_stride;
       V16* pt = part + t * kPartToken;
       switch (nt - t) {
-        case 3: SplitRowsTokens<Split, 3>(pf, wg, w_stride, rows, at, a_stride, k0, k1, next, pt); break;
-        case 2: SplitRowsTokens<Split, 2>(pf, wg, w_stride, rows, at, a_stride, k0, k1, next, pt); break;
-        case 1: SplitRowsTokens<Split, 1>(pf, wg, w_stride, rows, at, a_stride, k0, k1, next, pt); break;
-        default: break;
+        case 3:
+          SplitRowsTokens<Split, 3>(pf, wg, w_stride, rows, at, a_stride, k0, k1, next, pt);
+          break;
+        case 2:
+          SplitRowsTokens<Split, 2>(pf, wg, w_stride, rows, at, a_stride, k0, k1, next, pt);
+          break;
+        case 1:
+          SplitRowsTokens<Split, 1>(pf, wg, w_stride, rows, at, a_stride, k0, k1, next, pt);
+          break;
+        default:
+          break;
       }
     }
     for (int r = 0; r < rows; ++r) {
