@@ -102,11 +102,13 @@ struct F16VecTileKernel {
 #if defined(PHI3_WIDE_REGISTERS)
 struct F16Split {
   static constexpr int kSplits = 4, kWidth = 16;
-  // BF16Split's 8 rows and L2 hint measured inconclusive here (kernels_bench
-  // f16 32064x3072, 16 tokens, 2 threads: 275 / 234 vs 205 / 250 GFLOP/s),
-  // and four splits double the group's scratch: kept at 4 rows, L1 hint.
+  // BF16Split's 8 rows measured inconclusive here (kernels_bench f16
+  // 32064x3072, 16 tokens, 2 threads: 275 / 234 vs 205 / 250 GFLOP/s), and
+  // four splits double the group's scratch: kept at 4 rows.
   static constexpr int kGroupRows = 4;
-  static constexpr auto kPrefetchHint = _MM_HINT_T0;
+  // One chunk ahead: kernels_bench f16 32064x3072, 16 tokens, 1 thread,
+  // 4 alternating runs, 153-157 vs 148-152 GFLOP/s two chunks ahead.
+  static constexpr int kPrefetchAhead = 1;
   using Operand = V16;
   static Operand Load(const uint8_t* row, int64_t i) {
     return V16LoadF16(reinterpret_cast<const uint16_t*>(row) + i);
@@ -114,6 +116,16 @@ struct F16Split {
   static V16 Step(V16 acc, V16 w, V16 a) { return V16Fma(w, a, acc); }
   static float Finish(const V16* acc, const uint8_t* w, const uint8_t* a, int64_t n) {
     return F16FinishDecode(acc, w, a, n);
+  }
+  // out[k] = Finish(part + 4 * k, ...) for k < 16 when n % 64 == 0 (a
+  // float widened to double and back is itself).
+  static void FinishSixteen(const V16* part, float* out) {
+    V16 s[16];
+    for (int k = 0; k < 16; ++k) {
+      const V16* acc = part + 4 * k;
+      s[k] = V16Add(V16Add(acc[0], acc[2]), V16Add(acc[1], acc[3]));
+    }
+    _mm512_storeu_ps(out, V16Sums(s, 1));
   }
 };
 #endif

@@ -53,33 +53,58 @@ inline constexpr int kSplitMinTokens = 3;
 //                             runs over the whole group (read once from
 //                             L2, reused from L1 by the group's
 //                             kSplitRows-row tiles);
-//   kPrefetchHint             _MM_HINT_T0 / _MM_HINT_T1 for the next chunk;
+//   kPrefetchAhead            how many chunks ahead (in the order group,
+//                             chunk) the passes prefetch into L1;
 //   Operand Load(row, i)      elements [i, i + kWidth) of a row;
 //   V16 Step(acc, w, a)       acc plus the products of those elements;
 //   float Finish(acc, w_row, a_row, n)
 //                             the result from the kSplits accumulators
-//                             (elements [0, n & ~63)) and the n % 64 tail.
+//                             (elements [0, n & ~63)) and the n % 64 tail;
+//   void FinishSixteen(part, out)
+//                             out[k] = Finish(part + k * kSplits, ...) for
+//                             k < 16 where n % 64 == 0 (no tail), in vector
+//                             form (V16Sums), bit for bit.
+
+// Lines [line_begin, line_end) (64 bytes each) of the rows of a pass at
+// `base`, w_stride apart: the pass's share of a later chunk to prefetch.
+struct SplitPrefetch {
+  const uint8_t* base;
+  int line_begin, line_end;
+};
 
 // Elements [k0, k1) (multiples of 64) of an R x T tile into its split
-// accumulators part[(t * kGroupRows + r) * kSplits + j]. If kPrefetch,
-// the passes prefetch the rows' next chunk (hint Split::kPrefetchHint), row
-// r at next + r * w_stride, two lines of one row per step: a whole chunk at
-// once measured ~20% slower.
-template <typename Split, int R, int T, bool kPrefetch>
+// accumulators part[(t * kGroupRows + r) * kSplits + j], which start from
+// zero if `first`, else from part. The pass prefetches pf's lines of its R
+// rows into L1, spread over its steps (ceil(lines / steps) per step), so
+// every token tile of a chunk issues a share of the chunk ahead. Issuing a
+// whole chunk in the first token tile's passes left that tile ~4x slower
+// than the others (perf, cpu-clock) and measured 15-20% slower overall
+// (Zen 5, kernels_bench bf16 and f16, 32064x3072, 16 tokens, 1-2 threads);
+// the L2 hint measured no better than L1 once spread.
+template <typename Split, int R, int T>
 void SplitPasses(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride,
-                 int64_t k0, int64_t k1, const uint8_t* next, V16* part) {
+                 int64_t k0, int64_t k1, bool first, const SplitPrefetch& pf, V16* part) {
   constexpr int S = Split::kSplits, W = Split::kWidth;
+  const int row_lines = pf.line_end - pf.line_begin;
+  int left = row_lines > 0 ? R * row_lines : 0;
+  const int steps = S * static_cast<int>((k1 - k0) / 64);
+  const int per_step = (left + steps - 1) / steps;
+  const uint8_t* pp = pf.base + 64 * pf.line_begin;
+  const uint8_t* row_end = pf.base + 64 * pf.line_end;
   for (int j = 0; j < S; ++j) {
     V16 acc[R][T];
     for (int r = 0; r < R; ++r) {
-      for (int t = 0; t < T; ++t) acc[r][t] = part[(t * Split::kGroupRows + r) * S + j];
+      for (int t = 0; t < T; ++t) {
+        acc[r][t] = first ? V16Zero() : part[(t * Split::kGroupRows + r) * S + j];
+      }
     }
     for (int64_t i = k0 + W * j; i < k1; i += 64) {
-      if constexpr (kPrefetch) {
-        for (int r = j; r < R; r += S) {
-          const char* p = reinterpret_cast<const char*>(next + r * w_stride + 2 * (i - W * j - k0));
-          _mm_prefetch(p, Split::kPrefetchHint);
-          _mm_prefetch(p + 64, Split::kPrefetchHint);
+      for (int c = 0; c < per_step && left > 0; ++c, --left) {
+        _mm_prefetch(reinterpret_cast<const char*>(pp), _MM_HINT_T0);
+        pp += 64;
+        if (pp == row_end) {
+          pp += w_stride - 64 * row_lines;
+          row_end += w_stride;
         }
       }
       typename Split::Operand wv[R];
@@ -96,31 +121,22 @@ void SplitPasses(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a
 }
 
 // T tokens of `rows` rows over [k0, k1): kSplitRows rows at a time, then
-// one at a time; the rows' next chunk prefetched if kPrefetch (the first
-// token tile of each chunk).
-template <typename Split, int T, bool kPrefetch>
+// one at a time; pf.base is row 0's share, each row tile prefetches its
+// own rows' lines.
+template <typename Split, int T>
 void SplitRows(const uint8_t* w, int64_t w_stride, int rows, const uint8_t* a, int64_t a_stride,
-               int64_t k0, int64_t k1, const uint8_t* next, V16* part) {
+               int64_t k0, int64_t k1, bool first, const SplitPrefetch& pf, V16* part) {
   constexpr int S = Split::kSplits;
   int r = 0;
   for (; r + kSplitRows <= rows; r += kSplitRows) {
-    SplitPasses<Split, kSplitRows, T, kPrefetch>(w + r * w_stride, w_stride, a, a_stride, k0, k1,
-                                                 next + r * w_stride, part + r * S);
+    const SplitPrefetch rpf{pf.base + r * w_stride, pf.line_begin, pf.line_end};
+    SplitPasses<Split, kSplitRows, T>(w + r * w_stride, w_stride, a, a_stride, k0, k1, first, rpf,
+                                      part + r * S);
   }
   for (; r < rows; ++r) {
-    SplitPasses<Split, 1, T, kPrefetch>(w + r * w_stride, w_stride, a, a_stride, k0, k1,
-                                        next + r * w_stride, part + r * S);
-  }
-}
-
-template <typename Split, int T>
-void SplitRowsTokens(bool prefetch, const uint8_t* w, int64_t w_stride, int rows,
-                     const uint8_t* a, int64_t a_stride, int64_t k0, int64_t k1,
-                     const uint8_t* next, V16* part) {
-  if (prefetch) {
-    SplitRows<Split, T, true>(w, w_stride, rows, a, a_stride, k0, k1, next, part);
-  } else {
-    SplitRows<Split, T, false>(w, w_stride, rows, a, a_stride, k0, k1, next, part);
+    const SplitPrefetch rpf{pf.base + r * w_stride, pf.line_begin, pf.line_end};
+    SplitPasses<Split, 1, T>(w + r * w_stride, w_stride, a, a_stride, k0, k1, first, rpf,
+                             part + r * S);
   }
 }
 
@@ -135,42 +151,63 @@ void SplitTileInDecodeOrder(const uint8_t* w, int64_t w_stride, int nr, const ui
   if (scratch.size() < part_size) scratch.resize(part_size);
   V16* part = scratch.data();
   const int64_t np = n & ~int64_t{63};
+  const int64_t num_chunks = (np + kSplitChunk - 1) / kSplitChunk;
+  const int num_token_tiles = (nt + kSplitTokens - 1) / kSplitTokens;
+  if (num_chunks == 0) std::fill(part, part + part_size, V16Zero());
   for (int r0 = 0; r0 < nr; r0 += G) {
     const int rows = std::min(G, nr - r0);
     const uint8_t* wg = w + r0 * w_stride;
-    std::fill(part, part + part_size, V16Zero());
-    for (int64_t k0 = 0; k0 < np; k0 += kSplitChunk) {
-      const int64_t k1 = std::min(k0 + kSplitChunk, np);
-      // The group's next chunk, else the next group's first (past the
-      // tile's last row it prefetches rows a caller may read next; a
-      // prefetch never faults).
-      const uint8_t* next = k1 < np ? wg + 2 * k1 : wg + G * w_stride;
-      int t = 0;
-      for (; t + kSplitTokens <= nt; t += kSplitTokens) {
-        SplitRowsTokens<Split, kSplitTokens>(t == 0, wg, w_stride, rows, a + t * a_stride,
-                                             a_stride, k0, k1, next, part + t * kPartToken);
-      }
-      const bool pf = t == 0;
-      const uint8_t* at = a + t * a_stride;
-      V16* pt = part + t * kPartToken;
-      switch (nt - t) {
-        case 3:
-          SplitRowsTokens<Split, 3>(pf, wg, w_stride, rows, at, a_stride, k0, k1, next, pt);
-          break;
-        case 2:
-          SplitRowsTokens<Split, 2>(pf, wg, w_stride, rows, at, a_stride, k0, k1, next, pt);
-          break;
-        case 1:
-          SplitRowsTokens<Split, 1>(pf, wg, w_stride, rows, at, a_stride, k0, k1, next, pt);
-          break;
-        default:
-          break;
+    for (int64_t c = 0; c < num_chunks; ++c) {
+      const int64_t k0 = c * kSplitChunk, k1 = std::min(k0 + kSplitChunk, np);
+      // The chunk Split::kPrefetchAhead on in the order (group, chunk): past
+      // the tile's last group, rows a caller may read next (a prefetch never
+      // faults). Each token tile prefetches its share of the chunk's lines.
+      const int64_t ahead = (r0 / G) * num_chunks + c + Split::kPrefetchAhead;
+      const int64_t pc = ahead % num_chunks;
+      const uint8_t* pf_base = w + (ahead / num_chunks) * G * w_stride + 2 * pc * kSplitChunk;
+      const int lines = static_cast<int>(
+          (std::min(np, (pc + 1) * kSplitChunk) - pc * kSplitChunk) * 2 / 64);
+      for (int q = 0; q < num_token_tiles; ++q) {
+        const int t = q * kSplitTokens;
+        const SplitPrefetch pf{pf_base, q * lines / num_token_tiles,
+                               (q + 1) * lines / num_token_tiles};
+        const uint8_t* at = a + t * a_stride;
+        V16* pt = part + t * kPartToken;
+        switch (std::min(nt - t, kSplitTokens)) {
+          case 4:
+            SplitRows<Split, 4>(wg, w_stride, rows, at, a_stride, k0, k1, c == 0, pf, pt);
+            break;
+          case 3:
+            SplitRows<Split, 3>(wg, w_stride, rows, at, a_stride, k0, k1, c == 0, pf, pt);
+            break;
+          case 2:
+            SplitRows<Split, 2>(wg, w_stride, rows, at, a_stride, k0, k1, c == 0, pf, pt);
+            break;
+          default:
+            SplitRows<Split, 1>(wg, w_stride, rows, at, a_stride, k0, k1, c == 0, pf, pt);
+            break;
+        }
       }
     }
-    for (int r = 0; r < rows; ++r) {
-      for (int t = 0; t < nt; ++t) {
+    // Sixteen (token, row) results at a time in the vector form of Finish
+    // where there is no n % 64 tail, else one at a time. part's entries
+    // past `rows` hold stale values; their results are not stored.
+    int k = 0;
+    if (n == np) {
+      alignas(64) float out[16];
+      for (; k + 16 <= nt * G; k += 16) {
+        Split::FinishSixteen(part + k * S, out);
+        for (int e = 0; e < 16; ++e) {
+          const int t = (k + e) / G, r = (k + e) % G;
+          if (r < rows) y[t * y_stride + r0 + r] = out[e];
+        }
+      }
+    }
+    for (; k < nt * G; ++k) {
+      const int t = k / G, r = k % G;
+      if (r < rows) {
         y[t * y_stride + r0 + r] =
-            Split::Finish(part + (t * G + r) * S, wg + r * w_stride, a + t * a_stride, n);
+            Split::Finish(part + k * S, wg + r * w_stride, a + t * a_stride, n);
       }
     }
   }

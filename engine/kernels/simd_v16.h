@@ -7,6 +7,8 @@
 #ifndef PHI3_ENGINE_KERNELS_SIMD_V16_H_
 #define PHI3_ENGINE_KERNELS_SIMD_V16_H_
 
+#include <type_traits>
+
 #include "engine/kernels/simd_common.h"
 
 namespace phi3::internal {
@@ -27,6 +29,40 @@ inline V16 V16Add(V16 a, V16 b) { return {_mm512_add_ps(a.v, b.v)}; }
 // of _mm512_reduce_add_ps, llama.cpp's hsum).
 inline float V16Sum(V16 x) {
   return HorizontalSum(_mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, x.v, 0), _mm512_maskz_extractf32x8_ps(0xFF, x.v, 1)));
+}
+// Lane k = V16Sum(x[k * stride]) bit for bit, k < 16: the same pairwise
+// tree for sixteen vectors at once, each level adding the same lane pairs.
+// The levels leave input p in lane 4 * (p % 4) + p / 4, a permutation that
+// is its own inverse, so x is read in that order to put x[k]'s sum in lane
+// k. (maskz shuffles: GCC 12's plain ones warn about their undefined source.)
+inline __m512 V16Sums(const V16* x, int stride) {
+  auto shuffle128 = [](__m512 a, __m512 b, auto imm) {
+    return _mm512_maskz_shuffle_f32x4(0xFFFF, a, b, decltype(imm)::value);
+  };
+  using Lo256 = std::integral_constant<int, 0x44>;
+  using Hi256 = std::integral_constant<int, 0xEE>;
+  using Even128 = std::integral_constant<int, 0x88>;
+  using Odd128 = std::integral_constant<int, 0xDD>;
+  __m512 l1[8];  // lanes 0-7: a[l] + a[l + 8]; lanes 8-15: b's
+  for (int i = 0; i < 8; ++i) {
+    const int p = 2 * i, q = 2 * i + 1;
+    const __m512 a = x[(4 * (p % 4) + p / 4) * stride].v;
+    const __m512 b = x[(4 * (q % 4) + q / 4) * stride].v;
+    l1[i] = _mm512_add_ps(shuffle128(a, b, Lo256{}), shuffle128(a, b, Hi256{}));
+  }
+  __m512 l2[4];  // each 128-bit lane: one input's l + (l + 4)
+  for (int i = 0; i < 4; ++i) {
+    l2[i] = _mm512_add_ps(shuffle128(l1[2 * i], l1[2 * i + 1], Even128{}),
+                          shuffle128(l1[2 * i], l1[2 * i + 1], Odd128{}));
+  }
+  __m512 l3[2];  // each 128-bit lane: l + (l + 2) of two inputs
+  for (int i = 0; i < 2; ++i) {
+    l3[i] = _mm512_add_ps(_mm512_shuffle_ps(l2[2 * i], l2[2 * i + 1], 0x44),
+                          _mm512_shuffle_ps(l2[2 * i], l2[2 * i + 1], 0xEE));
+  }
+  // Each 128-bit lane: 0 + 1 of four inputs.
+  return _mm512_add_ps(_mm512_shuffle_ps(l3[0], l3[1], 0x88),
+                       _mm512_shuffle_ps(l3[0], l3[1], 0xDD));
 }
 #else
 struct V16 {
