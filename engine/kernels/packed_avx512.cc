@@ -133,8 +133,13 @@ struct Q8_0Lanes {
     // and the later ones re-read it from L1, so it fetches the whole next
     // span (kLaneSpan blocks): Zen 5, phi3-bench parallel:16 (Q8_0, 2 threads)
     // 54.6 -> 70.5 tok/s with the seed above, where 4 blocks ahead left the
-    // first sub-tile waiting on DRAM.
-    constexpr int kPrefetchBlocks = U == 3 ? kLaneSpan : 4;
+    // first sub-tile waiting on DRAM. One token (decode) runs further
+    // ahead, 8 blocks (4.4 KB): Zen 5, one thread, a Q8_0 Phi-3-mini decode
+    // step's matmuls alternated in one process with read passes, share of
+    // the same seconds' read bandwidth: 4 blocks 92.5%, 8 97.1%, 12 95.1%,
+    // 16 96.3%, 24 93.0%; 2 threads 87.7% (4) vs 90.4% (8). Two tokens keep
+    // the 4 they were measured with.
+    constexpr int kPrefetchBlocks = U == 3 ? kLaneSpan : U == 2 ? 4 : 8;
     const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
     __m512 acc[U][8];
     for (int u = 0; u < U; ++u) {
@@ -188,10 +193,14 @@ struct Q4_1Lanes {
                    int64_t a_stride, const uint8_t* aux, int64_t aux_stride, LaneAcc* facc,
                    bool prefetch) {
     static_assert(U >= 1 && U <= 3);
-    // 3.8 KB ahead (6 blocks measured slower from DRAM on Zen 5); with 3+
-    // tokens the next span, as Q8_0Lanes (Zen 5, parallel:16 Q4_1, 2
-    // threads: 72.0 -> 84.2 tok/s, medians of 3).
-    constexpr int kPrefetchBlocks = U == 3 ? kLaneSpan : 12;
+    // One token (decode): 24 blocks (7.7 KB) ahead. Zen 5, one thread, a
+    // Q4_1 Phi-3-mini decode step's matmuls alternated in one process with
+    // read passes, share of the same seconds' read bandwidth: 12 blocks
+    // 87.9%, 20 93.5%, 24 93.8%, 32 92.9%; 2 threads 85.1% (12) vs 86.7%
+    // (24). Two tokens keep the earlier 12 blocks (3.8 KB; 6 had measured
+    // slower from DRAM). With 3+ tokens the next span, as Q8_0Lanes (Zen 5,
+    // parallel:16 Q4_1, 2 threads: 72.0 -> 84.2 tok/s, medians of 3).
+    constexpr int kPrefetchBlocks = U == 3 ? kLaneSpan : U == 2 ? 12 : 24;
     const __m512i low = _mm512_set1_epi8(0x0F);
     const PackedActQ4_1* x[U];
     for (int u = 0; u < U; ++u) x[u] = reinterpret_cast<const PackedActQ4_1*>(aux + u * aux_stride);
