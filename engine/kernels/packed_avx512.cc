@@ -104,16 +104,28 @@ struct LaneAcc {
   __m512 min;
 };
 
+// How a sub-tile gets the span's per-chunk terms that depend on the weights
+// only (Q8_0's seeds): the first sub-tile of a token tile computes them and,
+// when later sub-tiles follow, keeps them in the span's scratch; those read
+// them back from L1.
+enum class SpanTerms { kCompute, kComputeAndKeep, kReuse };
+
 // Q8_0, U tokens (1..3) x one 16-row group, blocks [b0, b1): the tokens' 8
 // lane accumulators live in registers across the span and are loaded from /
 // stored to facc at its ends. vpdpbusd takes the activations as unsigned
 // a + 128 (PackedActQ8_0::qs128) and the weights as they are; the sum is
 // seeded with -128 * sum(w) of the chunk (one vpdpbusd per weight chunk,
-// shared by the U tokens), so it is the exact signed dot. Seeding each
-// token's sum with a broadcast -128 * sum(a) instead (weights xor 0x80)
-// measured 228 GFLOP/s on Zen 5 where this form gives 341 (kernels_bench
-// q8_0 3072x3072, 16 tokens, 1 thread), although the activation
-// broadcasts alone measured free there in a Q4_K micro-loop. Measured and not faster: a
+// shared by the U tokens), so it is the exact signed dot. The seeds are
+// computed once per span and token tile (SpanTerms) and the later 3-token
+// sub-tiles read them back from L1: a seed vpdpbusd per chunk in every
+// sub-tile is one of its seven vpdpbusd / fma, which share two pipes on
+// Zen 5, where a 64-byte load from L1 uses neither (AMD EPYC Zen 5, 2 vCPU,
+// kernels_bench q8_0 32064x3072, 16 tokens, medians of 16 alternating runs:
+// 1 thread 208 -> 220 GFLOP/s, 2 threads 384 -> 398). Seeding each token's
+// sum with a broadcast -128 * sum(a) instead (weights xor 0x80) measured 228
+// GFLOP/s on Zen 5 where the recomputed seed gave 341 (kernels_bench q8_0
+// 3072x3072, 16 tokens, 1 thread), although the activation broadcasts alone
+// measured free there in a Q4_K micro-loop. Measured and not faster: a
 // lane-outer order (lane k of all 16 tokens in registers per pass over a
 // staged span): the rounding's cvt + fma per vpdpbusd share the vector pipes
 // whatever the loop order.
@@ -121,11 +133,17 @@ struct Q8_0Lanes {
   using Block = PackedQ8_0Block;
   static constexpr int64_t kBlockElements = kQK8_0;
   static constexpr bool kMin = false;
+  static constexpr bool kSpanTerms = true;
+  // A span's seeds: [kLaneSpan blocks][8 chunks] x 16 rows int32, 8 KB
+  // (stays in L1 beside the span's ~8.5 KB of weights).
+  struct SpanScratch {
+    __m512i seed[kLaneSpan][8];
+  };
 
-  template <int U>
+  template <int U, SpanTerms kTerms>
   static void Span(const Block* blocks, int64_t b0, int64_t b1, const uint8_t* a,
                    int64_t a_stride, const uint8_t* aux, int64_t aux_stride, LaneAcc* facc,
-                   bool prefetch) {
+                   bool prefetch, SpanScratch* scratch) {
     static_assert(U >= 1 && U <= 3);
     // Blocks ahead, into L1 (decode streams the group once, front to back;
     // a thread's groups are contiguous, so this also runs into the next
@@ -161,12 +179,25 @@ struct Q8_0Lanes {
       }
 #pragma GCC unroll 8
       for (int k = 0; k < 8; ++k) {
-        const __m512i w = _mm512_loadu_si512(blk->qs[k]);
+        // The chunk and its seed stay in registers for the U tokens (the
+        // empty asm): GCC otherwise folds the chunk into each token's
+        // vpdpbusd as a memory operand and reloads a reused seed per token,
+        // three loads per token and chunk.
+        __m512i w = _mm512_loadu_si512(blk->qs[k]);
+        asm("" : "+v"(w));
         // -128 * sum(w) per row: the seed that makes sum((a + 128) * w) the
         // exact dot, shared by the U tokens.
-        const __m512i seed =
-            _mm512_sub_epi32(_mm512_setzero_si512(),
-                             _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, w));
+        __m512i seed;
+        if constexpr (kTerms == SpanTerms::kReuse) {
+          seed = _mm512_load_si512(&scratch->seed[b - b0][k]);
+          asm("" : "+v"(seed));
+        } else {
+          seed = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                  _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, w));
+          if constexpr (kTerms == SpanTerms::kComputeAndKeep) {
+            _mm512_store_si512(&scratch->seed[b - b0][k], seed);
+          }
+        }
         for (int u = 0; u < U; ++u) {
           const __m512i s = _mm512_dpbusd_epi32(seed, Bcast4u(x[u]->qs128 + 4 * k), w);
           acc[u][k] = _mm512_fmadd_ps(dd[u], _mm512_cvtepi32_ps(s), acc[u][k]);
@@ -187,11 +218,13 @@ struct Q4_1Lanes {
   using Block = PackedQ4_1Block;
   static constexpr int64_t kBlockElements = kQK4_1;
   static constexpr bool kMin = true;
+  static constexpr bool kSpanTerms = false;  // nothing to share between sub-tiles
+  struct SpanScratch {};
 
-  template <int U>
+  template <int U, SpanTerms>
   static void Span(const Block* blocks, int64_t b0, int64_t b1, const uint8_t* a,
                    int64_t a_stride, const uint8_t* aux, int64_t aux_stride, LaneAcc* facc,
-                   bool prefetch) {
+                   bool prefetch, SpanScratch*) {
     static_assert(U >= 1 && U <= 3);
     // One token (decode): 24 blocks (7.7 KB) ahead. Zen 5, one thread, a
     // Q4_1 Phi-3-mini decode step's matmuls alternated in one process with
@@ -260,6 +293,7 @@ void LanePacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
   const typename Kind::Block* blocks = reinterpret_cast<const typename Kind::Block*>(group);
   const int64_t nb = n / Kind::kBlockElements;
   const __mmask16 rows = static_cast<__mmask16>((1u << nr) - 1);  // nr in [1, 16]
+  typename Kind::SpanScratch scratch;
   for (int t0 = 0; t0 < nt; t0 += 16) {
     const int count = std::min(16, nt - t0);
     LaneAcc facc[16];
@@ -272,17 +306,30 @@ void LanePacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
       for (int t = 0; t < count;) {
         const uint8_t* at = a + (t0 + t) * a_stride;
         const uint8_t* xt = aux + (t0 + t) * aux_stride;
-        const bool first = t == 0;
-        if (count - t >= 3) {
-          Kind::template Span<3>(blocks, b0, b1, at, a_stride, xt, aux_stride, facc + t, first);
-          t += 3;
-        } else if (count - t == 2) {
-          Kind::template Span<2>(blocks, b0, b1, at, a_stride, xt, aux_stride, facc + t, first);
-          t += 2;
+        const int u = std::min(3, count - t);
+        auto span = [&]<int U>() {
+          auto run = [&]<SpanTerms kTerms>() {
+            Kind::template Span<U, kTerms>(blocks, b0, b1, at, a_stride, xt, aux_stride, facc + t,
+                                           t == 0, &scratch);
+          };
+          if constexpr (!Kind::kSpanTerms) {
+            run.template operator()<SpanTerms::kCompute>();
+          } else if (t == 0 && count == U) {
+            run.template operator()<SpanTerms::kCompute>();
+          } else if (t == 0) {
+            run.template operator()<SpanTerms::kComputeAndKeep>();
+          } else {
+            run.template operator()<SpanTerms::kReuse>();
+          }
+        };
+        if (u == 3) {
+          span.template operator()<3>();
+        } else if (u == 2) {
+          span.template operator()<2>();
         } else {
-          Kind::template Span<1>(blocks, b0, b1, at, a_stride, xt, aux_stride, facc + t, first);
-          t += 1;
+          span.template operator()<1>();
         }
+        t += u;
       }
     }
     for (int t = 0; t < count; ++t) {
