@@ -143,7 +143,7 @@ struct Q8_0Lanes {
   template <int U, SpanTerms kTerms>
   static void Span(const Block* blocks, int64_t b0, int64_t b1, const uint8_t* a,
                    int64_t a_stride, const uint8_t* aux, int64_t aux_stride, LaneAcc* facc,
-                   bool prefetch, SpanScratch* scratch) {
+                   int share, int shares, SpanScratch* scratch) {
     static_assert(U >= 1 && U <= 3);
     // Blocks ahead, into L1 (decode streams the group once, front to back;
     // a thread's groups are contiguous, so this also runs into the next
@@ -151,7 +151,11 @@ struct Q8_0Lanes {
     // and the later ones re-read it from L1, so it fetches the whole next
     // span (kLaneSpan blocks): Zen 5, phi3-bench parallel:16 (Q8_0, 2 threads)
     // 54.6 -> 70.5 tok/s with the seed above, where 4 blocks ahead left the
-    // first sub-tile waiting on DRAM. One token (decode) runs further
+    // first sub-tile waiting on DRAM. Every 3-token sub-tile of a tile
+    // prefetches a share of it (every shares-th block) rather than the first
+    // all of it: perf had the first sub-tile at ~2.4x a later one's time
+    // (AMD EPYC Zen 5, 2 vCPU, parallel:16 Q8_0 2 threads 41.5 -> 54.1
+    // tok/s, medians of 3). One token (decode) runs further
     // ahead, 8 blocks (4.4 KB): Zen 5, one thread, a Q8_0 Phi-3-mini decode
     // step's matmuls alternated in one process with read passes, share of
     // the same seconds' read bandwidth: 4 blocks 92.5%, 8 97.1%, 12 95.1%,
@@ -165,7 +169,7 @@ struct Q8_0Lanes {
     }
     for (int64_t b = b0; b < b1; ++b) {
       const Block* blk = blocks + b;
-      if (prefetch) {
+      if (shares > 0 && (b - b0) % shares == share) {
         const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks);
         for (int l = 0; l < 9; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
       }
@@ -224,7 +228,8 @@ struct Q4_1Lanes {
   template <int U, SpanTerms>
   static void Span(const Block* blocks, int64_t b0, int64_t b1, const uint8_t* a,
                    int64_t a_stride, const uint8_t* aux, int64_t aux_stride, LaneAcc* facc,
-                   bool prefetch, SpanScratch*) {
+                   int share, int shares, SpanScratch*) {
+    const bool prefetch = shares > 0 && share == 0;
     static_assert(U >= 1 && U <= 3);
     // One token (decode): 24 blocks (7.7 KB) ahead. Zen 5, one thread, a
     // Q4_1 Phi-3-mini decode step's matmuls alternated in one process with
@@ -309,8 +314,11 @@ void LanePacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
         const int u = std::min(3, count - t);
         auto span = [&]<int U>() {
           auto run = [&]<SpanTerms kTerms>() {
+            // Q8_0: every 3-token sub-tile prefetches every shares-th block
+            // of the next span; Q4_1: the first sub-tile all of it.
+            const int shares = !Kind::kSpanTerms || count < 3 ? (t == 0) : (U == 3 ? count / 3 : 0);
             Kind::template Span<U, kTerms>(blocks, b0, b1, at, a_stride, xt, aux_stride, facc + t,
-                                           t == 0, &scratch);
+                                           t / 3, shares, &scratch);
           };
           if constexpr (!Kind::kSpanTerms) {
             run.template operator()<SpanTerms::kCompute>();
