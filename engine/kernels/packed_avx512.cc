@@ -134,6 +134,8 @@ struct Q8_0Lanes {
   static constexpr int64_t kBlockElements = kQK8_0;
   static constexpr bool kMin = false;
   static constexpr bool kSpanTerms = true;
+  // 3-token sub-tiles share the next span's prefetch (Span's comment).
+  static constexpr bool kSpreadPrefetch = true;
   // A span's seeds: [kLaneSpan blocks][8 chunks] x 16 rows int32, 8 KB
   // (stays in L1 beside the span's ~8.5 KB of weights).
   struct SpanScratch {
@@ -223,6 +225,7 @@ struct Q4_1Lanes {
   static constexpr int64_t kBlockElements = kQK4_1;
   static constexpr bool kMin = true;
   static constexpr bool kSpanTerms = false;  // nothing to share between sub-tiles
+  static constexpr bool kSpreadPrefetch = false;  // the first sub-tile prefetches
   struct SpanScratch {};
 
   template <int U, SpanTerms>
@@ -316,7 +319,8 @@ void LanePacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
           auto run = [&]<SpanTerms kTerms>() {
             // Q8_0: every 3-token sub-tile prefetches every shares-th block
             // of the next span; Q4_1: the first sub-tile all of it.
-            const int shares = !Kind::kSpanTerms || count < 3 ? (t == 0) : (U == 3 ? count / 3 : 0);
+            const int shares =
+                !Kind::kSpreadPrefetch || count < 3 ? (t == 0) : (U == 3 ? count / 3 : 0);
             Kind::template Span<U, kTerms>(blocks, b0, b1, at, a_stride, xt, aux_stride, facc + t,
                                            t / 3, shares, &scratch);
           };
