@@ -22,6 +22,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -80,6 +81,24 @@ constexpr char kAllFigures[] =
     "tg128,pp512,tg128@2048,parallel:1,parallel:4,parallel:16,parallel:64,ttft,mem:f16,mem:q8_0,"
     "tg128_vs_read";
 constexpr char kSweepFigures[] = "tg128,pp512,parallel:16";
+
+// The tokens a batched figure runs through every weight matrix per read of
+// the weights (N of BatchedRooflineOf); 0 for the other figures. parallel:N:
+// both runners decode the N streams in one step (one Forward over N
+// single-token slices; the Engine's scheduler batches every running
+// stream). pp512: the whole prompt in one pass, not micro-batches: the
+// model runner prefills in 512-token Forward calls and the Engine in chunks
+// of max_batched_tokens (512 by default, not changed here), and each
+// Forward runs all its tokens through every weight MatMul together.
+int TokensPerWeightPass(const std::string& figure) {
+  if (figure == "pp512") return 512;
+  int n = 0;
+  if (absl::StartsWith(figure, "parallel:") &&
+      absl::SimpleAtoi(absl::string_view(figure).substr(9), &n) && n > 0) {
+    return n;
+  }
+  return 0;
+}
 
 // One model's run: its figures and what its rooflines need.
 struct ModelRun {
@@ -328,16 +347,13 @@ class Bench {
         row.llama = Median(r.llama);
         row.error = r.error;
         if (r.figure == "tg128" || r.figure == "tg128@2048") {
-          if (bwn_ > 0) {
-            row.ceiling = bwn_ / static_cast<double>(run.bytes_per_token);
-            row.ceiling_kind = "bandwidth";
-          }
-        } else if (r.figure == "pp512" || absl::StartsWith(r.figure, "parallel:")) {
-          const MacCeiling macs = ModelMacCeiling(compute_, run.macs_by_type);
-          if (macs.macs_per_second > 0 && run.macs_per_token > 0) {
-            row.ceiling = macs.macs_per_second / static_cast<double>(run.macs_per_token);
-            row.ceiling_kind = macs.kind;
-          }
+          row.ceiling = DecodeRoofline(run);
+          if (row.ceiling > 0) row.ceiling_kind = "bandwidth";
+        } else if (const int n = TokensPerWeightPass(r.figure); n > 0) {
+          const BatchedRoofline roofline =
+              BatchedRooflineFor(run, ModelMacCeiling(compute_, run.macs_by_type), n);
+          row.ceiling = roofline.tok_s;
+          row.ceiling_kind = roofline.kind;
         }
         rows.push_back(row);
       }
@@ -345,12 +361,29 @@ class Bench {
     return rows;
   }
 
+  // tg128's roofline: read bandwidth / weight bytes per token (0: bandwidth
+  // not measured).
+  double DecodeRoofline(const ModelRun& run) const {
+    return bwn_ > 0 && run.bytes_per_token > 0 ? bwn_ / static_cast<double>(run.bytes_per_token)
+                                               : 0;
+  }
+
+  // A batched figure's roofline: the lower of the model's MAC ceiling
+  // (`macs`, ModelMacCeiling) / MACs per token and tokens_per_pass x
+  // DecodeRoofline.
+  BatchedRoofline BatchedRooflineFor(const ModelRun& run, const MacCeiling& macs,
+                                     int tokens_per_pass) const {
+    const double compute_tok_s =
+        run.macs_per_token > 0 ? macs.macs_per_second / static_cast<double>(run.macs_per_token) : 0;
+    return BatchedRooflineOf(compute_tok_s, macs.kind, DecodeRoofline(run), tokens_per_pass);
+  }
+
   void Print(const ModelRun& run) {
     const std::vector<FigureResult>& results = run.results;
     const std::string& model = run.model;
     const double ours_tg = Median(Find(results, "tg128", true));
     const double llama_tg = Median(Find(results, "tg128", false));
-    const double roofline = bwn_ / static_cast<double>(run.bytes_per_token);
+    const double roofline = DecodeRoofline(run);
 
     std::printf("\nphi3-bench  %s  model=%s  threads=%d  reps=%d (median)\n", UtcNow().c_str(),
                 model.c_str(), threads_, reps_);
@@ -395,20 +428,47 @@ class Bench {
   }
 
   // Batched decode and prompts: a step of N tokens costs N x the MACs
-  // (weights read once), so their ceiling is the model's MAC rate (its types'
-  // exact mixes, weighted by their MACs) / MACs per token.
+  // (weights read once), so their compute ceiling is the model's MAC rate
+  // (its types' exact mixes, weighted by their MACs) / MACs per token, and
+  // their roofline the lower of that and N x the decode roofline. The line
+  // and the JSON keep each figure's share of the compute ceiling
+  // (<figure>_share) and add the roofline's (<figure>_roofline_*).
   void PrintComputeRoofline(const ModelRun& run) {
     const double macs_per_token = static_cast<double>(run.macs_per_token);
     const double peak_tok_s = compute_.peak_macs / macs_per_token;
     const MacCeiling model = ModelMacCeiling(compute_, run.macs_by_type);
     const double ceiling_tok_s = model.macs_per_second / macs_per_token;
-    std::string vs, shares_json, types_json;
-    for (const char* figure : {"pp512", "parallel:16", "parallel:64"}) {
-      const double ours = Median(Find(run.results, figure, true));
-      if (!(ours > 0) || !(ceiling_tok_s > 0)) continue;
-      absl::StrAppendFormat(&vs, "; %s = %.0f%%", figure, 100 * ours / ceiling_tok_s);
-      absl::StrAppend(&shares_json, ",\"", absl::StrReplaceAll(figure, {{":", "_"}}),
-                      "_share\":", JsonNumber(ours / ceiling_tok_s));
+    std::string vs, shares_json, types_json, roofline_lines;
+    for (const FigureResult& r : run.results) {
+      const int n = TokensPerWeightPass(r.figure);
+      if (n == 0) continue;
+      const std::string key = absl::StrReplaceAll(r.figure, {{":", "_"}});
+      const double ours = Median(r.ours);
+      const bool measured = ours > 0;
+      if (measured && ceiling_tok_s > 0) {
+        absl::StrAppendFormat(&vs, "; %s = %.0f%%", r.figure, 100 * ours / ceiling_tok_s);
+        absl::StrAppend(&shares_json, ",\"", key, "_share\":", JsonNumber(ours / ceiling_tok_s));
+      }
+      const BatchedRoofline roofline = BatchedRooflineFor(run, model, n);
+      if (!(roofline.tok_s > 0)) continue;
+      absl::StrAppendFormat(&roofline_lines,
+                            "batched roofline %s (%d tokens per weight read): %.2f tok/s, %s "
+                            "binds (%s)",
+                            r.figure, n, roofline.tok_s, roofline.bound(), roofline.kind);
+      if (measured) {
+        absl::StrAppendFormat(&roofline_lines, "; ours %.2f tok/s = %.0f%%", ours,
+                              100 * ours / roofline.tok_s);
+      }
+      absl::StrAppend(&roofline_lines, "\n");
+      absl::StrAppend(&shares_json, ",\"", key, "_tokens_per_pass\":", n, ",\"", key,
+                      "_bandwidth_tok_s\":",
+                      JsonNumber(roofline.bandwidth_tok_s > 0 ? roofline.bandwidth_tok_s : NAN),
+                      ",\"", key, "_roofline_tok_s\":", JsonNumber(roofline.tok_s), ",\"", key,
+                      "_bound\":", JsonQuote(roofline.bound()));
+      if (measured) {
+        absl::StrAppend(&shares_json, ",\"", key,
+                        "_roofline_share\":", JsonNumber(ours / roofline.tok_s));
+      }
     }
     for (const TypeMacRate& t : compute_.types) {
       absl::StrAppend(&types_json, ",\"", t.type,
@@ -429,6 +489,7 @@ class Bench {
         compute_.per_block_macs / 1e9, compute_.fma_macs / 1e9, bf16.c_str(),
         model.kind.empty() ? "no ceiling for its types" : model.kind.c_str(),
         model.macs_per_second / 1e9, macs_per_token / 1e9, ceiling_tok_s, peak_tok_s, vs.c_str());
+    std::printf("%s", roofline_lines.c_str());
     std::printf(
         "{\"figure\":\"compute_roofline\",\"int8_mac_peak_s\":%s,"
         "\"int8_mac_per_block_s\":%s,\"f32_fma_s\":%s,\"bf16_dot_mac_s\":%s,"

@@ -2,10 +2,12 @@
 #include <cmath>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "engine/tools/bench/bench_report.h"
 #include "engine/tools/bench/bench_stats.h"
 #include "engine/tools/bench/compute_roofline.h"
 #include "engine/tools/bench/flat_json.h"
+#include "engine/tools/bench/mac_ceiling.h"
 #include "engine/tools/bench/sweep_table.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -230,6 +232,73 @@ TEST(MacCeilingTest, TypeCeilingLinesNameEveryType) {
   const std::string lines = TypeCeilingLines(TwoTypeRoofline());
   EXPECT_THAT(lines, HasSubstr("q4_k"));
   EXPECT_THAT(lines, HasSubstr("Q6_K exact: 64 x (vpmaddubsw+vpdpwssd) ... /256"));
+}
+
+constexpr char kBf16Kind[] = "BF16 exact: vdpbf16ps, 2 MACs per f32 lane";
+
+// 16 streams read the weights once per step: at 5.17 decode tok/s of
+// bandwidth they cannot pass 16 x 5.17 = 82.72 tok/s, below the 110.42 of
+// compute, so bandwidth binds and the compute value stays in the kind.
+TEST(BatchedRooflineTest, BandwidthBindsWhenNTimesDecodeIsLower) {
+  const BatchedRoofline r = BatchedRooflineOf(110.42, kBf16Kind, 5.17, 16);
+  EXPECT_DOUBLE_EQ(r.tok_s, 16 * 5.17);
+  EXPECT_TRUE(r.bandwidth_bound);
+  EXPECT_EQ(r.bound(), "bandwidth");
+  EXPECT_DOUBLE_EQ(r.compute_tok_s, 110.42);
+  EXPECT_DOUBLE_EQ(r.bandwidth_tok_s, 16 * 5.17);
+  EXPECT_EQ(r.kind,
+            "bandwidth: 16 x 5.17 tok/s; compute 110.42 tok/s, BF16 exact: vdpbf16ps, 2 MACs "
+            "per f32 lane");
+}
+
+TEST(BatchedRooflineTest, ComputeBindsWhenLower) {
+  const BatchedRoofline r = BatchedRooflineOf(110.42, kBf16Kind, 9.7, 16);
+  EXPECT_DOUBLE_EQ(r.tok_s, 110.42);
+  EXPECT_FALSE(r.bandwidth_bound);
+  EXPECT_EQ(r.bound(), "compute");
+  EXPECT_DOUBLE_EQ(r.bandwidth_tok_s, 16 * 9.7);
+  EXPECT_EQ(r.kind, absl::StrCat(kBf16Kind, "; bandwidth 16 x 9.70 = 155.20 tok/s"));
+  // pp512: 512 tokens per read of the weights.
+  const BatchedRoofline pp = BatchedRooflineOf(110.42, kBf16Kind, 5.17, 512);
+  EXPECT_EQ(pp.bound(), "compute");
+  EXPECT_DOUBLE_EQ(pp.bandwidth_tok_s, 512 * 5.17);
+  EXPECT_EQ(pp.kind, absl::StrCat(kBf16Kind, "; bandwidth 512 x 5.17 = 2647.04 tok/s"));
+  // A tie goes to compute.
+  EXPECT_EQ(BatchedRooflineOf(80, "c", 5, 16).bound(), "compute");
+}
+
+// Without a bandwidth measurement the roofline is the compute ceiling, named
+// as before; without a compute ceiling, the bandwidth one, saying so.
+TEST(BatchedRooflineTest, MissingCeilingFallsBackToTheOther) {
+  const BatchedRoofline no_bw = BatchedRooflineOf(110.42, kBf16Kind, 0, 16);
+  EXPECT_DOUBLE_EQ(no_bw.tok_s, 110.42);
+  EXPECT_EQ(no_bw.bound(), "compute");
+  EXPECT_EQ(no_bw.kind, kBf16Kind);
+  EXPECT_EQ(no_bw.bandwidth_tok_s, 0);
+  const BatchedRoofline no_compute = BatchedRooflineOf(0, "", 5.17, 16);
+  EXPECT_DOUBLE_EQ(no_compute.tok_s, 16 * 5.17);
+  EXPECT_EQ(no_compute.bound(), "bandwidth");
+  EXPECT_EQ(no_compute.kind, "bandwidth: 16 x 5.17 tok/s; compute not measured");
+  const BatchedRoofline none = BatchedRooflineOf(0, "", -1, 16);
+  EXPECT_EQ(none.tok_s, 0);
+  EXPECT_EQ(none.kind, "");
+}
+
+// A batched row's "% of roofline" is against the binding ceiling, and its
+// roofline cell names both.
+TEST(BatchedRooflineTest, SweepRowSharesTheBindingRoofline) {
+  const BatchedRoofline roofline = BatchedRooflineOf(110.42, kBf16Kind, 5.17, 16);
+  SweepRow row;
+  row.type = "bf16";
+  row.figure = "parallel:16";
+  row.ours = 31.1;
+  row.llama = 5.96;
+  row.ceiling = roofline.tok_s;
+  row.ceiling_kind = roofline.kind;
+  EXPECT_THAT(SweepTable(SweepHost{}, {row}),
+              HasSubstr("| bf16 | parallel:16 | 31.10 | 5.96 | 5.22x | 38% | 7% | 82.72 tok/s "
+                        "(bandwidth: 16 x 5.17 tok/s; compute 110.42 tok/s, BF16 exact: "
+                        "vdpbf16ps, 2 MACs per f32 lane) |"));
 }
 
 }  // namespace

@@ -42,6 +42,31 @@ MacCeiling ModelMacCeiling(const ComputeRoofline& r,
   return {total / seconds, absl::StrCat("exact mix: ", shares)};
 }
 
+BatchedRoofline BatchedRooflineOf(double compute_tok_s, std::string_view compute_kind,
+                                  double decode_tok_s, int tokens_per_pass) {
+  BatchedRoofline r;
+  r.compute_tok_s = compute_tok_s > 0 ? compute_tok_s : 0;
+  r.bandwidth_tok_s = decode_tok_s > 0 ? tokens_per_pass * decode_tok_s : 0;
+  if (r.bandwidth_tok_s > 0 && (r.compute_tok_s == 0 || r.bandwidth_tok_s < r.compute_tok_s)) {
+    r.tok_s = r.bandwidth_tok_s;
+    r.bandwidth_bound = true;
+    r.kind = absl::StrFormat("bandwidth: %d x %.2f tok/s; ", tokens_per_pass, decode_tok_s);
+    if (r.compute_tok_s > 0) {
+      absl::StrAppendFormat(&r.kind, "compute %.2f tok/s, %s", r.compute_tok_s, compute_kind);
+    } else {
+      absl::StrAppend(&r.kind, "compute not measured");
+    }
+  } else if (r.compute_tok_s > 0) {
+    r.tok_s = r.compute_tok_s;
+    r.kind = std::string(compute_kind);
+    if (r.bandwidth_tok_s > 0) {
+      absl::StrAppendFormat(&r.kind, "; bandwidth %d x %.2f = %.2f tok/s", tokens_per_pass,
+                            decode_tok_s, r.bandwidth_tok_s);
+    }
+  }
+  return r;
+}
+
 std::string TypeCeilingLines(const ComputeRoofline& r) {
   std::string out;
   for (const TypeMacRate& t : r.types) {

@@ -68,9 +68,12 @@ std::string SweepTable(const SweepHost& host, const std::vector<SweepRow>& rows)
   }
   absl::StrAppend(&out,
                   "\nroofline: decode = read bandwidth / weight bytes per token; prompt and "
-                  "batched decode = multiply-add rate / multiply-adds per token (attention not "
-                  "counted; each weight type at the rate of the exact instruction mix its "
-                  "llama.cpp rounding needs, a model's types weighted by their multiply-adds).\n");
+                  "batched decode = the lower of multiply-add rate / multiply-adds per token "
+                  "(attention not counted; each weight type at the rate of the exact instruction "
+                  "mix its llama.cpp rounding needs, a model's types weighted by their "
+                  "multiply-adds) and N x the decode roofline (N tokens per read of the weights: "
+                  "parallel:N's N streams, pp512's 512 prompt tokens); the roofline column names "
+                  "the binding one first.\n");
   return out;
 }
 

@@ -36,10 +36,12 @@ struct SweepRow {
   std::string figure;  // "tg128", "pp512", "parallel:16", ...
   double ours = 0;     // tok/s medians (NaN: not measured)
   double llama = 0;
-  // The figure's ceiling in tok/s (<= 0: unknown) and what bounds it.
+  // The figure's roofline in tok/s (<= 0: unknown) and what bounds it.
   double ceiling = 0;
-  // "bandwidth", or the MAC ceiling's kind (ModelMacCeiling: "Q8_0 exact: ...",
-  // "exact mix: q4_k 71%, q6_k 29%").
+  // Decode: "bandwidth". Batched figures: BatchedRoofline::kind, the binding
+  // ceiling's name with the other's value ("Q8_0 exact: ...; bandwidth 16 x
+  // 9.70 = 155.20 tok/s", "bandwidth: 16 x 5.17 tok/s; compute 110.42
+  // tok/s, BF16 exact: ...").
   std::string ceiling_kind;
   std::string error;         // the figure's first failure, if any
 };
