@@ -170,7 +170,7 @@ TEST_P(LevelTest, TileIsBitIdenticalToDot) {
 }
 
 // The float types' decode tiles at every token count of a batched decode
-// step (1..17: pairs, 4-token groups and their remainders) and at lengths
+// step (1..17: pairs, whole token tiles and their remainders) and at lengths
 // that span several k-chunks and end in an n % 64 tail: each (row, token)
 // equals the one-token dot bit for bit.
 TEST_P(LevelTest, FloatDecodeTileIsBitIdenticalToDotAtEveryTokenCount) {

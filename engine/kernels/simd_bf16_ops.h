@@ -150,10 +150,17 @@ struct BF16Split {
   // tokens, 2 threads, alternating runs: 364 / 320 GFLOP/s vs 282 / 294
   // with 4 rows (each with its prefetch in the first token tile only).
   static constexpr int kGroupRows = 8;
-  // Two chunks ahead: same harness, 5 alternating runs, 235 / 456 GFLOP/s
-  // (1 / 2 threads, medians) vs 228 / 429 one chunk ahead. F16 measured
-  // the other way round (F16Split).
-  static constexpr int kPrefetchAhead = 2;
+  // The prompt-batch tile's register budget: 4 x 6 on vdpbf16ps, 4 x 4
+  // widened. Zen 5, kernels_bench bf16 128x3072 (L2), 16 tokens, 1 thread,
+  // best of 6 alternating runs: 237 GFLOP/s vs 221 with 4 tokens.
+  static constexpr int kTileTokens = kBf16BatchTokens;
+  // One chunk ahead, row by row: with the row-wise form the spread's
+  // cursor no longer takes registers from the loads (Zen 5, same harness:
+  // 221 vs 208 GFLOP/s spread, both 4 tokens; from DRAM, 32064x3072, 6
+  // alternating runs, medians: 2 threads 320 GFLOP/s one chunk ahead vs
+  // 318 two, 273 / 282 with the L2 hint two / four ahead).
+  static constexpr int kPrefetchAhead = 1;
+  static constexpr bool kPrefetchByRow = true;
   using Operand = Bf16Block;
   static Operand Load(const uint8_t* row, int64_t i) {
     return LoadBf16Block(reinterpret_cast<const uint16_t*>(row) + i);

@@ -106,9 +106,17 @@ struct F16Split {
   // 32064x3072, 16 tokens, 2 threads: 275 / 234 vs 205 / 250 GFLOP/s), and
   // four splits double the group's scratch: kept at 4 rows.
   static constexpr int kGroupRows = 4;
+  // 24 accumulators + 4 weight + 1 activation zmm registers. Zen 5,
+  // kernels_bench f16 128x3072 (L2), 16 tokens, 1 thread, best of 6
+  // alternating runs: 166 GFLOP/s vs 152 with 4 tokens (from DRAM equal).
+  static constexpr int kTileTokens = 6;
   // One chunk ahead: kernels_bench f16 32064x3072, 16 tokens, 1 thread,
   // 4 alternating runs, 153-157 vs 148-152 GFLOP/s two chunks ahead.
   static constexpr int kPrefetchAhead = 1;
+  // Spread, unlike BF16: the row-wise form measured slower here (Zen 5,
+  // kernels_bench f16 32064x3072, 16 tokens, 5 alternating runs, medians:
+  // 1 thread 129 vs 140 GFLOP/s, 2 threads 222 vs 231).
+  static constexpr bool kPrefetchByRow = false;
   using Operand = V16;
   static Operand Load(const uint8_t* row, int64_t i) {
     return V16LoadF16(reinterpret_cast<const uint16_t*>(row) + i);

@@ -8,12 +8,12 @@
 // elements at 64i + kWidth * j of every 64-element step i, in order of i,
 // independently of the other splits. So a tile may run the splits one after
 // the other with R * T accumulators in registers instead of kSplits * R * T,
-// and 4 rows x 4 tokens share their loads where VecTileInDecodeOrder's
+// and 4 rows x 4-6 tokens share their loads where VecTileInDecodeOrder's
 // 3 x 2 tiles must hold all splits at once. A row group's accumulators of
 // all tokens wait in a scratch between k-chunks (a store and reload are
 // exact); the final reduction is the one-token kernel's. Same bits as the
 // one-token dot at every token count (dot_test pins it). Within a chunk the
-// loop runs token tiles outside and row tiles inside, so one 4-token tile
+// loop runs token tiles outside and row tiles inside, so one token tile
 // of activations (which live in L2) serves all of a group's rows.
 //
 // Measured on Zen 5 (kernels_bench, 8192x3072, 16 tokens, best of 5
@@ -34,9 +34,8 @@ namespace phi3::internal {
 namespace {
 
 #if defined(PHI3_WIDE_REGISTERS)
-// 16 accumulators and 4 + 1 operand zmm registers (8 + 2 where BF16 is
-// widened to f32 for want of vdpbf16ps).
-inline constexpr int kSplitRows = 4, kSplitTokens = 4;
+// Rows per tile; the tokens per tile are the type's (Split::kTileTokens).
+inline constexpr int kSplitRows = 4;
 // Elements per k-chunk (a multiple of 64): the row group's chunk is read
 // from DRAM once and then from L1 by every pass. 1024 measured faster than
 // 512 (F16, 8 tokens, 2 threads: 270-279 vs 204-229 GFLOP/s), 256, 1536
@@ -49,12 +48,18 @@ inline constexpr int kSplitMinTokens = 3;
 //   kSplits, kWidth           as above (kSplits * kWidth == 64);
 //   kGroupRows                rows (a multiple of kSplitRows) whose split
 //                             accumulators wait in the scratch together:
-//                             per chunk, each 4-token tile of activations
+//                             per chunk, each token tile of activations
 //                             runs over the whole group (read once from
 //                             L2, reused from L1 by the group's
 //                             kSplitRows-row tiles);
+//   kTileTokens               tokens per tile: kSplitRows * kTileTokens
+//                             accumulators and the operands fit the 32
+//                             zmm registers;
 //   kPrefetchAhead            how many chunks ahead (in the order group,
 //                             chunk) the passes prefetch into L1;
+//   kPrefetchByRow            how a pass issues its share of that chunk
+//                             (SplitPasses): one line of each row per step
+//                             if true, else spread evenly over its steps;
 //   Operand Load(row, i)      elements [i, i + kWidth) of a row;
 //   V16 Step(acc, w, a)       acc plus the products of those elements;
 //   float Finish(acc, w_row, a_row, n)
@@ -75,22 +80,31 @@ struct SplitPrefetch {
 // Elements [k0, k1) (multiples of 64) of an R x T tile into its split
 // accumulators part[(t * kGroupRows + r) * kSplits + j], which start from
 // zero if `first`, else from part. The pass prefetches pf's lines of its R
-// rows into L1, spread over its steps (ceil(lines / steps) per step), so
-// every token tile of a chunk issues a share of the chunk ahead. Issuing a
-// whole chunk in the first token tile's passes left that tile ~4x slower
-// than the others (perf, cpu-clock) and measured 15-20% slower overall
-// (Zen 5, kernels_bench bf16 and f16, 32064x3072, 16 tokens, 1-2 threads);
-// the L2 hint measured no better than L1 once spread.
+// rows into L1 over its steps, so every token tile of a chunk issues a
+// share of the chunk ahead. Issuing a whole chunk in the first token tile's
+// passes left that tile ~4x slower than the others (perf, cpu-clock) and
+// measured 15-20% slower overall (Zen 5, kernels_bench bf16 and f16,
+// 32064x3072, 16 tokens, 1-2 threads); the L2 hint measured no better than
+// L1 once spread. Split::kPrefetchByRow picks how: one line of each of the
+// R rows per step over the first steps, addressed from the rows' load
+// pointers plus one offset, or ceil(R * lines / steps) lines per step
+// walking the rows one line at a time (its cursor and row wrap live in
+// registers the row-wise form leaves to the loads).
 template <typename Split, int R, int T>
 void SplitPasses(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride,
                  int64_t k0, int64_t k1, bool first, const SplitPrefetch& pf, V16* part) {
   constexpr int S = Split::kSplits, W = Split::kWidth;
-  const int row_lines = pf.line_end - pf.line_begin;
-  int left = row_lines > 0 ? R * row_lines : 0;
+  const int row_lines = std::max(pf.line_end - pf.line_begin, 0);
+  // Spread form: a cursor over the R rows' lines.
+  int left = R * row_lines;
   const int steps = S * static_cast<int>((k1 - k0) / 64);
   const int per_step = (left + steps - 1) / steps;
   const uint8_t* pp = pf.base + 64 * pf.line_begin;
   const uint8_t* row_end = pf.base + 64 * pf.line_end;
+  // Row-wise form: the share sits at the same byte offset from every row.
+  const int64_t row_offset = (pf.base + 64 * pf.line_begin) - w;
+  const int64_t row_offset_end = row_offset + 64 * row_lines;
+  int64_t next = row_offset;
   for (int j = 0; j < S; ++j) {
     V16 acc[R][T];
     for (int r = 0; r < R; ++r) {
@@ -99,12 +113,21 @@ void SplitPasses(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a
       }
     }
     for (int64_t i = k0 + W * j; i < k1; i += 64) {
-      for (int c = 0; c < per_step && left > 0; ++c, --left) {
-        _mm_prefetch(reinterpret_cast<const char*>(pp), _MM_HINT_T0);
-        pp += 64;
-        if (pp == row_end) {
-          pp += w_stride - 64 * row_lines;
-          row_end += w_stride;
+      if constexpr (Split::kPrefetchByRow) {
+        if (next < row_offset_end) {
+          for (int r = 0; r < R; ++r) {
+            _mm_prefetch(reinterpret_cast<const char*>(w + r * w_stride + next), _MM_HINT_T0);
+          }
+          next += 64;
+        }
+      } else {
+        for (int c = 0; c < per_step && left > 0; ++c, --left) {
+          _mm_prefetch(reinterpret_cast<const char*>(pp), _MM_HINT_T0);
+          pp += 64;
+          if (pp == row_end) {
+            pp += w_stride - 64 * row_lines;
+            row_end += w_stride;
+          }
         }
       }
       typename Split::Operand wv[R];
@@ -140,6 +163,21 @@ void SplitRows(const uint8_t* w, int64_t w_stride, int rows, const uint8_t* a, i
   }
 }
 
+// SplitRows for a tile of `tokens` (1..T) tokens.
+template <typename Split, int T = Split::kTileTokens>
+void SplitRowsOfWidth(int tokens, const uint8_t* w, int64_t w_stride, int rows, const uint8_t* a,
+                      int64_t a_stride, int64_t k0, int64_t k1, bool first,
+                      const SplitPrefetch& pf, V16* part) {
+  if constexpr (T > 1) {
+    if (tokens < T) {
+      SplitRowsOfWidth<Split, T - 1>(tokens, w, w_stride, rows, a, a_stride, k0, k1, first, pf,
+                                     part);
+      return;
+    }
+  }
+  SplitRows<Split, T>(w, w_stride, rows, a, a_stride, k0, k1, first, pf, part);
+}
+
 // y[t * y_stride + r] = Split's decode-order dot of row r and token t, for
 // nr rows (w_stride bytes apart) and nt tokens (a_stride bytes apart).
 template <typename Split>
@@ -152,7 +190,8 @@ void SplitTileInDecodeOrder(const uint8_t* w, int64_t w_stride, int nr, const ui
   V16* part = scratch.data();
   const int64_t np = n & ~int64_t{63};
   const int64_t num_chunks = (np + kSplitChunk - 1) / kSplitChunk;
-  const int num_token_tiles = (nt + kSplitTokens - 1) / kSplitTokens;
+  constexpr int kTokens = Split::kTileTokens;
+  const int num_token_tiles = (nt + kTokens - 1) / kTokens;
   if (num_chunks == 0) std::fill(part, part + part_size, V16Zero());
   for (int r0 = 0; r0 < nr; r0 += G) {
     const int rows = std::min(G, nr - r0);
@@ -168,25 +207,13 @@ void SplitTileInDecodeOrder(const uint8_t* w, int64_t w_stride, int nr, const ui
       const int lines = static_cast<int>(
           (std::min(np, (pc + 1) * kSplitChunk) - pc * kSplitChunk) * 2 / 64);
       for (int q = 0; q < num_token_tiles; ++q) {
-        const int t = q * kSplitTokens;
+        const int t = q * kTokens;
         const SplitPrefetch pf{pf_base, q * lines / num_token_tiles,
                                (q + 1) * lines / num_token_tiles};
         const uint8_t* at = a + t * a_stride;
         V16* pt = part + t * kPartToken;
-        switch (std::min(nt - t, kSplitTokens)) {
-          case 4:
-            SplitRows<Split, 4>(wg, w_stride, rows, at, a_stride, k0, k1, c == 0, pf, pt);
-            break;
-          case 3:
-            SplitRows<Split, 3>(wg, w_stride, rows, at, a_stride, k0, k1, c == 0, pf, pt);
-            break;
-          case 2:
-            SplitRows<Split, 2>(wg, w_stride, rows, at, a_stride, k0, k1, c == 0, pf, pt);
-            break;
-          default:
-            SplitRows<Split, 1>(wg, w_stride, rows, at, a_stride, k0, k1, c == 0, pf, pt);
-            break;
-        }
+        SplitRowsOfWidth<Split>(std::min(nt - t, kTokens), wg, w_stride, rows, at, a_stride, k0,
+                                k1, c == 0, pf, pt);
       }
     }
     // Sixteen (token, row) results at a time in the vector form of Finish
