@@ -134,8 +134,6 @@ struct Q8_0Lanes {
   static constexpr int64_t kBlockElements = kQK8_0;
   static constexpr bool kMin = false;
   static constexpr bool kSpanTerms = true;
-  // 3-token sub-tiles share the next span's prefetch (Span's comment).
-  static constexpr bool kSpreadPrefetch = true;
   // A span's seeds: [kLaneSpan blocks][8 chunks] x 16 rows int32, 8 KB
   // (stays in L1 beside the span's ~8.5 KB of weights).
   struct SpanScratch {
@@ -225,14 +223,12 @@ struct Q4_1Lanes {
   static constexpr int64_t kBlockElements = kQK4_1;
   static constexpr bool kMin = true;
   static constexpr bool kSpanTerms = false;  // nothing to share between sub-tiles
-  static constexpr bool kSpreadPrefetch = false;  // the first sub-tile prefetches
   struct SpanScratch {};
 
   template <int U, SpanTerms>
   static void Span(const Block* blocks, int64_t b0, int64_t b1, const uint8_t* a,
                    int64_t a_stride, const uint8_t* aux, int64_t aux_stride, LaneAcc* facc,
                    int share, int shares, SpanScratch*) {
-    const bool prefetch = shares > 0 && share == 0;
     static_assert(U >= 1 && U <= 3);
     // One token (decode): 24 blocks (7.7 KB) ahead. Zen 5, one thread, a
     // Q4_1 Phi-3-mini decode step's matmuls alternated in one process with
@@ -240,7 +236,9 @@ struct Q4_1Lanes {
     // 87.9%, 20 93.5%, 24 93.8%, 32 92.9%; 2 threads 85.1% (12) vs 86.7%
     // (24). Two tokens keep the earlier 12 blocks (3.8 KB; 6 had measured
     // slower from DRAM). With 3+ tokens the next span, as Q8_0Lanes (Zen 5,
-    // parallel:16 Q4_1, 2 threads: 72.0 -> 84.2 tok/s, medians of 3).
+    // parallel:16 Q4_1, 2 threads: 72.0 -> 84.2 tok/s, medians of 3),
+    // every 3-token sub-tile a share of it as there (48.4 -> 56.0 tok/s,
+    // medians of 3 alternating runs on a slower day).
     constexpr int kPrefetchBlocks = U == 3 ? kLaneSpan : U == 2 ? 12 : 24;
     const __m512i low = _mm512_set1_epi8(0x0F);
     const PackedActQ4_1* x[U];
@@ -251,7 +249,7 @@ struct Q4_1Lanes {
     }
     for (int64_t b = b0; b < b1; ++b) {
       const Block* blk = blocks + b;
-      if (prefetch) {
+      if (shares > 0 && (b - b0) % shares == share) {
         const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks);
         for (int l = 0; l < 5; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
       }
@@ -317,10 +315,9 @@ void LanePacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
         const int u = std::min(3, count - t);
         auto span = [&]<int U>() {
           auto run = [&]<SpanTerms kTerms>() {
-            // Q8_0: every 3-token sub-tile prefetches every shares-th block
-            // of the next span; Q4_1: the first sub-tile all of it.
-            const int shares =
-                !Kind::kSpreadPrefetch || count < 3 ? (t == 0) : (U == 3 ? count / 3 : 0);
+            // Every 3-token sub-tile prefetches every shares-th block of
+            // the next span (Span); a tile of one or two tokens all of it.
+            const int shares = count < 3 ? (t == 0) : (U == 3 ? count / 3 : 0);
             Kind::template Span<U, kTerms>(blocks, b0, b1, at, a_stride, xt, aux_stride, facc + t,
                                            t / 3, shares, &scratch);
           };
