@@ -179,7 +179,9 @@ TEST_P(LevelTest, FloatDecodeTileIsBitIdenticalToDotAtEveryTokenCount) {
     const internal::TypeKernels* k = table.ForWeight(type);
     for (int64_t n : {int64_t{40}, int64_t{1256}}) {
       const int64_t stride = RowBytes(type, n);
-      const int kRows = 7, kTokens = 17;
+      // 37 rows: several whole row groups (the split tiles' 4, BF16's 16)
+      // and a ragged one.
+      const int kRows = 37, kTokens = 17;
       std::vector<uint8_t> w(stride * kRows), a(stride * kTokens);
       for (int r = 0; r < kRows; ++r) {
         const auto v = testing::RandomVector(n, 700 + r);
@@ -189,7 +191,7 @@ TEST_P(LevelTest, FloatDecodeTileIsBitIdenticalToDotAtEveryTokenCount) {
         const auto v = testing::RandomVector(n, 800 + t);
         QuantizeRow(type, v.data(), a.data() + t * stride, n);
       }
-      for (int nr : {1, 4, kRows}) {
+      for (int nr : {1, 4, 7, kRows}) {
         for (int nt = 1; nt <= kTokens; ++nt) {
           std::vector<float> y(nt * kRows, -1.0f);
           k->tile(w.data(), stride, nr, a.data(), stride, nt, n, y.data(), kRows);

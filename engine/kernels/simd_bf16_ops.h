@@ -146,10 +146,17 @@ struct BF16VecTileKernel {
 #if defined(PHI3_WIDE_REGISTERS)
 struct BF16Split {
   static constexpr int kSplits = 2, kWidth = 32;
-  // 8 rows per group: AMD EPYC Zen 5, kernels_bench bf16 32064x3072, 16
-  // tokens, 2 threads, alternating runs: 364 / 320 GFLOP/s vs 282 / 294
-  // with 4 rows (each with its prefetch in the first token tile only).
-  static constexpr int kGroupRows = 8;
+  // 16 rows of 512-element chunks: the group's chunk is as large as 8 rows
+  // of 1024 (16 KB), and each token tile of activations, read from L2,
+  // serves four row tiles instead of two. AMD EPYC Zen 5, kernels_bench
+  // bf16 32064x3072, 16 tokens, three rounds of 5-6 alternating runs,
+  // medians: 1 thread 146 / 156 / 137 -> 177 / 158 / 157 GFLOP/s, 2 threads
+  // 280 / 278 / 282 -> 319 / 312 / 287 (this VM's binaries differ by up to
+  // ~8% in identical F16 code, so read the 2-thread gain as a few percent);
+  // 24 rows of 512 and 32 of 256 measured slower. 8 rows had measured
+  // faster than 4 (364 / 320 vs 282 / 294, 2 threads).
+  static constexpr int kGroupRows = 16;
+  static constexpr int64_t kChunk = 512;
   // The prompt-batch tile's register budget: 4 x 6 on vdpbf16ps, 4 x 4
   // widened. Zen 5, kernels_bench bf16 128x3072 (L2), 16 tokens, 1 thread,
   // best of 6 alternating runs: 237 GFLOP/s vs 221 with 4 tokens.

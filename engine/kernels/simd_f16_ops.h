@@ -106,6 +106,9 @@ struct F16Split {
   // 32064x3072, 16 tokens, 2 threads: 275 / 234 vs 205 / 250 GFLOP/s), and
   // four splits double the group's scratch: kept at 4 rows.
   static constexpr int kGroupRows = 4;
+  // 1024 measured faster than 512 (8 tokens, 2 threads: 270-279 vs 204-229
+  // GFLOP/s), 256, 1536 and 2048.
+  static constexpr int64_t kChunk = 1024;
   // 24 accumulators + 4 weight + 1 activation zmm registers. Zen 5,
   // kernels_bench f16 128x3072 (L2), 16 tokens, 1 thread, best of 6
   // alternating runs: 166 GFLOP/s vs 152 with 4 tokens (from DRAM equal).

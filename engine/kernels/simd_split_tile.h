@@ -36,11 +36,6 @@ namespace {
 #if defined(PHI3_WIDE_REGISTERS)
 // Rows per tile; the tokens per tile are the type's (Split::kTileTokens).
 inline constexpr int kSplitRows = 4;
-// Elements per k-chunk (a multiple of 64): the row group's chunk is read
-// from DRAM once and then from L1 by every pass. 1024 measured faster than
-// 512 (F16, 8 tokens, 2 threads: 270-279 vs 204-229 GFLOP/s), 256, 1536
-// and 2048.
-inline constexpr int64_t kSplitChunk = 1024;
 // Token counts from which the float decode tiles run by splits.
 inline constexpr int kSplitMinTokens = 3;
 
@@ -52,6 +47,9 @@ inline constexpr int kSplitMinTokens = 3;
 //                             runs over the whole group (read once from
 //                             L2, reused from L1 by the group's
 //                             kSplitRows-row tiles);
+//   kChunk                    elements per k-chunk (a multiple of 64):
+//                             the group's chunk is read from DRAM once
+//                             and then from L1 by every pass;
 //   kTileTokens               tokens per tile: kSplitRows * kTileTokens
 //                             accumulators and the operands fit the 32
 //                             zmm registers;
@@ -189,7 +187,8 @@ void SplitTileInDecodeOrder(const uint8_t* w, int64_t w_stride, int nr, const ui
   if (scratch.size() < part_size) scratch.resize(part_size);
   V16* part = scratch.data();
   const int64_t np = n & ~int64_t{63};
-  const int64_t num_chunks = (np + kSplitChunk - 1) / kSplitChunk;
+  constexpr int64_t kChunk = Split::kChunk;
+  const int64_t num_chunks = (np + kChunk - 1) / kChunk;
   constexpr int kTokens = Split::kTileTokens;
   const int num_token_tiles = (nt + kTokens - 1) / kTokens;
   if (num_chunks == 0) std::fill(part, part + part_size, V16Zero());
@@ -197,15 +196,15 @@ void SplitTileInDecodeOrder(const uint8_t* w, int64_t w_stride, int nr, const ui
     const int rows = std::min(G, nr - r0);
     const uint8_t* wg = w + r0 * w_stride;
     for (int64_t c = 0; c < num_chunks; ++c) {
-      const int64_t k0 = c * kSplitChunk, k1 = std::min(k0 + kSplitChunk, np);
+      const int64_t k0 = c * kChunk, k1 = std::min(k0 + kChunk, np);
       // The chunk Split::kPrefetchAhead on in the order (group, chunk): past
       // the tile's last group, rows a caller may read next (a prefetch never
       // faults). Each token tile prefetches its share of the chunk's lines.
       const int64_t ahead = (r0 / G) * num_chunks + c + Split::kPrefetchAhead;
       const int64_t pc = ahead % num_chunks;
-      const uint8_t* pf_base = w + (ahead / num_chunks) * G * w_stride + 2 * pc * kSplitChunk;
+      const uint8_t* pf_base = w + (ahead / num_chunks) * G * w_stride + 2 * pc * kChunk;
       const int lines = static_cast<int>(
-          (std::min(np, (pc + 1) * kSplitChunk) - pc * kSplitChunk) * 2 / 64);
+          (std::min(np, (pc + 1) * kChunk) - pc * kChunk) * 2 / 64);
       for (int q = 0; q < num_token_tiles; ++q) {
         const int t = q * kTokens;
         const SplitPrefetch pf{pf_base, q * lines / num_token_tiles,
