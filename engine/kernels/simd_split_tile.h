@@ -87,7 +87,10 @@ struct SplitPrefetch {
 // R rows per step over the first steps, addressed from the rows' load
 // pointers plus one offset, or ceil(R * lines / steps) lines per step
 // walking the rows one line at a time (its cursor and row wrap live in
-// registers the row-wise form leaves to the loads).
+// registers the row-wise form leaves to the loads). The row-wise form
+// issues at most one line per row per step, so a share longer than the
+// pass's steps is cut short (a hint only): with BF16's two splits a pass
+// has as many steps as a whole chunk has lines per row.
 template <typename Split, int R, int T>
 void SplitPasses(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride,
                  int64_t k0, int64_t k1, bool first, const SplitPrefetch& pf, V16* part) {
