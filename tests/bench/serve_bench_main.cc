@@ -23,14 +23,13 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/model/phi3_hparams.h"
 #include "engine/tools/bench/bench_report.h"
+#include "engine/tools/bench/bench_result.h"
 #include "engine/tools/bench/bench_stats.h"
 #include "engine/tools/bench/llama_client.h"
 #include "grpcpp/grpcpp.h"
@@ -83,11 +82,7 @@ class GrpcRunner {
   absl::StatusOr<Measurement> Run(const std::string& figure, int parallel_tokens) {
     salt_ = 1000 * run_count_++;
     if (figure == "ttft") return Ttft();
-    int n = 0;
-    if (absl::StartsWith(figure, "parallel:") && absl::SimpleAtoi(figure.substr(9), &n) &&
-        n >= 1) {
-      return Parallel(n, parallel_tokens);
-    }
+    if (const int n = ParallelStreams(figure); n > 0) return Parallel(n, parallel_tokens);
     return absl::UnimplementedError(absl::StrCat("phi3-serve-bench: no figure \"", figure, "\""));
   }
 
@@ -245,8 +240,7 @@ int Main() {
   int max_streams = 1;
   bool ttft = false;
   for (const auto& f : figures) {
-    int n = 0;
-    if (absl::StartsWith(f, "parallel:") && absl::SimpleAtoi(f.substr(9), &n) && n >= 1) {
+    if (const int n = ParallelStreams(f); n > 0) {
       max_streams = std::max(max_streams, n);
     } else if (f == "ttft") {
       ttft = true;

@@ -21,8 +21,6 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -33,6 +31,7 @@
 #include "engine/kernels/cpu_features.h"
 #include "engine/kernels/read_bandwidth.h"
 #include "engine/tools/bench/bench_report.h"
+#include "engine/tools/bench/bench_result.h"
 #include "engine/tools/bench/bench_stats.h"
 #include "engine/tools/bench/compute_roofline.h"
 #include "engine/tools/bench/flat_json.h"
@@ -91,13 +90,7 @@ constexpr char kSweepFigures[] = "tg128,pp512,parallel:16";
 // of max_batched_tokens (512 by default, not changed here), and each
 // Forward runs all its tokens through every weight MatMul together.
 int TokensPerWeightPass(const std::string& figure) {
-  if (figure == "pp512") return 512;
-  int n = 0;
-  if (absl::StartsWith(figure, "parallel:") &&
-      absl::SimpleAtoi(absl::string_view(figure).substr(9), &n) && n > 0) {
-    return n;
-  }
-  return 0;
+  return figure == "pp512" ? 512 : ParallelStreams(figure);
 }
 
 // One model's run: its figures and what its rooflines need.
@@ -140,9 +133,7 @@ class Bench {
     options_.read_pairs = absl::GetFlag(FLAGS_read_pairs);
     if (options_.read_pairs < 1) return Usage("--read_pairs must be >= 1");
     for (const auto& f : figures_) {
-      if (absl::StartsWith(f, "parallel:")) {
-        options_.max_streams = std::max(options_.max_streams, std::atoi(f.c_str() + 9));
-      }
+      options_.max_streams = std::max(options_.max_streams, ParallelStreams(f));
       if (f == "tg128@2048" || f == "ttft") options_.long_figures = true;
     }
 

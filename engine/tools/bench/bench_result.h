@@ -5,6 +5,10 @@
 #include <map>
 #include <string>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+
 namespace phi3::bench {
 
 // Figure names (same as tests/oracle/bench.mjs):
@@ -17,6 +21,15 @@ struct Measurement {
   double value = 0;
   std::map<std::string, double> extras;
 };
+
+// N of a "parallel:N" figure (N >= 1); 0 for any other figure or a malformed N.
+inline int ParallelStreams(absl::string_view figure) {
+  int n = 0;
+  if (!absl::ConsumePrefix(&figure, "parallel:") || !absl::SimpleAtoi(figure, &n) || n < 1) {
+    return 0;
+  }
+  return n;
+}
 
 }  // namespace phi3::bench
 

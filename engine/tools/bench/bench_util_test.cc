@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/tools/bench/bench_report.h"
+#include "engine/tools/bench/bench_result.h"
 #include "engine/tools/bench/bench_stats.h"
 #include "engine/tools/bench/compute_roofline.h"
 #include "engine/tools/bench/flat_json.h"
@@ -17,6 +18,17 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+
+TEST(BenchResultTest, ParallelStreamsParsesParallelFiguresOnly) {
+  EXPECT_EQ(ParallelStreams("parallel:16"), 16);
+  EXPECT_EQ(ParallelStreams("parallel:1"), 1);
+  EXPECT_EQ(ParallelStreams("parallel:0"), 0);
+  EXPECT_EQ(ParallelStreams("parallel:-4"), 0);
+  EXPECT_EQ(ParallelStreams("parallel:16x"), 0);
+  EXPECT_EQ(ParallelStreams("parallel:"), 0);
+  EXPECT_EQ(ParallelStreams("pp512"), 0);
+  EXPECT_EQ(ParallelStreams("tg128"), 0);
+}
 
 TEST(BenchStatsTest, MedianOddEvenEmpty) {
   EXPECT_EQ(Median({3, 1, 2}), 2);

@@ -4,8 +4,6 @@
 #include <memory>
 #include <vector>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -13,6 +11,7 @@
 #include "engine/gguf/gguf_file.h"
 #include "engine/model/phi3_hparams.h"
 #include "engine/model/phi3_model.h"
+#include "engine/tools/bench/bench_result.h"
 #include "engine/tools/bench/bench_stats.h"
 #include "engine/tools/bench/ours_runner.h"
 
@@ -70,11 +69,7 @@ class EngineRunner : public OursRunner {
     if (figure == "tg128@2048") return Decode(2048, 128);
     if (figure == "pp512") return Prefill(512);
     if (figure == "ttft") return Ttft();
-    int n = 0;
-    if (absl::StartsWith(figure, "parallel:") &&
-        absl::SimpleAtoi(figure.substr(9), &n) && n >= 1) {
-      return Parallel(n);
-    }
+    if (const int n = ParallelStreams(figure); n > 0) return Parallel(n);
     return absl::UnimplementedError(absl::StrCat("engine runner: no figure \"", figure, "\""));
   }
 

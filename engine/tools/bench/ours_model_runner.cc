@@ -5,12 +5,11 @@
 #include <span>
 #include <vector>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "engine/kernels/read_bandwidth.h"
 #include "engine/model/phi3_model.h"
 #include "engine/tools/bench/bench_report.h"
+#include "engine/tools/bench/bench_result.h"
 #include "engine/tools/bench/bench_stats.h"
 #include "engine/tools/bench/ours_runner.h"
 #include "engine/tools/bench/roofline.h"
@@ -46,11 +45,7 @@ class ModelRunner : public OursRunner {
     if (figure == "tg128") return Decode(8, 128);
     if (figure == "tg128@2048") return Decode(2048, 128);
     if (figure == "pp512") return Prefill(512);
-    int n = 0;
-    if (absl::StartsWith(figure, "parallel:") &&
-        absl::SimpleAtoi(figure.substr(9), &n) && n >= 1) {
-      return Parallel(n);
-    }
+    if (const int n = ParallelStreams(figure); n > 0) return Parallel(n);
     if (figure == "mem:f16") return Memory(KvCacheType::kF16);
     if (figure == "mem:q8_0") return Memory(KvCacheType::kQ8_0);
     if (figure == kDecodeVsReadFigure) return DecodeVsRead();
