@@ -104,7 +104,11 @@ struct F16Split {
   static constexpr int kSplits = 4, kWidth = 16;
   // BF16Split's 8 rows measured inconclusive here (kernels_bench f16
   // 32064x3072, 16 tokens, 2 threads: 275 / 234 vs 205 / 250 GFLOP/s), and
-  // four splits double the group's scratch: kept at 4 rows.
+  // four splits double the group's scratch: kept at 4 rows. BF16Split's
+  // shape, 8 or 16 rows over 512-element chunks, measured slower (same
+  // harness, 15 alternating runs, medians: 1 thread 95 / 94 vs 107 GFLOP/s,
+  // 2 threads 188 / 182 vs 207), likely because a pass then has half the
+  // steps for the same accumulator reloads and stores.
   static constexpr int kGroupRows = 4;
   // 1024 measured faster than 512 (8 tokens, 2 threads: 270-279 vs 204-229
   // GFLOP/s), 256, 1536 and 2048.
@@ -112,9 +116,20 @@ struct F16Split {
   // 24 accumulators + 4 weight + 1 activation zmm registers. Zen 5,
   // kernels_bench f16 128x3072 (L2), 16 tokens, 1 thread, best of 6
   // alternating runs: 166 GFLOP/s vs 152 with 4 tokens (from DRAM equal).
+  // Fewer rows per tile convert fewer weight vectors per fma but more
+  // activation vectors: an L1-resident loop of this shape ran 5.3-6.3 G
+  // zmm fmas/s, 3 x 8 5.2-6.0, 2 x 12 4.4-5.0 (operands in registers
+  // 6.6-6.9). Activations widened to f32 once per call, read by plain
+  // loads, measured slower at every shape and chunk tried (best, 4 x 6 over
+  // 512: 92 vs 129 GFLOP/s on 1 thread, 158 vs 243 on 2, kernels_bench
+  // 32064x3072, 9 alternating runs, medians): a 16-row call writes as many
+  // activation bytes as it reads weight bytes.
   static constexpr int kTileTokens = 6;
   // One chunk ahead: kernels_bench f16 32064x3072, 16 tokens, 1 thread,
-  // 4 alternating runs, 153-157 vs 148-152 GFLOP/s two chunks ahead.
+  // 4 alternating runs, 153-157 vs 148-152 GFLOP/s two chunks ahead. On 1
+  // and 2 threads (AMD EPYC Zen 5, 7-15 alternating runs, medians) none of
+  // these measured faster: two or three chunks ahead, an added L2 burst of
+  // the chunk 2-5 ahead, prefetching the activations, the NTA hint.
   static constexpr int kPrefetchAhead = 1;
   // Spread, unlike BF16: the row-wise form measured slower here (Zen 5,
   // kernels_bench f16 32064x3072, 16 tokens, 5 alternating runs, medians:
