@@ -418,6 +418,7 @@ template <class Tiles>
 PackedKernels AmxTable() {
   PackedKernels k = Avx512PackedKernels();
   k.q4_0 = &Q4_0Amx<Tiles>;
+  k.q4_0_batch = nullptr;  // q4_0 takes every batch
   k.q4_k = &Q4KAmx<Tiles, false>;
   k.q4_k_pairs = &Q4KAmx<Tiles, true>;
   return k;

@@ -125,6 +125,17 @@ struct PackedActQ4_0 {
   float d;       // the Q8_0 block's scale as f32
   int32_t neg_corr;  // -8 * sum of the block's 32 quants (the nibbles' -8 offset)
 };
+inline constexpr int kBatchTokens = 16;  // token slots per block of PackedActQ4_0Tile
+
+// Q4_0 activations of a batch of 2..16 tokens, one block of all of them
+// together: [nb][kBatchTokens] (token slots at and past the batch size
+// unused), so a kernel reaches every token of a block from one pointer.
+struct PackedActQ4_0Tile {
+  int8_t qs[32];     // the Q8_0 block's quants
+  float d;           // its scale as f32
+  int32_t neg_corr;  // as PackedActQ4_0
+};
+static_assert(sizeof(PackedActQ4_0Tile) == 40);
 // Q4_1: the Q8_1 block's scale and f16 sum term s, as f32.
 struct PackedActQ4_1 {
   float d;
@@ -150,8 +161,17 @@ using PackedTileFn = void (*)(const uint8_t* group, int nr, const uint8_t* a, in
                               const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
                               int64_t y_stride);
 
+// y[t * y_stride + r] for r in [0, nr), t in [0, nt), nt in [2, 16], from
+// one group of 16 rows and act ([nb][kBatchTokens] PackedActQ4_0Tile);
+// each (row, token) rounded exactly as PackedTileFn rounds it.
+using PackedTokenTileFn = void (*)(const uint8_t* group, int nr, const uint8_t* act, int nt,
+                                   int64_t nb, float* y, int64_t y_stride);
+
 struct PackedKernels {
   PackedTileFn q4_0 = nullptr;
+  // Optional (nullptr: q4_0 for every batch): q4_0 for batches of 2..16
+  // tokens, from PackedActQ4_0Tile activations.
+  PackedTokenTileFn q4_0_batch = nullptr;
   PackedTileFn q4_1 = nullptr;
   PackedTileFn q8_0 = nullptr;
   PackedTileFn q4_k = nullptr;        // gemv rounding (per super-block)

@@ -19,6 +19,7 @@ namespace {
 
 using internal::kPackRows;
 using internal::PackedActQ4_0;
+using internal::PackedActQ4_0Tile;
 using internal::PackedActQ4_1;
 using internal::PackedActQ4K;
 using internal::PackedActQ8_0;
@@ -158,6 +159,13 @@ void PackQ6KGroup(const uint8_t* src, int64_t row_bytes, int nr, int64_t nb, uin
       });
 }
 
+// -8 * the sum of a's quants (the Q4_0 nibbles' offset, PackedActQ4_0).
+int32_t Q4_0NegCorr(const BlockQ8_0& a) {
+  int32_t sum = 0;
+  for (int i = 0; i < kQK8_0; ++i) sum += a.qs[i];
+  return -8 * sum;
+}
+
 // aux rows for tokens [0, num_tokens): see PackedActQ4_0 / PackedActQ4_1 /
 // PackedActQ8_0 / PackedActQ4K.
 void PrepareAux(TensorType type, const uint8_t* xq, int64_t a_stride, int64_t num_tokens,
@@ -168,10 +176,8 @@ void PrepareAux(TensorType type, const uint8_t* xq, int64_t a_stride, int64_t nu
         const BlockQ8_0* a = reinterpret_cast<const BlockQ8_0*>(xq + t * a_stride);
         PackedActQ4_0* out = reinterpret_cast<PackedActQ4_0*>(aux + t * aux_stride);
         for (int64_t b = 0; b < nb; ++b) {
-          int32_t sum = 0;
-          for (int i = 0; i < kQK8_0; ++i) sum += a[b].qs[i];
           out[b].d = F16ToF32(a[b].d);
-          out[b].neg_corr = -8 * sum;
+          out[b].neg_corr = Q4_0NegCorr(a[b]);
         }
       } else if (type == TensorType::kQ4_1) {
         const BlockQ8_1* a = reinterpret_cast<const BlockQ8_1*>(xq + t * a_stride);
@@ -209,6 +215,23 @@ void PrepareAux(TensorType type, const uint8_t* xq, int64_t a_stride, int64_t nu
   } else {
     pool.ParallelFor(num_tokens, body);
   }
+}
+
+// act ([nb][kBatchTokens] PackedActQ4_0Tile) from the Q8_0 rows of
+// num_tokens <= kBatchTokens tokens; the threads take ranges of blocks.
+void PrepareQ4_0Tiles(const uint8_t* xq, int64_t a_stride, int64_t num_tokens, int64_t nb,
+                      PackedActQ4_0Tile* act, ThreadPool& pool) {
+  pool.ParallelFor(nb, [&](int64_t begin, int64_t end, int) {
+    for (int64_t b = begin; b < end; ++b) {
+      for (int64_t t = 0; t < num_tokens; ++t) {
+        const BlockQ8_0& a = reinterpret_cast<const BlockQ8_0*>(xq + t * a_stride)[b];
+        PackedActQ4_0Tile& out = act[b * internal::kBatchTokens + t];
+        std::memcpy(out.qs, a.qs, sizeof(out.qs));
+        out.d = F16ToF32(a.d);
+        out.neg_corr = Q4_0NegCorr(a);
+      }
+    }
+  });
 }
 
 // `bytes` of memory for a PackedWeights buffer, or nullptr. Large matrices go
@@ -357,15 +380,30 @@ void MatMulPacked(const WeightMatrix& w, const uint8_t* xq, int64_t num_tokens, 
   const int64_t nb = w.cols / BlockElements(w.type);
   const int64_t group_bytes = nb * PackedBlockBytes(w.type);
   const int64_t a_stride = ActivationRowBytes(w.type, w.cols);
+  const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
+  const int64_t groups = (w.rows + kPackRows - 1) / kPackRows;
+  if (w.type == TensorType::kQ4_0 && k.q4_0_batch != nullptr && num_tokens >= 2 &&
+      num_tokens <= internal::kBatchTokens) {
+    auto* act = reinterpret_cast<PackedActQ4_0Tile*>(
+        AuxScratch(static_cast<size_t>(nb * internal::kBatchTokens) * sizeof(PackedActQ4_0Tile)));
+    PrepareQ4_0Tiles(xq, a_stride, num_tokens, nb, act, pool);
+    auto body = [&](int64_t begin, int64_t end, int) {
+      for (int64_t g = begin; g < end; ++g) {
+        const int nr = static_cast<int>(std::min<int64_t>(kPackRows, w.rows - g * kPackRows));
+        k.q4_0_batch(wdata + g * group_bytes, nr, reinterpret_cast<const uint8_t*>(act),
+                     static_cast<int>(num_tokens), nb, y + g * kPackRows, y_stride);
+      }
+    };
+    pool.ParallelForDynamic(groups, MatMulChunk(groups, pool), body);
+    return;
+  }
   const int64_t aux_stride = nb * AuxBytes(w.type);
   uint8_t* aux = AuxScratch(static_cast<size_t>(aux_stride * num_tokens));
   if (aux_stride > 0) PrepareAux(w.type, xq, a_stride, num_tokens, nb, aux, aux_stride, pool);
-  const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
   // Token blocks keep one block's activations in L2 while the groups pass;
   // each group is then re-read from L1/L2 by every token tile of the block.
   const int64_t token_block =
       std::max<int64_t>(4, std::min<int64_t>(64, (256 * 1024) / a_stride) & ~int64_t{3});
-  const int64_t groups = (w.rows + kPackRows - 1) / kPackRows;
   pool.ParallelForDynamic(groups, MatMulChunk(groups, pool), [&](int64_t begin, int64_t end, int) {
     for (int64_t t0 = 0; t0 < num_tokens; t0 += token_block) {
       const int nt = static_cast<int>(std::min(token_block, num_tokens - t0));
