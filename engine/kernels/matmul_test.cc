@@ -162,9 +162,9 @@ TEST_P(MatMulTest, Q4_KGemmAndGemvRoundingLikeLlamaCpp) {
 }
 
 // The packed matrix of `type` writes the row-major path's floats bit for
-// bit at token counts 1..max_count and 70 (more than one token block), for
-// each Q4_K rounding split (tokens before it in the prompt rounding) and on
-// each pool.
+// bit at token counts 1..max_count, 65 and 70 (more than one token block of
+// 64; 65: a lone token after it), for each Q4_K rounding split (tokens
+// before it in the prompt rounding) and on each pool.
 void ExpectPackedEqualsRowMajor(TensorType type, int64_t rows, int64_t cols, uint32_t seed,
                                 const std::vector<int64_t>& splits, int64_t max_count,
                                 std::initializer_list<ThreadPool*> pools) {
@@ -177,6 +177,7 @@ void ExpectPackedEqualsRowMajor(TensorType type, int64_t rows, int64_t cols, uin
   const std::vector<float> x = testing::RandomVector(kTokens * cols, seed % 97);
   std::vector<int64_t> token_counts;
   for (int64_t nt = 1; nt <= max_count; ++nt) token_counts.push_back(nt);
+  token_counts.push_back(65);
   token_counts.push_back(kTokens);
   for (int64_t k : splits) {
     for (int64_t nt : token_counts) {
@@ -194,8 +195,9 @@ void ExpectPackedEqualsRowMajor(TensorType type, int64_t rows, int64_t cols, uin
 
 // The packed layout changes only the memory order: every output equals the
 // row-major path's bit for bit, for any batch (every token tile width; Q4_0
-// batches of 2..16 tokens on the PackedActQ4_0Tile path where the level has
-// one), thread count, row tail and Q4_K rounding split.
+// batches of 2+ tokens in PackedActQ4_0Tile tiles where the level has that
+// path, the last tile 1..16 tokens), thread count, row tail and Q4_K
+// rounding split.
 TEST_P(MatMulTest, PackedEqualsRowMajor) {
   ThreadPool pool1(1), pool2(2), pool3(3);
   for (TensorType type : {TensorType::kQ4_0, TensorType::kQ4_1, TensorType::kQ8_0,

@@ -69,8 +69,8 @@ inline __m512 Q4_0LoadBlock(const PackedQ4_0Block* blk, const PackedQ4_0Block* a
 }
 
 // T tokens (1..16) x one 16-row group, all blocks: each 64-byte weight
-// chunk is loaded and unpacked once for all T tokens (single tokens and the
-// tiles of batches over 16; batches of 2..16 take Q4_0BatchTile). Two
+// chunk is loaded and unpacked once for all T tokens (single tokens; every
+// batch of 2+ tokens takes Q4_0BatchTile). Two
 // vpdpbusd chains per token (one seeded with -8 * sum(a); int32 sums are
 // exact in any order) and T accumulators + 8 unpacked chunks fit the 32 zmm
 // registers. Measured on Zen 5 and not faster: one chain per token (in
@@ -106,7 +106,7 @@ void Q4_0Tile(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, 
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * y_stride, rows, acc[t]);
 }
 
-// Q4_0Tile for a batch of T tokens (2..16) read from PackedActQ4_0Tile
+// Q4_0Tile for a tile of T tokens (1..16) read from PackedActQ4_0Tile
 // activations: one pointer per block and constant offsets per token, one
 // array streamed. Q4_0Tile's two row pointers per token do not fit the 16
 // general registers at T = 16 (GCC 12 reloads 22 from the stack per block)
@@ -118,11 +118,12 @@ void Q4_0Tile(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, 
 // of 16 blocks, so that a span's activations stay in L1 while the groups
 // pass (0.86-1.15x, median 0.97x), and one pass over two groups sharing each
 // activation broadcast, accumulators in L1 (0.90-1.06x, median 1.02x). One
-// pass over the group, prefetched 16 blocks ahead as Q4_0Tile's first pass.
+// pass over the group, prefetched 16 blocks ahead as Q4_0Tile's first pass
+// (also in a prompt's later tiles, which find the group in L1/L2).
 template <int T>
 void Q4_0BatchTile(const uint8_t* group, int nr, const uint8_t* act, int64_t nb, float* y,
                    int64_t y_stride) {
-  static_assert(T >= 2 && T <= 16);
+  static_assert(T >= 1 && T <= 16);
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   const PackedQ4_0Block* blocks = reinterpret_cast<const PackedQ4_0Block*>(group);
@@ -541,13 +542,13 @@ using Q4_0BatchTileFn = void (*)(const uint8_t*, int, const uint8_t*, int64_t, f
 template <int... T>
 constexpr std::array<Q4_0BatchTileFn, sizeof...(T)> Q4_0BatchTable(
     std::integer_sequence<int, T...>) {
-  return {&Q4_0BatchTile<T + 2>...};
+  return {&Q4_0BatchTile<T + 1>...};
 }
 
 void Q4_0Batch(const uint8_t* group, int nr, const uint8_t* act, int nt, int64_t nb, float* y,
                int64_t y_stride) {
-  static constexpr auto kTiles = Q4_0BatchTable(std::make_integer_sequence<int, 15>());
-  kTiles[nt - 2](group, nr, act, nb, y, y_stride);
+  static constexpr auto kTiles = Q4_0BatchTable(std::make_integer_sequence<int, 16>());
+  kTiles[nt - 1](group, nr, act, nb, y, y_stride);
 }
 
 template <bool kPairs, int... T>

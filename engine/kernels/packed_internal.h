@@ -127,9 +127,10 @@ struct PackedActQ4_0 {
 };
 inline constexpr int kBatchTokens = 16;  // token slots per block of PackedActQ4_0Tile
 
-// Q4_0 activations of a batch of 2..16 tokens, one block of all of them
-// together: [nb][kBatchTokens] (token slots at and past the batch size
-// unused), so a kernel reaches every token of a block from one pointer.
+// Q4_0 activations of a tile of up to kBatchTokens tokens, one block of all
+// of them together: [nb][kBatchTokens] (token slots at and past the tile's
+// token count unused), so a kernel reaches every token of a block from one
+// pointer. A batch of more tokens is [tiles][nb][kBatchTokens].
 struct PackedActQ4_0Tile {
   int8_t qs[32];     // the Q8_0 block's quants
   float d;           // its scale as f32
@@ -161,7 +162,7 @@ using PackedTileFn = void (*)(const uint8_t* group, int nr, const uint8_t* a, in
                               const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
                               int64_t y_stride);
 
-// y[t * y_stride + r] for r in [0, nr), t in [0, nt), nt in [2, 16], from
+// y[t * y_stride + r] for r in [0, nr), t in [0, nt), nt in [1, 16], from
 // one group of 16 rows and act ([nb][kBatchTokens] PackedActQ4_0Tile);
 // each (row, token) rounded exactly as PackedTileFn rounds it.
 using PackedTokenTileFn = void (*)(const uint8_t* group, int nr, const uint8_t* act, int nt,
@@ -169,8 +170,9 @@ using PackedTokenTileFn = void (*)(const uint8_t* group, int nr, const uint8_t* 
 
 struct PackedKernels {
   PackedTileFn q4_0 = nullptr;
-  // Optional (nullptr: q4_0 for every batch): q4_0 for batches of 2..16
-  // tokens, from PackedActQ4_0Tile activations.
+  // Optional (nullptr: q4_0 for every batch): q4_0 for batches of 2+ tokens,
+  // one 16-token tile (or the last, shorter one) per call, from
+  // PackedActQ4_0Tile activations.
   PackedTokenTileFn q4_0_batch = nullptr;
   PackedTileFn q4_1 = nullptr;
   PackedTileFn q8_0 = nullptr;

@@ -217,21 +217,32 @@ void PrepareAux(TensorType type, const uint8_t* xq, int64_t a_stride, int64_t nu
   }
 }
 
-// act ([nb][kBatchTokens] PackedActQ4_0Tile) from the Q8_0 rows of
-// num_tokens <= kBatchTokens tokens; the threads take ranges of blocks.
+// act ([ceil(num_tokens / kBatchTokens)][nb][kBatchTokens]
+// PackedActQ4_0Tile: token t in tile t / kBatchTokens, slot t % kBatchTokens)
+// from the Q8_0 rows of num_tokens tokens; the threads take ranges of blocks.
 void PrepareQ4_0Tiles(const uint8_t* xq, int64_t a_stride, int64_t num_tokens, int64_t nb,
                       PackedActQ4_0Tile* act, ThreadPool& pool) {
+  const int64_t tile_entries = nb * internal::kBatchTokens;
   pool.ParallelFor(nb, [&](int64_t begin, int64_t end, int) {
     for (int64_t b = begin; b < end; ++b) {
       for (int64_t t = 0; t < num_tokens; ++t) {
         const BlockQ8_0& a = reinterpret_cast<const BlockQ8_0*>(xq + t * a_stride)[b];
-        PackedActQ4_0Tile& out = act[b * internal::kBatchTokens + t];
+        PackedActQ4_0Tile& out = act[(t / internal::kBatchTokens) * tile_entries +
+                                     b * internal::kBatchTokens + t % internal::kBatchTokens];
         std::memcpy(out.qs, a.qs, sizeof(out.qs));
         out.d = F16ToF32(a.d);
         out.neg_corr = Q4_0NegCorr(a);
       }
     }
   });
+}
+
+// Tokens per token block of a matmul over many tokens: a multiple of `tile`
+// (at least one tile, at most 64 tokens) whose activations, token_bytes per
+// token, fit ~256 KiB, so they stay in L2 while a thread's groups pass and
+// each group is re-read from L1/L2 by every token tile of the block.
+int64_t TokenBlock(int64_t token_bytes, int64_t tile) {
+  return std::max(tile, std::min<int64_t>(64, (256 * 1024) / token_bytes) / tile * tile);
 }
 
 // `bytes` of memory for a PackedWeights buffer, or nullptr. Large matrices go
@@ -382,16 +393,29 @@ void MatMulPacked(const WeightMatrix& w, const uint8_t* xq, int64_t num_tokens, 
   const int64_t a_stride = ActivationRowBytes(w.type, w.cols);
   const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
   const int64_t groups = (w.rows + kPackRows - 1) / kPackRows;
-  if (w.type == TensorType::kQ4_0 && k.q4_0_batch != nullptr && num_tokens >= 2 &&
-      num_tokens <= internal::kBatchTokens) {
+  // Q4_0, 2+ tokens: the activations written once per call as 16-token
+  // tiles, then one q4_0_batch call per group and tile, in token blocks as
+  // below (the tiled form is the faster kernel: Q4_0BatchTile).
+  if (w.type == TensorType::kQ4_0 && k.q4_0_batch != nullptr && num_tokens >= 2) {
+    constexpr int64_t kTile = internal::kBatchTokens;
+    const int64_t tile_entries = nb * kTile;
+    const int64_t num_tiles = (num_tokens + kTile - 1) / kTile;
     auto* act = reinterpret_cast<PackedActQ4_0Tile*>(
-        AuxScratch(static_cast<size_t>(nb * internal::kBatchTokens) * sizeof(PackedActQ4_0Tile)));
+        AuxScratch(static_cast<size_t>(num_tiles * tile_entries) * sizeof(PackedActQ4_0Tile)));
     PrepareQ4_0Tiles(xq, a_stride, num_tokens, nb, act, pool);
+    const int64_t token_block = TokenBlock(nb * int64_t{sizeof(PackedActQ4_0Tile)}, kTile);
     auto body = [&](int64_t begin, int64_t end, int) {
-      for (int64_t g = begin; g < end; ++g) {
-        const int nr = static_cast<int>(std::min<int64_t>(kPackRows, w.rows - g * kPackRows));
-        k.q4_0_batch(wdata + g * group_bytes, nr, reinterpret_cast<const uint8_t*>(act),
-                     static_cast<int>(num_tokens), nb, y + g * kPackRows, y_stride);
+      for (int64_t t0 = 0; t0 < num_tokens; t0 += token_block) {
+        const int64_t t_end = std::min(num_tokens, t0 + token_block);
+        for (int64_t g = begin; g < end; ++g) {
+          const int nr = static_cast<int>(std::min<int64_t>(kPackRows, w.rows - g * kPackRows));
+          for (int64_t t = t0; t < t_end; t += kTile) {
+            k.q4_0_batch(wdata + g * group_bytes, nr,
+                         reinterpret_cast<const uint8_t*>(act + t / kTile * tile_entries),
+                         static_cast<int>(std::min(kTile, t_end - t)), nb,
+                         y + t * y_stride + g * kPackRows, y_stride);
+          }
+        }
       }
     };
     pool.ParallelForDynamic(groups, MatMulChunk(groups, pool), body);
@@ -400,10 +424,7 @@ void MatMulPacked(const WeightMatrix& w, const uint8_t* xq, int64_t num_tokens, 
   const int64_t aux_stride = nb * AuxBytes(w.type);
   uint8_t* aux = AuxScratch(static_cast<size_t>(aux_stride * num_tokens));
   if (aux_stride > 0) PrepareAux(w.type, xq, a_stride, num_tokens, nb, aux, aux_stride, pool);
-  // Token blocks keep one block's activations in L2 while the groups pass;
-  // each group is then re-read from L1/L2 by every token tile of the block.
-  const int64_t token_block =
-      std::max<int64_t>(4, std::min<int64_t>(64, (256 * 1024) / a_stride) & ~int64_t{3});
+  const int64_t token_block = TokenBlock(a_stride, 4);
   pool.ParallelForDynamic(groups, MatMulChunk(groups, pool), [&](int64_t begin, int64_t end, int) {
     for (int64_t t0 = 0; t0 < num_tokens; t0 += token_block) {
       const int nt = static_cast<int>(std::min(token_block, num_tokens - t0));
