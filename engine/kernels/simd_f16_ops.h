@@ -123,7 +123,12 @@ struct F16Split {
   // loads, measured slower at every shape and chunk tried (best, 4 x 6 over
   // 512: 92 vs 129 GFLOP/s on 1 thread, 158 vs 243 on 2, kernels_bench
   // 32064x3072, 9 alternating runs, medians): a 16-row call writes as many
-  // activation bytes as it reads weight bytes.
+  // activation bytes as it reads weight bytes. Widened once per MatMul
+  // instead (4 conversions per 24 fmas) also measured slower: 4 x 512 110 /
+  // 207 vs 133 / 227 GFLOP/s (1 / 2 threads, 6 alternating runs, medians;
+  // 8 x 512, 16 x 512, 4 x 1024 likewise): f32 doubles the activation bytes
+  // each group pulls from L2, and larger groups' accumulator scratch (16
+  // rows: 64 KB) outgrows L1.
   static constexpr int kTileTokens = 6;
   // One chunk ahead: kernels_bench f16 32064x3072, 16 tokens, 1 thread,
   // 4 alternating runs, 153-157 vs 148-152 GFLOP/s two chunks ahead. On 1
