@@ -34,11 +34,14 @@ inline __m256 HalfScales(const uint16_t* d) {
 // 16 i16 adds (the i16 sums of 8 chunks, exact as above) instead of 16
 // broadcasts when the halves ran one after the other. 2T i16 sums, two
 // chunk registers and one broadcast fit the 16 ymm registers; the float
-// accumulators live in `out` (L1) and are touched once per block. The chunk
-// loop stays rolled: unrolled, GCC 12 hoists the 4 chunks' loads and
-// unpacking and spills (T = 4: 62 ymm stores and 26 reloads per block next
-// to 64 vpmaddubsw). Rolled, on AMD EPYC Zen 5, 2 vCPU, PHI3_KERNELS=avx2:
-// phi3-bench q4_0 parallel:16 1.13-1.40x in 4 alternated pairs.
+// accumulators live in `out` (L1) and are touched once per block. With 2+
+// tokens the chunk loop stays rolled: unrolled, GCC 12 hoists the 4 chunks'
+// loads and unpacking and spills (T = 4: 62 ymm stores and 26 reloads per
+// block next to 64 vpmaddubsw). Rolled, on AMD EPYC Zen 5, 2 vCPU,
+// PHI3_KERNELS=avx2: phi3-bench q4_0 parallel:16 1.13-1.40x in 4 alternated
+// pairs. One token (decode) has the registers to spare and stays unrolled:
+// rolled, its tg128 was behind in 5 of 6 alternated pairs (medians 13.4 vs
+// 14.3 tok/s, same host and level).
 template <int T>
 void Q4_0Tile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
               int64_t aux_stride, int64_t nb, float* out) {
@@ -62,8 +65,7 @@ void Q4_0Tile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const ui
     const int64_t ab = b * static_cast<int64_t>(sizeof(BlockQ8_0));
     // i16 sums of the 8 chunks, seeded by the first (low nibbles of chunk 0).
     __m256i p[2][T];
-#pragma GCC unroll 1
-    for (int c = 0; c < 4; ++c) {
+    auto chunk = [&](int c) {
       const __m256i v0 = Load256(blk->qs[c][0]);
       const __m256i v1 = Load256(blk->qs[c][8]);
       const __m256i lo0 = _mm256_and_si256(v0, low), lo1 = _mm256_and_si256(v1, low);
@@ -80,6 +82,13 @@ void Q4_0Tile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const ui
         p[0][t] = _mm256_add_epi16(p[0][t], _mm256_maddubs_epi16(hi0, ac));
         p[1][t] = _mm256_add_epi16(p[1][t], _mm256_maddubs_epi16(hi1, ac));
       }
+    };
+    if constexpr (T == 1) {
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; ++c) chunk(c);
+    } else {
+#pragma GCC unroll 1
+      for (int c = 0; c < 4; ++c) chunk(c);
     }
     const __m256 dw[2] = {HalfScales(blk->d), HalfScales(blk->d + 8)};
     for (int t = 0; t < T; ++t) {
