@@ -69,8 +69,9 @@ inline __m512 Q4_0LoadBlock(const PackedQ4_0Block* blk, const PackedQ4_0Block* a
 }
 
 // T tokens (1..16) x one 16-row group, all blocks: each 64-byte weight
-// chunk is loaded and unpacked once for all T tokens (single tokens; every
-// batch of 2+ tokens takes Q4_0BatchTile). Two
+// chunk is loaded and unpacked once for all T tokens (single tokens, and the
+// AMX kernels' fallback tiles; on this table every batch of 2+ tokens takes
+// Q4_0BatchTile). Two
 // vpdpbusd chains per token (one seeded with -8 * sum(a); int32 sums are
 // exact in any order) and T accumulators + 8 unpacked chunks fit the 32 zmm
 // registers. Measured on Zen 5 and not faster: one chain per token (in
@@ -128,7 +129,7 @@ void Q4_0BatchTile(const uint8_t* group, int nr, const uint8_t* act, int64_t nb,
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   const PackedQ4_0Block* blocks = reinterpret_cast<const PackedQ4_0Block*>(group);
   const PackedActQ4_0Tile* x = reinterpret_cast<const PackedActQ4_0Tile*>(act);
-  for (int64_t b = 0; b < nb; ++b, x += 16) {
+  for (int64_t b = 0; b < nb; ++b, x += kBatchTokens) {
     __m512i q[8];
     const __m512 dw = Q4_0LoadBlock(blocks + b, blocks + b + 16, q);
 #pragma GCC unroll 16
