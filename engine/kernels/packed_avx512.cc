@@ -68,6 +68,12 @@ inline __m512 Q4_0LoadBlock(const PackedQ4_0Block* blk, const PackedQ4_0Block* a
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->d)));
 }
 
+// Blocks a batched Q4_0 pass prefetches ahead when it streams the group
+// from DRAM (Q4_0Tile's first pass, every Q4_0BatchTile): Zen 5,
+// kernels_bench q4_0 32064x3072, 16 tokens, 2 threads: 1204-1264 GFLOP/s
+// against 1106-1163 with the 6 blocks Q4_0Tile's later passes use.
+constexpr int kStreamingPrefetchBlocks = 16;
+
 // T tokens (1..16) x one 16-row group, all blocks: each 64-byte weight
 // chunk is loaded and unpacked once for all T tokens (single tokens, and the
 // AMX kernels' fallback tiles; on this table every batch of 2+ tokens takes
@@ -86,10 +92,9 @@ void Q4_0Tile(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, 
   static_assert(T >= 1 && T <= 16);
   // Decode (one token) streams from DRAM and gains from running further
   // ahead. Wider tiles: the first pass over the group streams it from DRAM
-  // too and gains from 16 blocks (Zen 5, kernels_bench q4_0 32064x3072, 16
-  // tokens, 2 threads: 1106-1163 -> 1204-1264 GFLOP/s); later tiles of the
-  // same call find it in L2, where 12+ blocks measured ~2% slower prompts.
-  const int kPrefetchBlocks = T == 1 ? 12 : first_pass ? 16 : 6;
+  // too (kStreamingPrefetchBlocks); later tiles of the same call find it in
+  // L2, where 12+ blocks measured ~2% slower prompts.
+  const int kPrefetchBlocks = T == 1 ? 12 : first_pass ? kStreamingPrefetchBlocks : 6;
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   const PackedQ4_0Block* blocks = reinterpret_cast<const PackedQ4_0Block*>(group);
@@ -119,8 +124,9 @@ void Q4_0Tile(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride, 
 // of 16 blocks, so that a span's activations stay in L1 while the groups
 // pass (0.86-1.15x, median 0.97x), and one pass over two groups sharing each
 // activation broadcast, accumulators in L1 (0.90-1.06x, median 1.02x). One
-// pass over the group, prefetched 16 blocks ahead as Q4_0Tile's first pass
-// (also in a prompt's later tiles, which find the group in L1/L2).
+// pass over the group, prefetched kStreamingPrefetchBlocks ahead as
+// Q4_0Tile's first pass (also in a prompt's later tiles, which find the
+// group in L1/L2).
 template <int T>
 void Q4_0BatchTile(const uint8_t* group, int nr, const uint8_t* act, int64_t nb, float* y,
                    int64_t y_stride) {
@@ -131,7 +137,7 @@ void Q4_0BatchTile(const uint8_t* group, int nr, const uint8_t* act, int64_t nb,
   const PackedActQ4_0Tile* x = reinterpret_cast<const PackedActQ4_0Tile*>(act);
   for (int64_t b = 0; b < nb; ++b, x += kBatchTokens) {
     __m512i q[8];
-    const __m512 dw = Q4_0LoadBlock(blocks + b, blocks + b + 16, q);
+    const __m512 dw = Q4_0LoadBlock(blocks + b, blocks + b + kStreamingPrefetchBlocks, q);
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
       acc[t] = Q4_0TokenBlock(q, dw, x[t].qs, x[t].neg_corr, x[t].d, acc[t]);
