@@ -75,9 +75,9 @@ inline __m512 Q4_0LoadBlock(const PackedQ4_0Block* blk, const PackedQ4_0Block* a
 constexpr int kStreamingPrefetchBlocks = 16;
 
 // T tokens (1..16) x one 16-row group, all blocks: each 64-byte weight
-// chunk is loaded and unpacked once for all T tokens (single tokens, and the
-// AMX kernels' fallback tiles; on this table every batch of 2+ tokens takes
-// Q4_0BatchTile). Two
+// chunk is loaded and unpacked once for all T tokens (the AMX kernels'
+// fallback tiles, decode's single tokens among them; on this table every
+// batch takes Q4_0BatchTile). Two
 // vpdpbusd chains per token (one seeded with -8 * sum(a); int32 sums are
 // exact in any order) and T accumulators + 8 unpacked chunks fit the 32 zmm
 // registers. Measured on Zen 5 and not faster: one chain per token (in

@@ -170,9 +170,9 @@ using PackedTokenTileFn = void (*)(const uint8_t* group, int nr, const uint8_t* 
 
 struct PackedKernels {
   PackedTileFn q4_0 = nullptr;
-  // Optional (nullptr: q4_0 for every batch): q4_0 for batches of 2+ tokens,
-  // one 16-token tile (or the last, shorter one) per call, from
-  // PackedActQ4_0Tile activations.
+  // Optional (nullptr: q4_0 for every batch): q4_0 for every batch, one
+  // token (decode) included, one 16-token tile (or the last, shorter one) per
+  // call, from PackedActQ4_0Tile activations.
   PackedTokenTileFn q4_0_batch = nullptr;
   PackedTileFn q4_1 = nullptr;
   PackedTileFn q8_0 = nullptr;
