@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cassert>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -263,10 +264,16 @@ uint8_t* AllocateWeightBuffer(int64_t bytes) {
   return dst;
 }
 
+// The calling thread's scratch for a MatMul's activation side data, 64-byte
+// aligned: the kernels' entries start at fixed offsets within cache lines
+// (PackedActQ4_0Tile: a block's first token slot at the start of one), which
+// a vector's 16-byte-aligned data would shift from one call to the next.
 uint8_t* AuxScratch(size_t bytes) {
+  constexpr size_t kLine = 64;
   thread_local std::vector<uint8_t> scratch;
-  if (scratch.size() < bytes) scratch.resize(bytes);
-  return scratch.data();
+  if (scratch.size() < bytes + kLine) scratch.resize(bytes + kLine);
+  const auto base = reinterpret_cast<uintptr_t>(scratch.data());
+  return scratch.data() + ((kLine - base % kLine) % kLine);
 }
 
 }  // namespace
