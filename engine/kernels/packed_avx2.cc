@@ -42,13 +42,12 @@ inline __m256 HalfScales(const uint16_t* d) {
 // pairs. One token (decode) has the registers to spare and stays unrolled:
 // rolled, its tg128 was behind in 5 of 6 alternated pairs (medians 13.4 vs
 // 14.3 tok/s, same host and level).
-//
-// Acts reaches token t's activations of block b: qs(t, b) (the Q8_0
-// quants), neg_corr(t, b) and d(t, b) (PackedActQ4_0's terms); RowActs reads
-// them from the Q8_0 rows and PackedActQ4_0 rows, TileActs from
-// PackedActQ4_0Tile tiles.
-template <int T, class Acts>
-void Q4_0TileOn(const uint8_t* group, const Acts& acts, int64_t nb, float* out) {
+// The activations are T consecutive token slots of a PackedActQ4_0Tile
+// tile ([nb][kBatchTokens]; x = the first slot of block 0), so a block's
+// quants, scale and -8 * sum of one token sit in one cache line (decode:
+// see MatMulPacked).
+template <int T>
+void Q4_0Tile(const uint8_t* group, const PackedActQ4_0Tile* x, int64_t nb, float* out) {
   static_assert(T >= 1 && T <= 4);
   // Blocks ahead, into L1, as the AVX-512 kernel (the group's blocks are
   // contiguous, and so are a thread's groups).
@@ -60,8 +59,7 @@ void Q4_0TileOn(const uint8_t* group, const Acts& acts, int64_t nb, float* out) 
     const PackedQ4_0Block* blk = reinterpret_cast<const PackedQ4_0Block*>(group) + b;
     const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks);
     for (int l = 0; l < 5; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
-    const int8_t* qa[T];
-    for (int t = 0; t < T; ++t) qa[t] = acts.qs(t, b);
+    const PackedActQ4_0Tile* xb = x + b * kBatchTokens;
     // i16 sums of the 8 chunks, seeded by the first (low nibbles of chunk 0).
     __m256i p[2][T];
     auto chunk = [&](int c) {
@@ -69,7 +67,7 @@ void Q4_0TileOn(const uint8_t* group, const Acts& acts, int64_t nb, float* out) 
       const __m256i v1 = Load256(blk->qs[c][8]);
       const __m256i lo0 = _mm256_and_si256(v0, low), lo1 = _mm256_and_si256(v1, low);
       for (int t = 0; t < T; ++t) {
-        const __m256i ac = Bcast4(qa[t] + 4 * c);
+        const __m256i ac = Bcast4(xb[t].qs + 4 * c);
         const __m256i m0 = _mm256_maddubs_epi16(lo0, ac), m1 = _mm256_maddubs_epi16(lo1, ac);
         p[0][t] = c == 0 ? m0 : _mm256_add_epi16(p[0][t], m0);
         p[1][t] = c == 0 ? m1 : _mm256_add_epi16(p[1][t], m1);
@@ -77,7 +75,7 @@ void Q4_0TileOn(const uint8_t* group, const Acts& acts, int64_t nb, float* out) 
       const __m256i hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), low);
       const __m256i hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), low);
       for (int t = 0; t < T; ++t) {
-        const __m256i ac = Bcast4(qa[t] + 16 + 4 * c);
+        const __m256i ac = Bcast4(xb[t].qs + 16 + 4 * c);
         p[0][t] = _mm256_add_epi16(p[0][t], _mm256_maddubs_epi16(hi0, ac));
         p[1][t] = _mm256_add_epi16(p[1][t], _mm256_maddubs_epi16(hi1, ac));
       }
@@ -91,8 +89,8 @@ void Q4_0TileOn(const uint8_t* group, const Acts& acts, int64_t nb, float* out) 
     }
     const __m256 dw[2] = {HalfScales(blk->d), HalfScales(blk->d + 8)};
     for (int t = 0; t < T; ++t) {
-      const __m256i corr = _mm256_set1_epi32(acts.neg_corr(t, b));
-      const __m256 da = _mm256_set1_ps(acts.d(t, b));
+      const __m256i corr = _mm256_set1_epi32(xb[t].neg_corr);
+      const __m256 da = _mm256_set1_ps(xb[t].d);
       for (int h = 0; h < 2; ++h) {
         const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(p[h][t], ones), corr);
         float* o = out + t * kPackRows + 8 * h;
@@ -101,36 +99,6 @@ void Q4_0TileOn(const uint8_t* group, const Acts& acts, int64_t nb, float* out) 
       }
     }
   }
-}
-
-struct RowActs {
-  const uint8_t* a;
-  int64_t a_stride;
-  const uint8_t* aux;
-  int64_t aux_stride;
-  const int8_t* qs(int t, int64_t b) const {
-    return reinterpret_cast<const BlockQ8_0*>(a + t * a_stride)[b].qs;
-  }
-  int32_t neg_corr(int t, int64_t b) const {
-    return reinterpret_cast<const PackedActQ4_0*>(aux + t * aux_stride)[b].neg_corr;
-  }
-  float d(int t, int64_t b) const {
-    return reinterpret_cast<const PackedActQ4_0*>(aux + t * aux_stride)[b].d;
-  }
-};
-
-struct TileActs {
-  const PackedActQ4_0Tile* act;  // the tile's [nb][kBatchTokens], first token of the sub-tile
-  const PackedActQ4_0Tile& at(int t, int64_t b) const { return act[b * kBatchTokens + t]; }
-  const int8_t* qs(int t, int64_t b) const { return at(t, b).qs; }
-  int32_t neg_corr(int t, int64_t b) const { return at(t, b).neg_corr; }
-  float d(int t, int64_t b) const { return at(t, b).d; }
-};
-
-template <int T>
-void Q4_0Tile(const uint8_t* group, const uint8_t* a, int64_t a_stride, const uint8_t* aux,
-              int64_t aux_stride, int64_t nb, float* out) {
-  Q4_0TileOn<T>(group, RowActs{a, a_stride, aux, aux_stride}, nb, out);
 }
 
 // One token's accumulators in the 8-lane roundings (PackedQ8_0Block,
@@ -533,31 +501,22 @@ void Tiles(const std::array<TileBody, T>& bodies, const uint8_t* group, int nr, 
   }
 }
 
-void Q4_0Packed(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
-                const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
-                int64_t y_stride) {
-  static constexpr std::array<TileBody, 4> kBodies{&Q4_0Tile<1>, &Q4_0Tile<2>, &Q4_0Tile<3>,
-                                                   &Q4_0Tile<4>};
-  Tiles<4>(kBodies, group, nr, a, a_stride, aux, aux_stride, nt, n / kQK4_0, y, y_stride);
-}
-
 // One 16-token tile (nt in [1, 16]) from PackedActQ4_0Tile activations, in
-// sub-tiles of up to 4 tokens as Q4_0Packed: the same arithmetic, with a
-// block's activations in one cache line for decode (see MatMulPacked). AMD
-// EPYC Zen 5, 2 vCPU, PHI3_KERNELS=avx2, phi3-bench q4_0, 2 threads,
-// alternated pairs against Q4_0Packed: tg128 ahead in 6 of 6 (medians 14.5
-// -> 17.1 tok/s); pp512 (5 pairs, medians 54.5 vs 53.9) and parallel:16 (3
-// pairs, 48.3 vs 49.6) level.
+// sub-tiles of up to 4 tokens. Against the earlier form, which read the
+// Q8_0 and PackedActQ4_0 rows (AMD EPYC Zen 5, 2 vCPU, PHI3_KERNELS=avx2,
+// phi3-bench q4_0, 2 threads, alternated pairs): tg128 ahead in 6 of 6
+// (medians 14.5 -> 17.1 tok/s); pp512 (5 pairs, medians 54.5 vs 53.9) and
+// parallel:16 (3 pairs, 48.3 vs 49.6) level.
 void Q4_0Batch(const uint8_t* group, int nr, const uint8_t* act, int nt, int64_t nb, float* y,
                int64_t y_stride) {
-  using Body = void (*)(const uint8_t*, const TileActs&, int64_t, float*);
-  static constexpr std::array<Body, 4> kBodies{&Q4_0TileOn<1, TileActs>, &Q4_0TileOn<2, TileActs>,
-                                               &Q4_0TileOn<3, TileActs>, &Q4_0TileOn<4, TileActs>};
+  using Body = void (*)(const uint8_t*, const PackedActQ4_0Tile*, int64_t, float*);
+  static constexpr std::array<Body, 4> kBodies{&Q4_0Tile<1>, &Q4_0Tile<2>, &Q4_0Tile<3>,
+                                               &Q4_0Tile<4>};
   const auto* x = reinterpret_cast<const PackedActQ4_0Tile*>(act);
   alignas(32) float out[4 * kPackRows];
   for (int t = 0; t < nt; t += 4) {
     const int count = std::min(4, nt - t);
-    kBodies[count - 1](group, TileActs{x + t}, nb, out);
+    kBodies[count - 1](group, x + t, nb, out);
     StorePackedRows(out, count, nr, y + t * y_stride, y_stride);
   }
 }
@@ -573,8 +532,7 @@ void Q4KPacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
 }  // namespace
 
 const PackedKernels& Avx2PackedKernels() {
-  static const PackedKernels k{.q4_0 = &Q4_0Packed,
-                               .q4_0_batch = &Q4_0Batch,
+  static const PackedKernels k{.q4_0_batch = &Q4_0Batch,
                                .q4_1 = &LanePacked<Q4_1Lanes>,
                                .q8_0 = &LanePacked<Q8_0Lanes>,
                                .q4_k = &Q4KPacked<false>,

@@ -169,10 +169,13 @@ using PackedTokenTileFn = void (*)(const uint8_t* group, int nr, const uint8_t* 
                                    int64_t nb, float* y, int64_t y_stride);
 
 struct PackedKernels {
+  // Q4_0: a level sets q4_0, q4_0_batch or both. MatMulPacked calls
+  // q4_0_batch for every batch (decode's one token included) where it is
+  // set, one 16-token tile (or the last, shorter one) per call, from
+  // PackedActQ4_0Tile activations; q4_0 otherwise (the AMX table: there
+  // q4_0 takes every batch and falls back to the AVX-512 q4_0 for short
+  // tiles).
   PackedTileFn q4_0 = nullptr;
-  // Optional (nullptr: q4_0 for every batch): q4_0 for every batch, one
-  // token (decode) included, one 16-token tile (or the last, shorter one) per
-  // call, from PackedActQ4_0Tile activations.
   PackedTokenTileFn q4_0_batch = nullptr;
   PackedTileFn q4_1 = nullptr;
   PackedTileFn q8_0 = nullptr;
