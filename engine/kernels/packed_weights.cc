@@ -267,7 +267,7 @@ uint8_t* AllocateWeightBuffer(int64_t bytes) {
 // The calling thread's scratch for a MatMul's activation side data, 64-byte
 // aligned: the kernels' entries start at fixed offsets within cache lines
 // (PackedActQ4_0Tile: a block's first token slot at the start of one), which
-// a vector's 16-byte-aligned data would shift from one call to the next.
+// a vector's 16-byte-aligned data would shift with each reallocation.
 uint8_t* AuxScratch(size_t bytes) {
   constexpr size_t kLine = 64;
   thread_local std::vector<uint8_t> scratch;
@@ -415,9 +415,10 @@ void MatMulPacked(const WeightMatrix& w, const uint8_t* xq, int64_t num_tokens, 
   // process alternating the forms over copies of a matrix too big for L3,
   // 1 thread: 3072x8192 16.7-19.5 -> 29.6-34.7 GB/s, 8192x3072 19.6-21.4
   // -> 22.9-24.8; the same one-token tiles over 40-byte packed entries,
-  // some straddling two lines, 18.6-20.0 at 8192x3072). Long rows gain most:
-  // a group of 8192 columns (74 KB of weights) passes through more than L1
-  // holds between two reads of an activation line.
+  // some straddling two lines, 18.6-20.0 at 8192x3072). Long rows gain most,
+  // likely because a group of 8192 columns (74 KB of weights) passes through
+  // more than L1 holds between two reads of the same activation line, so
+  // every line a block's activations touch is another miss to wait on.
   if (w.type == TensorType::kQ4_0 && k.q4_0_batch != nullptr) {
     constexpr int64_t kTile = internal::kBatchTokens;
     const int64_t tile_entries = nb * kTile;
