@@ -195,9 +195,9 @@ void ExpectPackedEqualsRowMajor(TensorType type, int64_t rows, int64_t cols, uin
 
 // The packed layout changes only the memory order: every output equals the
 // row-major path's bit for bit, for any batch (every token tile width; Q4_0
-// batches of 2+ tokens in PackedActQ4_0Tile tiles where the level has that
-// path, the last tile 1..16 tokens), thread count, row tail and Q4_K
-// rounding split.
+// batches of any size, one token included, in PackedActQ4_0Tile tiles where
+// the level has that path, the last tile 1..16 tokens), thread count, row
+// tail and Q4_K rounding split.
 TEST_P(MatMulTest, PackedEqualsRowMajor) {
   ThreadPool pool1(1), pool2(2), pool3(3);
   for (TensorType type : {TensorType::kQ4_0, TensorType::kQ4_1, TensorType::kQ8_0,
