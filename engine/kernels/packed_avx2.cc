@@ -165,21 +165,22 @@ struct Q8_0Lanes {
   static constexpr int kPassTokens = 4;
 
   static void Span(const Block* blocks, int h, int64_t b0, int64_t b1, const uint8_t* a,
-                   const uint8_t* aux, LaneAcc* facc, bool prefetch) {
+                   const uint8_t* aux, int64_t entry_bytes, LaneAcc* facc, bool prefetch) {
     // 4.3 KB ahead (4 blocks measured ~5% slower decode from DRAM, Zen 5).
     constexpr int kPrefetchBlocks = 8;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[8];
     for (int k = 0; k < 8; ++k) acc[k] = facc->lane[k];
     const BlockQ8_0* ab = reinterpret_cast<const BlockQ8_0*>(a);
-    const PackedActQ8_0* x = reinterpret_cast<const PackedActQ8_0*>(aux);
     for (int64_t b = b0; b < b1; ++b) {
       const Block* blk = blocks + b;
       if (prefetch) {
         const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks);
         for (int l = 0; l < 9; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
       }
-      const __m256 dd = _mm256_mul_ps(HalfScales(blk->d + 8 * h), _mm256_set1_ps(x[b].d));
+      const __m256 dd = _mm256_mul_ps(
+          HalfScales(blk->d + 8 * h),
+          _mm256_set1_ps(LaneAuxEntry<PackedActQ8_0>(aux, entry_bytes, b).d));
 #pragma GCC unroll 8
       for (int k = 0; k < 8; ++k) {
         const __m256i w = Load256(blk->qs[k][8 * h]);
@@ -208,7 +209,8 @@ struct Q8_0Lanes {
   static constexpr int64_t kMaxSpan = 16;
   static constexpr int kPassPrefetchBlocks = 4;
   static void Pass(const Block* blocks, int64_t b0, int64_t b1, const uint8_t* a, int64_t a_stride,
-                   const uint8_t* aux, int64_t aux_stride, LaneAcc* const facc[2], bool prefetch) {
+                   const uint8_t* aux, int64_t aux_stride, int64_t entry_bytes,
+                   LaneAcc* const facc[2], bool prefetch) {
     constexpr int kT = kPassTokens;
     const BlockQ8_0* ab[kT];
     for (int t = 0; t < kT; ++t) ab[t] = reinterpret_cast<const BlockQ8_0*>(a + t * a_stride);
@@ -216,7 +218,7 @@ struct Q8_0Lanes {
     for (int64_t b = b0; b < b1; ++b) {
       const __m256 dw[2] = {HalfScales(blocks[b].d), HalfScales(blocks[b].d + 8)};
       for (int t = 0; t < kT; ++t) {
-        const float da = reinterpret_cast<const PackedActQ8_0*>(aux + t * aux_stride)[b].d;
+        const float da = LaneAuxEntry<PackedActQ8_0>(aux + t * aux_stride, entry_bytes, b).d;
         for (int h = 0; h < 2; ++h) dd[b - b0][h][t] = _mm256_mul_ps(dw[h], _mm256_set1_ps(da));
       }
     }
@@ -248,7 +250,7 @@ struct Q4_1Lanes {
   static constexpr int kPassTokens = 4;
 
   static void Span(const Block* blocks, int h, int64_t b0, int64_t b1, const uint8_t* a,
-                   const uint8_t* aux, LaneAcc* facc, bool prefetch) {
+                   const uint8_t* aux, int64_t entry_bytes, LaneAcc* facc, bool prefetch) {
     // 3.8 KB ahead, as the AVX-512 kernel.
     constexpr int kPrefetchBlocks = 12;
     const __m256i low = _mm256_set1_epi8(0x0F);
@@ -257,14 +259,14 @@ struct Q4_1Lanes {
     for (int k = 0; k < 8; ++k) acc[k] = facc->lane[k];
     __m256 m = facc->min;
     const BlockQ8_1* ab = reinterpret_cast<const BlockQ8_1*>(a);
-    const PackedActQ4_1* x = reinterpret_cast<const PackedActQ4_1*>(aux);
     for (int64_t b = b0; b < b1; ++b) {
       const Block* blk = blocks + b;
       if (prefetch) {
         const char* ahead = reinterpret_cast<const char*>(blk + kPrefetchBlocks);
         for (int l = 0; l < 5; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
       }
-      const __m256 dd = _mm256_mul_ps(HalfScales(blk->d + 8 * h), _mm256_set1_ps(x[b].d));
+      const PackedActQ4_1& x = LaneAuxEntry<PackedActQ4_1>(aux, entry_bytes, b);
+      const __m256 dd = _mm256_mul_ps(HalfScales(blk->d + 8 * h), _mm256_set1_ps(x.d));
 #pragma GCC unroll 8
       for (int k = 0; k < 8; ++k) {
         const __m256i v = Load256(blk->qs[k % 4][8 * h]);
@@ -273,7 +275,7 @@ struct Q4_1Lanes {
         const __m256i s = _mm256_madd_epi16(p, ones);
         acc[k] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(s), acc[k]);
       }
-      m = _mm256_add_ps(m, _mm256_mul_ps(HalfScales(blk->m + 8 * h), _mm256_set1_ps(x[b].s)));
+      m = _mm256_add_ps(m, _mm256_mul_ps(HalfScales(blk->m + 8 * h), _mm256_set1_ps(x.s)));
     }
     for (int k = 0; k < 8; ++k) facc->lane[k] = acc[k];
     facc->min = m;
@@ -284,19 +286,20 @@ struct Q4_1Lanes {
   static constexpr int64_t kMaxSpan = 16;
   static constexpr int kPassPrefetchBlocks = 12;
   static void Pass(const Block* blocks, int64_t b0, int64_t b1, const uint8_t* a, int64_t a_stride,
-                   const uint8_t* aux, int64_t aux_stride, LaneAcc* const facc[2], bool prefetch) {
+                   const uint8_t* aux, int64_t aux_stride, int64_t entry_bytes,
+                   LaneAcc* const facc[2], bool prefetch) {
     constexpr int kT = kPassTokens;
     const BlockQ8_1* ab[kT];
     for (int t = 0; t < kT; ++t) ab[t] = reinterpret_cast<const BlockQ8_1*>(a + t * a_stride);
     alignas(32) __m256 dd[kMaxSpan][2][kT];  // [block - b0][half][token]
     for (int h = 0; h < 2; ++h) {
       for (int t = 0; t < kT; ++t) {
-        const PackedActQ4_1* x = reinterpret_cast<const PackedActQ4_1*>(aux + t * aux_stride);
         __m256 m = facc[h][t].min;
         for (int64_t b = b0; b < b1; ++b) {
-          dd[b - b0][h][t] = _mm256_mul_ps(HalfScales(blocks[b].d + 8 * h), _mm256_set1_ps(x[b].d));
+          const PackedActQ4_1& x = LaneAuxEntry<PackedActQ4_1>(aux + t * aux_stride, entry_bytes, b);
+          dd[b - b0][h][t] = _mm256_mul_ps(HalfScales(blocks[b].d + 8 * h), _mm256_set1_ps(x.d));
           m = _mm256_add_ps(m,
-                            _mm256_mul_ps(HalfScales(blocks[b].m + 8 * h), _mm256_set1_ps(x[b].s)));
+                            _mm256_mul_ps(HalfScales(blocks[b].m + 8 * h), _mm256_set1_ps(x.s)));
         }
         facc[h][t].min = m;
       }
@@ -336,6 +339,7 @@ void LanePacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
   constexpr int kPass = Kind::kPassTokens;
   const typename Kind::Block* blocks = reinterpret_cast<const typename Kind::Block*>(group);
   const int64_t nb = n / Kind::kBlockElements;
+  const int64_t entry_bytes = aux_stride / nb;  // LaneAuxEntry
   const int halves = nr > 8 ? 2 : 1;
   alignas(32) float out[8 * 16];
   for (int t0 = 0; t0 < nt; t0 += 16) {
@@ -354,7 +358,7 @@ void LanePacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
       for (int t = 0; t < passed; t += kPass) {
         LaneAcc* const f[2] = {&facc[0][t], &facc[1][t]};
         Kind::Pass(blocks, b0, b1, a + (t0 + t) * a_stride, a_stride, aux + (t0 + t) * aux_stride,
-                   aux_stride, f, t == 0);
+                   aux_stride, entry_bytes, f, t == 0);
       }
     }
     for (int h = 0; h < halves && passed < count; ++h) {
@@ -362,7 +366,7 @@ void LanePacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
         const int64_t b1 = std::min(nb, b0 + kSpan);
         for (int t = passed; t < count; ++t) {
           Kind::Span(blocks, h, b0, b1, a + (t0 + t) * a_stride, aux + (t0 + t) * aux_stride,
-                     &facc[h][t], t == 0 && h == 0);
+                     entry_bytes, &facc[h][t], t == 0 && h == 0);
         }
       }
     }

@@ -197,8 +197,8 @@ struct Q8_0Lanes {
 
   template <int U, SpanTerms kTerms>
   static void Span(const Block* blocks, int64_t b0, int64_t b1, const uint8_t* a,
-                   int64_t a_stride, const uint8_t* aux, int64_t aux_stride, LaneAcc* facc,
-                   int share, int shares, SpanScratch* scratch) {
+                   int64_t a_stride, const uint8_t* aux, int64_t aux_stride, int64_t entry_bytes,
+                   LaneAcc* facc, int share, int shares, SpanScratch* scratch) {
     static_assert(U >= 1 && U <= 3);
     // Blocks ahead, into L1 (decode streams the group once, front to back;
     // a thread's groups are contiguous, so this also runs into the next
@@ -233,7 +233,7 @@ struct Q8_0Lanes {
       const PackedActQ8_0* x[U];
       __m512 dd[U];
       for (int u = 0; u < U; ++u) {
-        x[u] = reinterpret_cast<const PackedActQ8_0*>(aux + u * aux_stride) + b;
+        x[u] = &LaneAuxEntry<PackedActQ8_0>(aux + u * aux_stride, entry_bytes, b);
         dd[u] = _mm512_mul_ps(dw, _mm512_set1_ps(x[u]->d));
       }
 #pragma GCC unroll 8
@@ -270,7 +270,8 @@ struct Q8_0Lanes {
 };
 
 // Q4_1, as Q8_0Lanes: chunk k % 4's low (k < 4) or high nibbles are lane
-// k's weights, unsigned as vpdpbusd takes them. The min term is a second
+// k's weights, unsigned as vpdpbusd takes them; a block's activations
+// (quants, d, s) from its PackedActQ4_1 entry. The min term is a second
 // pass over the span (its blocks are in L1 by then), so the lane loop keeps
 // the register file to itself.
 struct Q4_1Lanes {
@@ -282,8 +283,8 @@ struct Q4_1Lanes {
 
   template <int U, SpanTerms>
   static void Span(const Block* blocks, int64_t b0, int64_t b1, const uint8_t* a,
-                   int64_t a_stride, const uint8_t* aux, int64_t aux_stride, LaneAcc* facc,
-                   int share, int shares, SpanScratch*) {
+                   int64_t a_stride, const uint8_t* aux, int64_t aux_stride, int64_t entry_bytes,
+                   LaneAcc* facc, int share, int shares, SpanScratch*) {
     static_assert(U >= 1 && U <= 3);
     // One token (decode): 24 blocks (7.7 KB) ahead. Zen 5, one thread, a
     // Q4_1 Phi-3-mini decode step's matmuls alternated in one process with
@@ -296,8 +297,6 @@ struct Q4_1Lanes {
     // medians of 3 alternating runs on a slower day).
     constexpr int kPrefetchBlocks = U == 3 ? kLaneSpan : U == 2 ? 12 : 24;
     const __m512i low = _mm512_set1_epi8(0x0F);
-    const PackedActQ4_1* x[U];
-    for (int u = 0; u < U; ++u) x[u] = reinterpret_cast<const PackedActQ4_1*>(aux + u * aux_stride);
     __m512 acc[U][8];
     for (int u = 0; u < U; ++u) {
       for (int k = 0; k < 8; ++k) acc[u][k] = facc[u].lane[k];
@@ -313,8 +312,9 @@ struct Q4_1Lanes {
       const int8_t* qa[U];
       __m512 dd[U];
       for (int u = 0; u < U; ++u) {
-        qa[u] = (reinterpret_cast<const BlockQ8_1*>(a + u * a_stride) + b)->qs;
-        dd[u] = _mm512_mul_ps(dw, _mm512_set1_ps(x[u][b].d));
+        const PackedActQ4_1& x = LaneAuxEntry<PackedActQ4_1>(aux + u * aux_stride, entry_bytes, b);
+        qa[u] = x.qs;
+        dd[u] = _mm512_mul_ps(dw, _mm512_set1_ps(x.d));
       }
 #pragma GCC unroll 8
       for (int k = 0; k < 8; ++k) {
@@ -336,7 +336,8 @@ struct Q4_1Lanes {
       const __m512 mw =
           _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[b].m)));
       for (int u = 0; u < U; ++u) {
-        m[u] = _mm512_add_ps(m[u], _mm512_mul_ps(mw, _mm512_set1_ps(x[u][b].s)));
+        const float sa = LaneAuxEntry<PackedActQ4_1>(aux + u * aux_stride, entry_bytes, b).s;
+        m[u] = _mm512_add_ps(m[u], _mm512_mul_ps(mw, _mm512_set1_ps(sa)));
       }
     }
     for (int u = 0; u < U; ++u) facc[u].min = m[u];
@@ -353,6 +354,7 @@ void LanePacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
                 int64_t y_stride) {
   const typename Kind::Block* blocks = reinterpret_cast<const typename Kind::Block*>(group);
   const int64_t nb = n / Kind::kBlockElements;
+  const int64_t entry_bytes = aux_stride / nb;  // LaneAuxEntry
   const __mmask16 rows = static_cast<__mmask16>((1u << nr) - 1);  // nr in [1, 16]
   typename Kind::SpanScratch scratch;
   for (int t0 = 0; t0 < nt; t0 += 16) {
@@ -373,8 +375,8 @@ void LanePacked(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
             // Every 3-token sub-tile prefetches every shares-th block of
             // the next span (Span); a tile of one or two tokens all of it.
             const int shares = count < 3 ? (t == 0) : (U == 3 ? count / 3 : 0);
-            Kind::template Span<U, kTerms>(blocks, b0, b1, at, a_stride, xt, aux_stride, facc + t,
-                                           t / 3, shares, &scratch);
+            Kind::template Span<U, kTerms>(blocks, b0, b1, at, a_stride, xt, aux_stride,
+                                           entry_bytes, facc + t, t / 3, shares, &scratch);
           };
           if constexpr (!Kind::kSpanTerms) {
             run.template operator()<SpanTerms::kCompute>();
@@ -585,7 +587,16 @@ const PackedKernels& Avx512PackedKernels() {
                                .q4_k = &Q4KPacked<false>,
                                .q4_k_pairs = &Q4KPacked<true>,
                                .q5_k = Avx512PackedQ5K(CpuIsAmdFamily1AhOrLater()),
-                               .q6_k = Avx512PackedQ6K(CpuIsAmdFamily1AhOrLater())};
+                               .q6_k = Avx512PackedQ6K(CpuIsAmdFamily1AhOrLater()),
+                               // Up to one 3-token sub-tile (LanePacked), whose
+                               // pass streams the weights from DRAM. Zen 5,
+                               // 2 threads, 3 tokens, GB/s packed -> 128 apart
+                               // (as in packed_internal.h): Q8_0 16384x3072
+                               // 45.5 -> 50.3, 3072x8192 41.2 -> 45.6; Q4_1
+                               // 34.2 -> 34.6, 40.8 -> 42.3. Decode, phi3-bench
+                               // tg128, 4 pairs in both orders, medians: Q8_0
+                               // 8.18 -> 10.0 tok/s, Q4_1 12.67 -> 14.12.
+                               .lane_aux_line_tokens = 3};
   return k;
 }
 

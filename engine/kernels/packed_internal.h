@@ -137,10 +137,13 @@ struct PackedActQ4_0Tile {
   int32_t neg_corr;  // as PackedActQ4_0
 };
 static_assert(sizeof(PackedActQ4_0Tile) == 40);
-// Q4_1: the Q8_1 block's scale and f16 sum term s, as f32.
+// Q4_1: the Q8_1 block's scale and f16 sum term s, as f32, and its quants
+// (the AVX-512 kernels read them here, beside d and s; the AVX2 and scalar
+// kernels from the Q8_1 row).
 struct PackedActQ4_1 {
   float d;
   float s;
+  int8_t qs[32];
 };
 // Q8_0: the block's quants + 128 as unsigned bytes (vpdpbusd's unsigned
 // operand; the weights stay signed and the kernel subtracts 128 * sum(w)).
@@ -148,6 +151,30 @@ struct PackedActQ8_0 {
   float d;
   uint8_t qs128[32];
 };
+
+// Where a Q8_0 / Q4_1 batch's side data sits: token t's entry of block b at
+// aux + t * aux_stride + b * (aux_stride / nb). MatMulPacked packs the
+// entries (sizeof apart), or for a batch of at most the level's
+// PackedKernels::lane_aux_line_tokens tokens spreads them kLaneAuxLineBytes
+// apart: one entry per cache line, every other line unused. Measured on
+// Zen 5 (AVX-512, one process alternating the layouts over copies of a
+// matrix too big for L3, one token, medians of 79 calls; 1 / 2 threads,
+// GB/s): Q8_0 16384x3072 packed 23.9 / 50.3, 64 apart 22.2 / 46.1, 128
+// apart 25.9 / 55.0 (9216x3072: 25.1 / 40.0, 23.5 / 35.3, 27.2 / 44.7);
+// Q4_1 (before: d and s packed, quants read from the Q8_1 row) 16384x3072
+// 35.2 / 55.3, 64 apart 34.2 / 55.0, 128 apart 36.7 / 59.7 (9216x3072:
+// 30.6 / 50.0, 29.2 / 47.4, 32.8 / 54.9). Entries on adjacent lines read
+// slower than packed ones that straddle lines; why is not known (no PMU
+// counters there; likely the L1 stream prefetcher). 8 tokens or more: 128
+// apart measured 4-6% slower (Q8_0, 2 threads). The AVX2 kernels, which
+// read the quants from the activation rows, gained nothing (they keep 0).
+inline constexpr int64_t kLaneAuxLineBytes = 128;
+// Block b's entry in the token row at aux_row, entries entry_bytes apart.
+template <typename Entry>
+const Entry& LaneAuxEntry(const uint8_t* aux_row, int64_t entry_bytes, int64_t b) {
+  return *reinterpret_cast<const Entry*>(aux_row + b * entry_bytes);
+}
+
 // Also Q5_K's (its mins pair with the same bsums). Q6_K reads the Q8_K
 // blocks directly (bsums as i16 pairs).
 struct PackedActQ4K {
@@ -157,7 +184,8 @@ struct PackedActQ4K {
 
 // y[t * y_stride + r] for r in [0, nr), t in [0, nt) from one group of 16
 // rows. a: the encoded activations (Q8_0 / Q8_K rows, a_stride apart);
-// aux: PackedAct* rows of n / block entries, aux_stride bytes apart.
+// aux: PackedAct* rows of n / block entries, aux_stride bytes apart (Q8_0
+// and Q4_1 entries aux_stride / nb bytes apart: LaneAuxEntry).
 using PackedTileFn = void (*)(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride,
                               const uint8_t* aux, int64_t aux_stride, int nt, int64_t n, float* y,
                               int64_t y_stride);
@@ -183,6 +211,9 @@ struct PackedKernels {
   PackedTileFn q4_k_pairs = nullptr;  // gemm rounding (per 64 elements)
   PackedTileFn q5_k = nullptr;        // one rounding for any batch (matmul.h)
   PackedTileFn q6_k = nullptr;
+  // Q8_0 / Q4_1 batches of up to this many tokens get their side data one
+  // entry per kLaneAuxLineBytes (see there); 0: always packed.
+  int lane_aux_line_tokens = 0;
 };
 
 const PackedKernels& ScalarPackedKernels();

@@ -51,12 +51,13 @@ void Q4_1Scalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
   const int64_t nb = n / kQK4_1;
   for (int t = 0; t < nt; ++t) {
     const BlockQ8_1* at = reinterpret_cast<const BlockQ8_1*>(a + t * a_stride);
-    const PackedActQ4_1* xt = reinterpret_cast<const PackedActQ4_1*>(aux + t * aux_stride);
+    const uint8_t* xt = aux + t * aux_stride;
     for (int r = 0; r < nr; ++r) {
       float acc[8] = {};
       float summs = 0.0f;
       for (int64_t b = 0; b < nb; ++b) {
-        const float d = F16ToF32(w[b].d[r]) * xt[b].d;
+        const PackedActQ4_1& x = LaneAuxEntry<PackedActQ4_1>(xt, aux_stride / nb, b);
+        const float d = F16ToF32(w[b].d[r]) * x.d;
         for (int k = 0; k < 8; ++k) {
           const uint8_t* q = w[b].qs[k % 4][r];
           const int shift = k < 4 ? 0 : 4;
@@ -64,7 +65,7 @@ void Q4_1Scalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
           for (int i = 0; i < 4; ++i) lane += ((q[i] >> shift) & 0xF) * at[b].qs[4 * k + i];
           acc[k] = std::fma(d, static_cast<float>(lane), acc[k]);
         }
-        summs += F16ToF32(w[b].m[r]) * xt[b].s;
+        summs += F16ToF32(w[b].m[r]) * x.s;
       }
       y[t * y_stride + r] = LaneSum(acc) + summs;
     }
@@ -78,11 +79,11 @@ void Q8_0Scalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
   const int64_t nb = n / kQK8_0;
   for (int t = 0; t < nt; ++t) {
     const BlockQ8_0* at = reinterpret_cast<const BlockQ8_0*>(a + t * a_stride);
-    const PackedActQ8_0* xt = reinterpret_cast<const PackedActQ8_0*>(aux + t * aux_stride);
+    const uint8_t* xt = aux + t * aux_stride;
     for (int r = 0; r < nr; ++r) {
       float acc[8] = {};
       for (int64_t b = 0; b < nb; ++b) {
-        const float d = F16ToF32(w[b].d[r]) * xt[b].d;
+        const float d = F16ToF32(w[b].d[r]) * LaneAuxEntry<PackedActQ8_0>(xt, aux_stride / nb, b).d;
         for (int k = 0; k < 8; ++k) {
           int32_t lane = 0;
           for (int i = 0; i < 4; ++i) lane += w[b].qs[k][r][i] * at[b].qs[4 * k + i];

@@ -171,6 +171,7 @@ int32_t Q4_0NegCorr(const BlockQ8_0& a) {
 // PackedActQ8_0 / PackedActQ4K.
 void PrepareAux(TensorType type, const uint8_t* xq, int64_t a_stride, int64_t num_tokens,
                 int64_t nb, uint8_t* aux, int64_t aux_stride, ThreadPool& pool) {
+  const int64_t entry = aux_stride / nb;  // Q8_0 / Q4_1: LaneAuxEntry
   auto body = [&](int64_t begin, int64_t end, int) {
     for (int64_t t = begin; t < end; ++t) {
       if (type == TensorType::kQ4_0) {
@@ -182,18 +183,19 @@ void PrepareAux(TensorType type, const uint8_t* xq, int64_t a_stride, int64_t nu
         }
       } else if (type == TensorType::kQ4_1) {
         const BlockQ8_1* a = reinterpret_cast<const BlockQ8_1*>(xq + t * a_stride);
-        PackedActQ4_1* out = reinterpret_cast<PackedActQ4_1*>(aux + t * aux_stride);
         for (int64_t b = 0; b < nb; ++b) {
-          out[b].d = F16ToF32(a[b].d);
-          out[b].s = F16ToF32(a[b].s);
+          auto& out = *reinterpret_cast<PackedActQ4_1*>(aux + t * aux_stride + b * entry);
+          out.d = F16ToF32(a[b].d);
+          out.s = F16ToF32(a[b].s);
+          std::memcpy(out.qs, a[b].qs, sizeof(out.qs));
         }
       } else if (type == TensorType::kQ8_0) {
         const BlockQ8_0* a = reinterpret_cast<const BlockQ8_0*>(xq + t * a_stride);
-        PackedActQ8_0* out = reinterpret_cast<PackedActQ8_0*>(aux + t * aux_stride);
         for (int64_t b = 0; b < nb; ++b) {
-          out[b].d = F16ToF32(a[b].d);
+          auto& out = *reinterpret_cast<PackedActQ8_0*>(aux + t * aux_stride + b * entry);
+          out.d = F16ToF32(a[b].d);
           for (int i = 0; i < kQK8_0; ++i) {
-            out[b].qs128[i] = static_cast<uint8_t>(a[b].qs[i] + 128);
+            out.qs128[i] = static_cast<uint8_t>(a[b].qs[i] + 128);
           }
         }
       } else if (AuxBytes(type) > 0) {
@@ -444,7 +446,9 @@ void MatMulPacked(const WeightMatrix& w, const uint8_t* xq, int64_t num_tokens, 
     pool.ParallelForDynamic(groups, MatMulChunk(groups, pool), body);
     return;
   }
-  const int64_t aux_stride = nb * AuxBytes(w.type);
+  const bool lane_aux_lines = (w.type == TensorType::kQ8_0 || w.type == TensorType::kQ4_1) &&
+                              num_tokens <= k.lane_aux_line_tokens;
+  const int64_t aux_stride = nb * (lane_aux_lines ? internal::kLaneAuxLineBytes : AuxBytes(w.type));
   uint8_t* aux = AuxScratch(static_cast<size_t>(aux_stride * num_tokens));
   if (aux_stride > 0) PrepareAux(w.type, xq, a_stride, num_tokens, nb, aux, aux_stride, pool);
   const int64_t token_block = TokenBlock(a_stride, 4);
