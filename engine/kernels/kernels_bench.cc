@@ -12,6 +12,11 @@
 //                      [--prompt=1: calls of several tokens are one llama.cpp prompt
 //                       batch (its prompt roundings: tinyBLAS order for F16/BF16, Q4_K
 //                       gemm), as the model runs a prompt; default 0: decode rounding]
+//                      [--copies=N: N copies of each matrix, one call per copy in
+//                       turn; default 1, which times one matrix again and again, so a
+//                       shape smaller than the last-level cache is read from there,
+//                       not from memory as a model's decode reads it. Pick N so that
+//                       N x the matrix's bytes is several times the cache.]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -75,9 +80,16 @@ int Main(int argc, char** argv) {
   const auto reps_flag = ListFlag(argc, argv, "reps", "5");
   int reps = 5;
   if (!absl::SimpleAtoi(reps_flag[0], &reps) || reps < 1) reps = 5;
+  int copies = 1;
+  if (!absl::SimpleAtoi(ListFlag(argc, argv, "copies", "1")[0], &copies) || copies < 1) {
+    std::fprintf(stderr, "--copies takes a positive count\n");
+    return 2;
+  }
 
   std::printf("simd level: %s%s\n", std::string(SimdLevelName(ActiveSimdLevel())).c_str(),
               AmxTilesActive() ? " (+ AMX-INT8 tiles for Q4_0 / Q4_K)" : "");
+  std::printf("copies of each matrix: %d%s\n", copies,
+              copies == 1 ? " (shapes under the last-level cache are timed from there)" : "");
   const bool skip_bandwidth = ListFlag(argc, argv, "bandwidth", "1")[0] == "0";
   for (const std::string& th : threads) {
     int nth = 1;
@@ -116,25 +128,40 @@ int Main(int argc, char** argv) {
         return 2;
       }
       // Weights: one random row quantized, replicated (content does not
-      // change the cost).
+      // change the cost), in `copies` separate buffers.
       const int64_t row_bytes = RowBytes(*type, cols);
-      std::vector<uint8_t> w(row_bytes * rows);
       std::vector<float> row(cols);
       for (int64_t i = 0; i < cols; ++i)
         row[i] = static_cast<float>((i * 7919) % 2003) / 1000.0f - 1.0f;
-      QuantizeRow(*type, row.data(), w.data(), cols);
-      for (int64_t r = 1; r < rows; ++r) std::memcpy(w.data() + r * row_bytes, w.data(), row_bytes);
-      const WeightMatrix row_major{*type, rows, cols, w.data()};
+      std::vector<uint8_t> first(row_bytes * rows);
+      QuantizeRow(*type, row.data(), first.data(), cols);
+      for (int64_t r = 1; r < rows; ++r) {
+        std::memcpy(first.data() + r * row_bytes, first.data(), row_bytes);
+      }
+      const std::vector<std::vector<uint8_t>> w(copies, first);
+      std::vector<WeightMatrix> row_major;
+      for (const std::vector<uint8_t>& c : w) {
+        row_major.push_back(WeightMatrix{*type, rows, cols, c.data()});
+      }
       for (const std::string& th : threads) {
         int nth = 1;
         if (!absl::SimpleAtoi(th, &nth)) continue;
         ThreadPool pool(nth);
         for (const std::string& pk : packed_modes) {
           const bool packed = pk == "1";
-          if (packed && !CanPackWeights(row_major)) continue;
-          PackedWeights pw;
-          if (packed) pw = PackWeights(row_major, pool);
-          const WeightMatrix m = packed ? pw.matrix() : row_major;
+          if (packed && !CanPackWeights(row_major[0])) continue;
+          std::vector<PackedWeights> pw;
+          std::vector<WeightMatrix> m = row_major;
+          if (packed) {
+            for (int c = 0; c < copies; ++c) {
+              pw.push_back(PackWeights(row_major[c], pool));
+              m[c] = pw.back().matrix();
+              if (m[c].data == nullptr) {
+                std::fprintf(stderr, "out of memory packing copy %d of %s\n", c, shape.c_str());
+                return 2;
+              }
+            }
+          }
           for (const std::string& tk : tokens) {
             int64_t nt = 1;
             if (!absl::SimpleAtoi(tk, &nt)) continue;
@@ -148,7 +175,7 @@ int Main(int argc, char** argv) {
             std::vector<double> times, cpu_times;
             for (int rep = 0; rep < reps + 1; ++rep) {
               const double t0 = Now(), c0 = CpuNow();
-              MatMul(m, x.data(), nt, y.data(), rows, pool, rounding);
+              MatMul(m[rep % copies], x.data(), nt, y.data(), rows, pool, rounding);
               const double dt = Now() - t0, dc = CpuNow() - c0;
               if (rep > 0) {
                 times.push_back(dt);
