@@ -114,12 +114,12 @@ struct LaneAcc {
 // over blocks [b0, b1), each chunk's operands (Kind::LoadPassChunk) serving
 // the 4 tokens and each broadcast activation chunk both halves; acc =
 // fma(dd[block - b0][h][t], float(lane sum), acc) block by block, as the
-// one-token Span. Prefetches Kind::kPassPrefetchBlocks ahead on lane 0 if
-// `prefetch`.
-template <typename Kind, typename ActBlock>
+// one-token Span. Token t's quants of block b at qs[t] + b * qs_stride.
+// Prefetches Kind::kPassPrefetchBlocks ahead on lane 0 if `prefetch`.
+template <typename Kind>
 __attribute__((always_inline)) inline void PassLanes(const typename Kind::Block* blocks,
                                                      int64_t b0, int64_t b1,
-                                                     const ActBlock* const* ab,
+                                                     const int8_t* const* qs, int64_t qs_stride,
                                                      const __m256 (*dd)[2][4],
                                                      LaneAcc* const facc[2], bool prefetch) {
   constexpr int kT = 4;
@@ -138,7 +138,7 @@ __attribute__((always_inline)) inline void PassLanes(const typename Kind::Block*
       }
       const typename Kind::PassChunk c = Kind::LoadPassChunk(blk, k);
       for (int t = 0; t < kT; ++t) {
-        const __m256i xa = Bcast4(ab[t][b].qs + 4 * k);
+        const __m256i xa = Bcast4(qs[t] + b * qs_stride + 4 * k);
         for (int h = 0; h < 2; ++h) {
           acc[h][t] = _mm256_fmadd_ps(dd[b - b0][h][t],
                                       _mm256_cvtepi32_ps(Kind::PassLaneSum(c, h, xa)), acc[h][t]);
@@ -212,8 +212,8 @@ struct Q8_0Lanes {
                    const uint8_t* aux, int64_t aux_stride, int64_t entry_bytes,
                    LaneAcc* const facc[2], bool prefetch) {
     constexpr int kT = kPassTokens;
-    const BlockQ8_0* ab[kT];
-    for (int t = 0; t < kT; ++t) ab[t] = reinterpret_cast<const BlockQ8_0*>(a + t * a_stride);
+    const int8_t* qs[kT];
+    for (int t = 0; t < kT; ++t) qs[t] = reinterpret_cast<const BlockQ8_0*>(a + t * a_stride)->qs;
     alignas(32) __m256 dd[kMaxSpan][2][kT];  // [block - b0][half][token]
     for (int64_t b = b0; b < b1; ++b) {
       const __m256 dw[2] = {HalfScales(blocks[b].d), HalfScales(blocks[b].d + 8)};
@@ -222,7 +222,7 @@ struct Q8_0Lanes {
         for (int h = 0; h < 2; ++h) dd[b - b0][h][t] = _mm256_mul_ps(dw[h], _mm256_set1_ps(da));
       }
     }
-    PassLanes<Q8_0Lanes>(blocks, b0, b1, ab, dd, facc, prefetch);
+    PassLanes<Q8_0Lanes>(blocks, b0, b1, qs, sizeof(BlockQ8_0), dd, facc, prefetch);
   }
 
   // Pass's per-chunk operands: both halves' w and |w| (shared by the tokens).
@@ -242,7 +242,8 @@ struct Q8_0Lanes {
 
 // Q4_1, as Q8_0Lanes: chunk k % 4's low (k < 4) or high nibbles are lane
 // k's unsigned weights (pairs <= 2 * 15 * 128 in vpmaddubsw); the min term
-// summs = summs + m_w * s_a per block, in its own register.
+// summs = summs + m_w * s_a per block, in its own register. A block's
+// activations (quants, d, s) from its PackedActQ4_1 entry.
 struct Q4_1Lanes {
   using Block = PackedQ4_1Block;
   static constexpr int64_t kBlockElements = kQK4_1;
@@ -258,7 +259,6 @@ struct Q4_1Lanes {
     __m256 acc[8];
     for (int k = 0; k < 8; ++k) acc[k] = facc->lane[k];
     __m256 m = facc->min;
-    const BlockQ8_1* ab = reinterpret_cast<const BlockQ8_1*>(a);
     for (int64_t b = b0; b < b1; ++b) {
       const Block* blk = blocks + b;
       if (prefetch) {
@@ -271,7 +271,7 @@ struct Q4_1Lanes {
       for (int k = 0; k < 8; ++k) {
         const __m256i v = Load256(blk->qs[k % 4][8 * h]);
         const __m256i w = _mm256_and_si256(k < 4 ? v : _mm256_srli_epi16(v, 4), low);
-        const __m256i p = _mm256_maddubs_epi16(w, Bcast4(ab[b].qs + 4 * k));
+        const __m256i p = _mm256_maddubs_epi16(w, Bcast4(x.qs + 4 * k));
         const __m256i s = _mm256_madd_epi16(p, ones);
         acc[k] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(s), acc[k]);
       }
@@ -289,8 +289,10 @@ struct Q4_1Lanes {
                    const uint8_t* aux, int64_t aux_stride, int64_t entry_bytes,
                    LaneAcc* const facc[2], bool prefetch) {
     constexpr int kT = kPassTokens;
-    const BlockQ8_1* ab[kT];
-    for (int t = 0; t < kT; ++t) ab[t] = reinterpret_cast<const BlockQ8_1*>(a + t * a_stride);
+    const int8_t* qs[kT];
+    for (int t = 0; t < kT; ++t) {
+      qs[t] = LaneAuxEntry<PackedActQ4_1>(aux + t * aux_stride, entry_bytes, 0).qs;
+    }
     alignas(32) __m256 dd[kMaxSpan][2][kT];  // [block - b0][half][token]
     for (int h = 0; h < 2; ++h) {
       for (int t = 0; t < kT; ++t) {
@@ -304,7 +306,7 @@ struct Q4_1Lanes {
         facc[h][t].min = m;
       }
     }
-    PassLanes<Q4_1Lanes>(blocks, b0, b1, ab, dd, facc, prefetch);
+    PassLanes<Q4_1Lanes>(blocks, b0, b1, qs, entry_bytes, dd, facc, prefetch);
   }
 
   // Pass's per-chunk operands: both halves' unpacked nibbles (chunk k % 4,

@@ -138,8 +138,8 @@ struct PackedActQ4_0Tile {
 };
 static_assert(sizeof(PackedActQ4_0Tile) == 40);
 // Q4_1: the Q8_1 block's scale and f16 sum term s, as f32, and its quants
-// (the AVX-512 kernels read them here, beside d and s; the AVX2 and scalar
-// kernels from the Q8_1 row).
+// (the kernels read all of a block's activations from here, not the Q8_1
+// row).
 struct PackedActQ4_1 {
   float d;
   float s;

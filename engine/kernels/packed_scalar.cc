@@ -50,7 +50,6 @@ void Q4_1Scalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
   const PackedQ4_1Block* w = reinterpret_cast<const PackedQ4_1Block*>(group);
   const int64_t nb = n / kQK4_1;
   for (int t = 0; t < nt; ++t) {
-    const BlockQ8_1* at = reinterpret_cast<const BlockQ8_1*>(a + t * a_stride);
     const uint8_t* xt = aux + t * aux_stride;
     for (int r = 0; r < nr; ++r) {
       float acc[8] = {};
@@ -62,7 +61,7 @@ void Q4_1Scalar(const uint8_t* group, int nr, const uint8_t* a, int64_t a_stride
           const uint8_t* q = w[b].qs[k % 4][r];
           const int shift = k < 4 ? 0 : 4;
           int32_t lane = 0;
-          for (int i = 0; i < 4; ++i) lane += ((q[i] >> shift) & 0xF) * at[b].qs[4 * k + i];
+          for (int i = 0; i < 4; ++i) lane += ((q[i] >> shift) & 0xF) * x.qs[4 * k + i];
           acc[k] = std::fma(d, static_cast<float>(lane), acc[k]);
         }
         summs += F16ToF32(w[b].m[r]) * x.s;
