@@ -23,6 +23,7 @@
 #include <cstring>
 #include <ctime>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -138,7 +139,8 @@ int Main(int argc, char** argv) {
       for (int64_t r = 1; r < rows; ++r) {
         std::memcpy(first.data() + r * row_bytes, first.data(), row_bytes);
       }
-      const std::vector<std::vector<uint8_t>> w(copies, first);
+      std::vector<std::vector<uint8_t>> w(copies - 1, first);
+      w.push_back(std::move(first));
       std::vector<WeightMatrix> row_major;
       for (const std::vector<uint8_t>& c : w) {
         row_major.push_back(WeightMatrix{*type, rows, cols, c.data()});

@@ -166,8 +166,8 @@ struct PackedActQ8_0 {
 // 30.6 / 50.0, 29.2 / 47.4, 32.8 / 54.9). Entries on adjacent lines read
 // slower than packed ones that straddle lines; why is not known (no PMU
 // counters there; likely the L1 stream prefetcher). 8 tokens or more: 128
-// apart measured 4-6% slower (Q8_0, 2 threads). The AVX2 kernels, which
-// read the quants from the activation rows, gained nothing (they keep 0).
+// apart measured 4-6% slower (Q8_0, 2 threads). The AVX2 kernels (Q4_1's
+// then reading its quants from the Q8_1 row) gained nothing: they keep 0.
 inline constexpr int64_t kLaneAuxLineBytes = 128;
 // Block b's entry in the token row at aux_row, entries entry_bytes apart.
 template <typename Entry>
